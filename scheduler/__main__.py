@@ -1,0 +1,76 @@
+"""Command line: python -m scheduler {serve,migrate,seed-demo}."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from scheduler.settings import SettingsError, get_settings
+
+
+async def migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="scheduler")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
+
+
+async def seed_demo(path: Path) -> None:
+    from scheduler import seed, slots
+    from scheduler.clock import utcnow
+    from scheduler.db.engine import close_engine, open_engine
+
+    settings = get_settings()
+    await open_engine(settings)
+    try:
+        count = await seed.load_offices(path)
+        planned = await slots.generate_slots(utcnow())
+    finally:
+        await close_engine()
+    print(f"loaded {count} offices; {planned} slots in the booking window")  # noqa: T201
+
+
+def serve(workers: int) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "scheduler.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scheduler")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="run the web server (and jobs, unless JOBS_ENABLED=false)")
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply database migrations")
+    seed_cmd = sub.add_parser("seed-demo", help="load demo offices and generate their slots")
+    seed_cmd.add_argument("--file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "serve":
+        serve(args.workers)
+    elif args.command == "migrate":
+        asyncio.run(migrate())
+    elif args.command == "seed-demo":
+        asyncio.run(seed_demo(args.file or Path(settings.demo_offices_file)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""create_app(): routes, templates, error mapping and the lifespan (database, jobs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from scheduler import slots
+from scheduler.clock import utcnow
+from scheduler.db.engine import close_engine, open_engine
+from scheduler.i18n import LOCALES, translate
+from scheduler.jobs import build_scheduler
+from scheduler.notify.texts import TEMPLATES_DIR
+from scheduler.settings import Settings, get_settings
+from scheduler.web.api.public import PublicApi
+from scheduler.web.pages import PAGE_ROUTES
+from scheduler.web.problems import EXCEPTION_HANDLERS
+
+log = logging.getLogger("scheduler")
+
+
+def _template_globals(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals.update(t=translate, LOCALES=LOCALES)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_engine(settings)
+        jobs = None
+        if settings.jobs_enabled:
+            await slots.generate_slots(utcnow())
+            jobs = build_scheduler(settings)
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.shutdown(wait=False)
+            await close_engine()
+
+    state: dict[str, Any] = {"settings": settings}
+    return Litestar(
+        route_handlers=[
+            PublicApi,
+            *PAGE_ROUTES,
+            create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
+        ],
+        lifespan=[lifespan],
+        state=State(state),
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR,
+            engine=JinjaTemplateEngine,
+            engine_callback=_template_globals,
+        ),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_samesite="lax",
+            cookie_secure=settings.public_base_url.startswith("https://"),
+            exclude=["/api/", "/webhooks/", "/schema"],
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Marriage registry appointments",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

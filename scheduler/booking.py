@@ -1,0 +1,402 @@
+"""Use cases for couples: hold, confirm, cancel, move, expire. One transaction each.
+
+Every state change of an appointment is a conditional UPDATE on its status, so a
+confirmation racing the expiry job, or two cancels racing each other, change the
+seat counters exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler import idempotency
+from scheduler.appointments import ACTIVE_STATUSES, Loaded, load, load_for_owner, public_view, seat_of
+from scheduler.capacity import release_seat, take_seat
+from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, OfficeService, Party, Slot
+from scheduler.domain.calendar import last_bookable_day
+from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
+from scheduler.errors import DomainError
+from scheduler.i18n import LOCALES
+from scheduler.notify import outbox
+from scheduler.security import (
+    hash_token,
+    keyed_hash,
+    new_code,
+    new_manage_token,
+    new_reference,
+)
+from scheduler.settings import Settings
+
+# Services where one person may hold only one active appointment across all offices.
+ONE_ACTIVE_PER_ID = frozenset({"marriage"})
+PARTY_ROLES = ("a", "b")
+PENDING = ("pending_confirmation",)
+
+
+@dataclass(frozen=True)
+class PartyInput:
+    name: str
+    id_type: str
+    id_number: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class BookingInput:
+    slot_id: int
+    service: str
+    party_a: PartyInput
+    party_b: PartyInput
+    locale: str = "zh-Hans"
+
+
+def clean_party(role: str, party: PartyInput) -> PartyInput:
+    """Normalise one party or raise invalid-input naming the field."""
+    name = " ".join(party.name.split())
+    if not 1 <= len(name) <= 100:
+        raise DomainError("invalid-input", field=f"party_{role}.name", reason="name")
+    try:
+        id_number = normalize_id(party.id_type, party.id_number)
+    except InvalidIdentity as exc:
+        raise DomainError("invalid-input", field=f"party_{role}.id_number", reason=exc.reason) from exc
+    try:
+        phone = normalize_mobile(party.phone)
+    except InvalidIdentity as exc:
+        raise DomainError("invalid-input", field=f"party_{role}.phone", reason=exc.reason) from exc
+    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone)
+
+
+def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str:
+    return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
+
+
+async def _bookable_slot(slot_id: int, service: str, now: datetime) -> dict[str, Any]:
+    """The slot with its office, if a couple may book it now; else the matching error."""
+    slot = await (
+        Slot.select(Slot.all_columns(), Slot.office.all_columns())
+        .where(Slot.id == slot_id)
+        .output(nested=True)
+        .first()
+    )
+    if slot is None or not slot["office"]["active"]:
+        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
+    if slot["service"] != service:
+        raise DomainError("invalid-input", field="service", reason="service-mismatch")
+    office = slot["office"]
+    if slot["start_at"] <= now:
+        raise DomainError("date-closed", reason="past")
+    last_day = last_bookable_day(
+        now,
+        ZoneInfo(office["timezone"]),
+        office["booking_days_ahead"],
+        datetime.strptime(office["booking_opens_at"], "%H:%M").time(),
+    )
+    if slot["day"] > last_day:
+        raise DomainError("booking-not-open")
+    offered = await OfficeService.exists().where(
+        (OfficeService.office == office["id"])
+        & (OfficeService.service == service)
+        & (OfficeService.active.eq(True))
+    )
+    if not offered:
+        raise DomainError("service-suspended")
+    return slot
+
+
+async def _claim_ids(appointment_id: int, claims: list[str]) -> None:
+    if not claims:
+        return
+    try:
+        await IdClaim.insert(*[IdClaim(claim=c, appointment=appointment_id) for c in claims])
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("already-booked") from exc
+        raise
+
+
+async def hold(
+    data: BookingInput,
+    *,
+    now: datetime,
+    settings: Settings,
+    idem: idempotency.Key | None = None,
+) -> dict[str, Any]:
+    """Hold a seat for a couple and text each party a code. Returns the API body."""
+    if data.locale not in LOCALES:
+        raise DomainError("invalid-input", field="locale", reason="locale")
+    party_a = clean_party("a", data.party_a)
+    party_b = clean_party("b", data.party_b)
+    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
+        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    slot = await _bookable_slot(data.slot_id, data.service, now)
+    office = slot["office"]
+    claims = (
+        [id_claim(settings.secret_key, data.service, p.id_type, p.id_number) for p in (party_a, party_b)]
+        if data.service in ONE_ACTIVE_PER_ID
+        else []
+    )
+    if claims and await IdClaim.exists().where(IdClaim.claim.is_in(claims)):
+        raise DomainError("already-booked")  # early, friendlier answer; the insert decides
+    seat = seat_of(slot, ZoneInfo(office["timezone"]), people=2)
+    reference, token = new_reference(office["code"]), new_manage_token()
+    codes = {"a": new_code(), "b": new_code()}
+    async with write_transaction():
+        await take_seat(seat)
+        inserted = await Appointment.insert(
+            Appointment(
+                reference=reference,
+                manage_token_hash=hash_token(token),
+                office=office["id"],
+                slot=slot["id"],
+                service=data.service,
+                status="pending_confirmation",
+                locale=data.locale,
+                people=2,
+                hold_expires_at=now + timedelta(minutes=office["hold_minutes"]),
+                created_at=now,
+            )
+        ).returning(Appointment.id)
+        appointment_id = inserted[0]["id"]
+        await _claim_ids(appointment_id, claims)
+        await Party.insert(
+            *[
+                Party(
+                    appointment=appointment_id,
+                    role=role,
+                    name=p.name,
+                    id_type=p.id_type,
+                    id_number=p.id_number,
+                    id_hash=keyed_hash(settings.secret_key, "id", f"{p.id_type}:{p.id_number}"),
+                    phone=p.phone,
+                    code_hash=keyed_hash(settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"),
+                )
+                for role, p in (("a", party_a), ("b", party_b))
+            ]
+        )
+        await _event(appointment_id, "held", now, to_slot=slot["id"])
+        loaded = await _reload(reference)
+        for role, party in (("a", party_a), ("b", party_b)):
+            await outbox.enqueue(
+                key=f"appointment:{appointment_id}:code:{role}",
+                to_phone=party.phone,
+                template="code",
+                locale=data.locale,
+                payload={"code": codes[role], "reference": reference, "minutes": office["hold_minutes"]},
+                now=now,
+            )
+        body = public_view(loaded) | {"manage_token": token}
+        if idem is not None:
+            await idempotency.record(idem, 201, body, now)
+    return body
+
+
+async def _reload(reference: str) -> Loaded:
+    loaded = await load(reference)
+    if loaded is None:  # pragma: no cover - the row was written in this transaction
+        raise DomainError("not-found")
+    return loaded
+
+
+async def _event(
+    appointment_id: int,
+    kind: str,
+    now: datetime,
+    *,
+    from_slot: int | None = None,
+    to_slot: int | None = None,
+    actor: str = "couple",
+) -> None:
+    await AppointmentEvent.insert(
+        AppointmentEvent(
+            appointment=appointment_id, kind=kind, from_slot=from_slot, to_slot=to_slot, actor=actor, at=now
+        )
+    )
+
+
+async def _transition(appointment_id: int, to_status: str, from_statuses: tuple[str, ...], **extra: Any) -> bool:
+    """Move the status only if nobody else has; the winner alone touches the counters."""
+    values: dict[Any, Any] = {Appointment.status: to_status}
+    values.update({getattr(Appointment, k): v for k, v in extra.items()})
+    rows = await (
+        Appointment.update(values)
+        .where((Appointment.id == appointment_id) & Appointment.status.is_in(list(from_statuses)))
+        .returning(Appointment.id)
+    )
+    return bool(rows)
+
+
+async def _free(
+    loaded: Loaded,
+    to_status: str,
+    now: datetime,
+    *,
+    actor: str,
+    from_statuses: tuple[str, ...] = ACTIVE_STATUSES,
+) -> bool:
+    """End an active appointment: status, seat, ID claims, history. Inside a transaction."""
+    extra = {"cancelled_at": now} if to_status == "cancelled" else {}
+    if not await _transition(loaded.id, to_status, from_statuses, hold_expires_at=None, **extra):
+        return False
+    await release_seat(loaded.seat)
+    await IdClaim.delete().where(IdClaim.appointment == loaded.id)
+    await _event(loaded.id, to_status, now, from_slot=loaded.row["slot"]["id"], actor=actor)
+    return True
+
+
+async def _notify_both(loaded: Loaded, template: str, now: datetime, suffix: str = "") -> None:
+    view = public_view(loaded)
+    payload = {
+        "reference": view["reference"],
+        "office": view["office"]["name_en" if loaded.row["locale"] == "en" else "name_zh"],
+        "date": view["slot"]["date"],
+        "start": view["slot"]["start"],
+    }
+    for party in loaded.parties:
+        await outbox.enqueue(
+            key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
+            to_phone=party["phone"],
+            template=template,
+            locale=loaded.row["locale"],
+            payload=payload,
+            now=now,
+        )
+
+
+async def confirm(reference: str, role: str, code: str, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """One party confirms with their code; both confirmed makes the booking final."""
+    if role not in PARTY_ROLES:
+        raise DomainError("invalid-input", field="party", reason="party")
+    outcome: DomainError | None = None
+    async with write_transaction():
+        loaded = await load(reference)
+        if loaded is None:
+            raise DomainError("not-found")
+        party = loaded.party(role)
+        status = loaded.row["status"]
+        if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
+            await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
+            outcome = DomainError("hold-expired")
+        elif status == "expired":
+            raise DomainError("hold-expired")
+        elif status != "pending_confirmation" or party["confirmed_at"] is not None:
+            if party["confirmed_at"] is None:
+                raise DomainError("not-pending")
+            # Already confirmed: a retried request gets the same answer.
+        elif party["code_attempts"] >= settings.code_max_attempts:
+            raise DomainError("too-many-attempts")
+        elif keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}") != party["code_hash"]:
+            await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(Party.id == party["id"])
+            outcome = DomainError("wrong-code", field="code")
+        else:
+            await _confirm_party(loaded, party, now)
+        loaded = await _reload(reference)
+    if outcome is not None:
+        raise outcome  # after commit: the expiry or the failed attempt is kept
+    return public_view(loaded)
+
+
+async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -> None:
+    await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
+    await _event(loaded.id, f"confirmed_{party['role']}", now)
+    others_done = all(p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"])
+    if others_done and await _transition(
+        loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
+    ):
+        await _event(loaded.id, "confirmed", now)
+        await _notify_both(loaded, "confirmed", now)
+
+
+async def view(reference: str, token: str | None) -> dict[str, Any]:
+    return public_view(await load_for_owner(reference, token))
+
+
+async def cancel(reference: str, token: str | None, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    async with write_transaction():
+        loaded = await load_for_owner(reference, token)
+        if loaded.row["status"] not in ACTIVE_STATUSES:
+            raise DomainError("not-pending")
+        if loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours):
+            raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
+        if not await _free(loaded, "cancelled", now, actor="couple"):
+            raise DomainError("not-pending")
+        await _notify_both(loaded, "cancelled", now)
+        loaded = await _reload(reference)
+    return public_view(loaded)
+
+
+async def move(
+    reference: str, token: str | None, slot_id: int, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """Rebook to another slot of the same office and service: the new seat is taken
+    before the old one is freed, in one transaction, so the couple never ends up
+    with no seat (or two)."""
+    loaded = await load_for_owner(reference, token)
+    if loaded.row["status"] not in ACTIVE_STATUSES:
+        raise DomainError("not-pending")
+    if slot_id == loaded.row["slot"]["id"]:
+        return public_view(loaded)
+    if loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours):
+        raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
+    slot = await _bookable_slot(slot_id, loaded.row["service"], now)
+    if slot["office"]["id"] != loaded.row["office"]["id"]:
+        raise DomainError("invalid-input", field="slot_id", reason="other-office")
+    old_seat, new_seat = loaded.seat, seat_of(slot, loaded.tz, loaded.row["people"])
+    async with write_transaction():
+        await take_seat(new_seat, previous=old_seat)
+        moved = await (
+            Appointment.update({Appointment.slot: slot_id})
+            .where(
+                (Appointment.id == loaded.id)
+                & (Appointment.slot == old_seat.slot_id)
+                & Appointment.status.is_in(list(ACTIVE_STATUSES))
+            )
+            .returning(Appointment.id)
+        )
+        if not moved:
+            raise DomainError("not-pending")  # changed under us: roll back the new seat
+        await release_seat(old_seat, keep=new_seat)
+        await _event(loaded.id, "moved", now, from_slot=old_seat.slot_id, to_slot=slot_id)
+        loaded = await _reload(reference)
+        await _notify_both(loaded, "moved", now, suffix=f":{slot_id}")
+    return public_view(loaded)
+
+
+async def expire_holds(now: datetime, *, batch: int = 200) -> int:
+    """Release holds whose time ran out; returns how many were released."""
+    due = await (
+        Appointment.select(Appointment.reference)
+        .where((Appointment.status == PENDING[0]) & (Appointment.hold_expires_at <= now))
+        .limit(batch)
+    )
+    released = 0
+    for row in due:
+        async with write_transaction():
+            loaded = await load(row["reference"])
+            if loaded is not None and await _free(
+                loaded, "expired", now, actor="system", from_statuses=PENDING
+            ):
+                await _notify_both(loaded, "expired", now)
+                released += 1
+    return released
+
+
+async def book(
+    data: BookingInput, *, now: datetime, settings: Settings, idem: idempotency.Key | None
+) -> tuple[int, dict[str, Any]]:
+    """``hold`` behind an Idempotency-Key: a retry, even one racing the first
+    request, gets the first request's status and body."""
+    if idem is not None and (stored := await idempotency.replay(idem)) is not None:
+        return stored
+    try:
+        return 201, await hold(data, now=now, settings=settings, idem=idem)
+    except Exception as exc:
+        # The racing twin committed first: our hold failed on its ID claims or key.
+        if idem is not None and (isinstance(exc, DomainError) or is_unique_violation(exc)):
+            stored = await idempotency.replay(idem)
+            if stored is not None:
+                return stored
+        raise

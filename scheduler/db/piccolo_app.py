@@ -1,0 +1,17 @@
+"""The Piccolo app that owns the tables and migrations."""
+
+from __future__ import annotations
+
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from scheduler.db.tables import ALL_TABLES
+
+APP_CONFIG = AppConfig(
+    app_name="scheduler",
+    migrations_folder_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"),
+    table_classes=ALL_TABLES,
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,166 @@
+"""Piccolo tables. Times are stored in UTC (Timestamptz); ``day`` columns are the
+office's local calendar date, which is what people mean by "the 14th of February".
+
+Counters (``booked``, ``people``) are stored, not counted, so a cap can be
+enforced with one conditional UPDATE (see docs/design.md, "No overbooking").
+Composite unique indexes live in a raw migration because Piccolo's composite
+``Unique`` constraint does not apply on SQLite.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.indexes import IndexMethod
+from piccolo.table import Table
+
+
+class Office(Table):
+    code = Varchar(length=16, unique=True)
+    name_zh = Varchar(length=120)
+    name_en = Varchar(length=120)
+    address_zh = Varchar(length=255, default="")
+    address_en = Varchar(length=255, default="")
+    region = Varchar(length=32, default="", index=True)
+    timezone = Varchar(length=64, default="Asia/Shanghai")
+    counters = Integer(default=1)
+    # Couples per local day, all services together.
+    day_cap = Integer(default=100)
+    # People (a couple counts two) expected in the hall per one-hour window.
+    onsite_cap = Integer(default=40)
+    booking_days_ahead = Integer(default=30)
+    booking_opens_at = Varchar(length=5, default="08:30")
+    hold_minutes = Integer(default=15)
+    active = Boolean(default=True)
+
+
+class OfficeService(Table):
+    office = ForeignKey(references=Office, index=True)
+    service = Varchar(length=32)
+    slot_minutes = Integer(default=30)
+    slot_cap = Integer(default=4)
+    # Rules as JSON: {"0": [["09:00", "12:00"], ["13:30", "17:00"]], ...}, Monday = "0".
+    weekly_hours = JSON(default="{}")
+    active = Boolean(default=True)
+
+
+class Slot(Table):
+    office = ForeignKey(references=Office, index=True)
+    service = Varchar(length=32)
+    day = Date(index=True)
+    start_at = Timestamptz()
+    end_at = Timestamptz()
+    capacity = Integer()
+    booked = Integer(default=0)
+
+
+class OfficeDay(Table):
+    office = ForeignKey(references=Office)
+    day = Date()
+    capacity = Integer()
+    booked = Integer(default=0)
+
+
+class OnsiteWindow(Table):
+    office = ForeignKey(references=Office)
+    window_start = Timestamptz()
+    capacity = Integer()
+    people = Integer(default=0)
+
+
+class Appointment(Table):
+    reference = Varchar(length=20, unique=True)
+    manage_token_hash = Varchar(length=64)
+    office = ForeignKey(references=Office, index=True)
+    slot = ForeignKey(references=Slot, index=True)
+    service = Varchar(length=32)
+    status = Varchar(length=24, index=True)
+    locale = Varchar(length=8, default="zh-Hans")
+    people = Integer(default=2)
+    hold_expires_at = Timestamptz(null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    confirmed_at = Timestamptz(null=True, default=None)
+    cancelled_at = Timestamptz(null=True, default=None)
+
+
+class Party(Table):
+    appointment = ForeignKey(references=Appointment, index=True)
+    role = Varchar(length=1)  # "a" or "b"
+    name = Varchar(length=100)
+    id_type = Varchar(length=24)
+    id_number = Varchar(length=32)
+    id_hash = Varchar(length=64, index=True)
+    phone = Varchar(length=20)
+    code_hash = Varchar(length=64)
+    code_attempts = Integer(default=0)
+    confirmed_at = Timestamptz(null=True, default=None)
+
+
+class IdClaim(Table):
+    """One row per ID number holding an active appointment of a service that
+    allows only one (marriage). The unique ``claim`` column makes the rule hold
+    under races without locks."""
+
+    claim = Varchar(length=100, unique=True)
+    appointment = ForeignKey(references=Appointment, index=True)
+
+
+class AppointmentEvent(Table):
+    appointment = ForeignKey(references=Appointment, index=True)
+    kind = Varchar(length=24)
+    from_slot = Integer(null=True, default=None)
+    to_slot = Integer(null=True, default=None)
+    actor = Varchar(length=64, default="couple")
+    at = Timestamptz(default=TimestamptzNow())
+
+
+class OutboxMessage(Table):
+    # Uniqueness key of the event, e.g. "appointment:42:code:a:1".
+    key = Varchar(length=120, unique=True)
+    to_phone = Varchar(length=20)
+    template = Varchar(length=48)
+    locale = Varchar(length=8)
+    payload = JSON(default="{}")
+    body = Text(default="")
+    status = Varchar(length=16, default="pending", index=True)
+    due_at = Timestamptz(default=TimestamptzNow(), index=True)
+    attempts = Integer(default=0)
+    lease_owner = Varchar(length=64, null=True, default=None)
+    lease_expires_at = Timestamptz(null=True, default=None)
+    provider_sid = Varchar(length=64, null=True, default=None, index=True)
+    error_code = Varchar(length=16, null=True, default=None)
+    error_text = Text(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class IdempotencyRecord(Table):
+    key = Varchar(length=200, unique=True)
+    request_hash = Varchar(length=64)
+    status_code = Integer()
+    body = Text()
+    created_at = Timestamptz(default=TimestamptzNow(), index=True, index_method=IndexMethod.btree)
+
+
+ALL_TABLES: list[type[Table]] = [
+    Office,
+    OfficeService,
+    Slot,
+    OfficeDay,
+    OnsiteWindow,
+    Appointment,
+    Party,
+    IdClaim,
+    AppointmentEvent,
+    OutboxMessage,
+    IdempotencyRecord,
+]

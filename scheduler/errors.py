@@ -1,0 +1,46 @@
+"""The one error type use cases raise. It carries the stable ``type`` slug of
+API.md, the HTTP status and a translation key; the web layer renders it as
+RFC 9457 problem+json or as a message on a page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# slug -> HTTP status. The slug is also the translation key "error.<slug>".
+STATUSES: dict[str, int] = {
+    "invalid-input": 422,
+    "wrong-code": 422,
+    "idempotency-key-reused": 422,
+    "not-found": 404,
+    "slot-full": 409,
+    "day-full": 409,
+    "onsite-full": 409,
+    "already-booked": 409,
+    "date-closed": 409,
+    "booking-not-open": 409,
+    "service-suspended": 409,
+    "banned": 409,
+    "hold-expired": 409,
+    "too-late": 409,
+    "not-pending": 409,
+    "too-many-attempts": 429,
+    "rate-limited": 429,
+    "service-unavailable": 503,
+}
+
+
+class DomainError(Exception):
+    def __init__(self, slug: str, *, field: str | None = None, **params: Any) -> None:
+        if slug not in STATUSES:
+            raise ValueError(f"unknown error slug {slug!r}")
+        super().__init__(slug)
+        self.slug = slug
+        self.status = STATUSES[slug]
+        self.field = field
+        self.params = params
+
+    @property
+    def key(self) -> str:
+        """Translation key of the human message."""
+        reason = self.params.get("reason")
+        return f"error.{self.slug}.{reason}" if reason else f"error.{self.slug}"

@@ -1,0 +1,64 @@
+"""Idempotency-Key: a retried POST returns the stored result of the first one.
+
+The record is written in the same transaction as the booking, so a result is
+stored if and only if the booking committed. Records expire after
+IDEMPOTENCY_TTL_HOURS (a job purges them): they hold the manage token of the
+response, which must not outlive its use for retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.db.tables import IdempotencyRecord
+from scheduler.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str
+    request_hash: str
+
+
+def make_key(scope: str, header: str | None, payload: Any) -> Key | None:
+    if header is None:
+        return None
+    header = header.strip()
+    if not 8 <= len(header) <= 128 or not header.isprintable():
+        raise DomainError("invalid-input", field="Idempotency-Key", reason="idempotency-key")
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return Key(key=f"{scope}:{header}", request_hash=digest)
+
+
+async def replay(key: Key) -> tuple[int, dict[str, Any]] | None:
+    """The stored (status, body) for this key, if any; a different request under the
+    same key is refused rather than silently answered with another booking."""
+    row = await IdempotencyRecord.select().where(IdempotencyRecord.key == key.key).first()
+    if row is None:
+        return None
+    if row["request_hash"] != key.request_hash:
+        raise DomainError("idempotency-key-reused")
+    body: dict[str, Any] = json.loads(row["body"])
+    return int(row["status_code"]), body
+
+
+async def record(key: Key, status: int, body: dict[str, Any], now: datetime) -> None:
+    await IdempotencyRecord.insert(
+        IdempotencyRecord(
+            key=key.key,
+            request_hash=key.request_hash,
+            status_code=status,
+            body=json.dumps(body, default=str),
+            created_at=now,
+        )
+    )
+
+
+async def purge(now: datetime, ttl_hours: int) -> None:
+    await IdempotencyRecord.delete().where(
+        IdempotencyRecord.created_at < now - timedelta(hours=ttl_hours)
+    )

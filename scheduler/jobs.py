@@ -1,0 +1,68 @@
+"""The fixed APScheduler jobs. APScheduler holds no durable state: every job is
+registered at start with an explicit id, reads its work from the database, and
+is safe to run in several processes at once (claims are atomic)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scheduler import booking, idempotency, slots
+from scheduler.clock import utcnow
+from scheduler.notify import outbox
+from scheduler.notify.sms import backend_for
+from scheduler.settings import Settings
+
+log = logging.getLogger("scheduler.jobs")
+
+
+def _logged(name: str, fn: Callable[[datetime], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            result = await fn(utcnow())
+        except Exception:
+            # A failing run must not kill the schedule; the next run retries from the database.
+            log.exception("job %s failed", name)
+        else:
+            if result:
+                log.info("job %s: %s", name, result)
+
+    return run
+
+
+def build_scheduler(settings: Settings) -> AsyncIOScheduler:
+    sms = backend_for(settings.sms_backend)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def dispatch(now: datetime) -> int:
+        return await outbox.dispatch_due(sms, owner, now)
+
+    async def purge(now: datetime) -> None:
+        await idempotency.purge(now, settings.idempotency_ttl_hours)
+
+    scheduler = AsyncIOScheduler(timezone=settings.default_timezone)
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    scheduler.add_job(
+        _logged("generate_slots", slots.generate_slots),
+        CronTrigger(hour=settings.slot_generation_hour, minute=0),
+        id="generate_slots",
+        **common,
+    )
+    scheduler.add_job(
+        _logged("expire_holds", booking.expire_holds), IntervalTrigger(seconds=15), id="expire_holds", **common
+    )
+    scheduler.add_job(
+        _logged("dispatch_outbox", dispatch), IntervalTrigger(seconds=2), id="dispatch_outbox", **common
+    )
+    scheduler.add_job(
+        _logged("purge_idempotency", purge), IntervalTrigger(hours=1), id="purge_idempotency", **common
+    )
+    return scheduler

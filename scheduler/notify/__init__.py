@@ -1,0 +1,1 @@
+"""Notifications: the outbox (durable), SMS backends (transport), texts (templates)."""

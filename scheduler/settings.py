@@ -1,0 +1,173 @@
+"""Settings: read once from the environment, typed, failing loudly.
+
+Every setting is documented in ``config/example.env``. ``load_settings`` collects
+*all* bad values before failing so that an operator fixes a broken deployment
+in one go instead of one restart per typo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import time
+from functools import lru_cache
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+T = TypeVar("T")
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    database_url: str = "sqlite:///var/registry.sqlite3"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = DEV_SECRET_KEY
+    public_base_url: str = "http://127.0.0.1:8000"
+    default_timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh-Hans"
+    booking_days_ahead: int = 30
+    booking_opens_at: time = time(8, 30)
+    hold_minutes: int = 15
+    cancel_cutoff_hours: int = 2
+    code_max_attempts: int = 5
+    idempotency_ttl_hours: int = 24
+    jobs_enabled: bool = True
+    slot_generation_hour: int = 2
+    sms_backend: str = "console"
+    sms_sender_id: str = "【婚姻登记】"
+    # Requests per minute per client address on endpoints that send SMS; 0 turns it off.
+    rate_limit_sms_per_minute: int = 20
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    log_level: str = "INFO"
+    demo_offices_file: str = "config/offices.toml"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.database_url.removeprefix("sqlite:///")
+
+
+def _to_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _to_time(raw: str) -> time:
+    if not re.fullmatch(r"\d{2}:\d{2}", raw.strip()):
+        raise ValueError("expected HH:MM")
+    return time.fromisoformat(raw.strip())
+
+
+def _to_int_range(low: int, high: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return value
+
+    return convert
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw
+
+    return convert
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("unknown IANA time zone") from exc
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    if not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", raw):
+        raise ValueError("expected sqlite:///path or postgresql://user:pass@host:port/db")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ValueError("expected an absolute http(s) URL")
+    return raw.rstrip("/")
+
+
+# env name -> (field name, converter)
+_SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "APP_ENV": ("app_env", _one_of("development", "test", "production")),
+    "DATABASE_URL": ("database_url", _database_url),
+    "HOST": ("host", str),
+    "PORT": ("port", _to_int_range(1, 65535)),
+    "SECRET_KEY": ("secret_key", str),
+    "PUBLIC_BASE_URL": ("public_base_url", _base_url),
+    "DEFAULT_TIMEZONE": ("default_timezone", _timezone),
+    "DEFAULT_LOCALE": ("default_locale", _one_of("zh-Hans", "zh-Hant", "en")),
+    "BOOKING_DAYS_AHEAD": ("booking_days_ahead", _to_int_range(1, 366)),
+    "BOOKING_OPENS_AT": ("booking_opens_at", _to_time),
+    "HOLD_MINUTES": ("hold_minutes", _to_int_range(1, 24 * 60)),
+    "CANCEL_CUTOFF_HOURS": ("cancel_cutoff_hours", _to_int_range(0, 72)),
+    "CODE_MAX_ATTEMPTS": ("code_max_attempts", _to_int_range(1, 20)),
+    "IDEMPOTENCY_TTL_HOURS": ("idempotency_ttl_hours", _to_int_range(1, 24 * 30)),
+    "JOBS_ENABLED": ("jobs_enabled", _to_bool),
+    "SLOT_GENERATION_HOUR": ("slot_generation_hour", _to_int_range(0, 23)),
+    "SMS_BACKEND": ("sms_backend", _one_of("console", "twilio")),
+    "SMS_SENDER_ID": ("sms_sender_id", str),
+    "RATE_LIMIT_SMS_PER_MINUTE": ("rate_limit_sms_per_minute", _to_int_range(0, 100_000)),
+    "DB_POOL_MIN": ("db_pool_min", _to_int_range(1, 200)),
+    "DB_POOL_MAX": ("db_pool_max", _to_int_range(1, 500)),
+    "LOG_LEVEL": ("log_level", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    "DEMO_OFFICES_FILE": ("demo_offices_file", str),
+}
+
+
+def parse_settings(environ: Mapping[str, str]) -> Settings:
+    """Build settings from a mapping; raises SettingsError naming every bad value."""
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    for env_name, (attr, convert) in _SPEC.items():
+        raw = environ.get(env_name)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[attr] = convert(raw)
+        except ValueError as exc:
+            errors.append(f"{env_name}={raw!r}: {exc}")
+    settings = Settings(**values)
+    if settings.app_env == "production" and settings.secret_key == DEV_SECRET_KEY:
+        errors.append("SECRET_KEY: must be set to a long random value in production")
+    if len(settings.secret_key) < 16:
+        errors.append("SECRET_KEY: must be at least 16 characters")
+    if settings.db_pool_min > settings.db_pool_max:
+        errors.append("DB_POOL_MIN: must not exceed DB_POOL_MAX")
+    if errors:
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(errors))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return parse_settings(os.environ)

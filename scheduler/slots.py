@@ -1,0 +1,182 @@
+"""Slots: generated for the rolling booking window, and read back as availability."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.appointments import office_view
+from scheduler.db.engine import write_transaction
+from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
+from scheduler.domain.calendar import (
+    day_status,
+    generation_days,
+    last_bookable_day,
+    onsite_window_start,
+    opening_intervals,
+    slot_starts,
+)
+from scheduler.errors import DomainError
+
+MAX_RANGE_DAYS = 62
+_CHUNK = 500
+
+
+def _opens_at(office: dict[str, Any]) -> time:
+    return time.fromisoformat(office["booking_opens_at"])
+
+
+def plan_office(
+    office: dict[str, Any], services: list[dict[str, Any]], now: datetime
+) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
+    """Rows one office needs for its window. Pure: the caller inserts them."""
+    tz = ZoneInfo(office["timezone"])
+    slots: list[Slot] = []
+    open_days: set[date] = set()
+    windows: set[datetime] = set()
+    for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
+        for svc in services:
+            intervals = opening_intervals(svc["weekly_hours"], day)
+            for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
+                slots.append(
+                    Slot(
+                        office=office["id"],
+                        service=svc["service"],
+                        day=day,
+                        start_at=start,
+                        end_at=end,
+                        capacity=svc["slot_cap"],
+                        booked=0,
+                    )
+                )
+                open_days.add(day)
+                windows.add(onsite_window_start(start, tz))
+    days = [OfficeDay(office=office["id"], day=d, capacity=office["day_cap"], booked=0) for d in sorted(open_days)]
+    hall = [
+        OnsiteWindow(office=office["id"], window_start=w, capacity=office["onsite_cap"], people=0)
+        for w in sorted(windows)
+    ]
+    return slots, days, hall
+
+
+async def generate_slots(now: datetime) -> int:
+    """Create missing slots, day and on-site counters for every active office.
+    Idempotent: existing rows (and their booked counters) are left alone."""
+    offices = await Office.select().where(Office.active.eq(True))
+    services = await OfficeService.select().where(OfficeService.active.eq(True)).output(load_json=True)
+    by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for svc in services:
+        by_office[svc["office"]].append(svc)
+    planned = 0
+    for office in offices:
+        slots, days, hall = plan_office(office, by_office[office["id"]], now)
+        planned += len(slots)
+        for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
+            for i in range(0, len(rows), _CHUNK):
+                async with write_transaction():
+                    await table.insert(*rows[i : i + _CHUNK]).on_conflict(action="DO NOTHING")
+    return planned
+
+
+async def list_offices() -> list[dict[str, Any]]:
+    offices = await Office.select().where(Office.active.eq(True)).order_by(Office.code)
+    services = await OfficeService.select().order_by(OfficeService.id)
+    by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for svc in services:
+        by_office[svc["office"]].append(
+            {"service": svc["service"], "slot_minutes": svc["slot_minutes"], "suspended": not svc["active"]}
+        )
+    return [office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices]
+
+
+async def office_by_code(code: str) -> dict[str, Any]:
+    office = await Office.select().where((Office.code == code.upper()) & Office.active.eq(True)).first()
+    if office is None:
+        raise DomainError("not-found")
+    return office
+
+
+def _range(today: date, start: date | None, end: date | None, last: date) -> tuple[date, date]:
+    start = start or today
+    end = end or max(start, min(last, start + timedelta(days=MAX_RANGE_DAYS - 1)))
+    if end < start:
+        raise DomainError("invalid-input", field="to", reason="range-order")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise DomainError("invalid-input", field="to", reason="range-too-long", days=MAX_RANGE_DAYS)
+    return start, end
+
+
+async def availability(
+    code: str, service: str, start: date | None, end: date | None, now: datetime
+) -> dict[str, Any]:
+    """Per local day: a status and the slots with what each still has room for."""
+    office = await office_by_code(code)
+    tz = ZoneInfo(office["timezone"])
+    today = now.astimezone(tz).date()
+    last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
+    start, end = _range(today, start, end, last)
+    offered = await OfficeService.select().where(
+        (OfficeService.office == office["id"]) & (OfficeService.service == service)
+    ).first()
+    if offered is None:
+        raise DomainError("invalid-input", field="service", reason="service-unknown")
+    slots = await Slot.select().where(
+        (Slot.office == office["id"]) & (Slot.service == service) & (Slot.day >= start) & (Slot.day <= end)
+    ).order_by(Slot.start_at)
+    day_left = {
+        r["day"]: r["capacity"] - r["booked"]
+        for r in await OfficeDay.select().where(
+            (OfficeDay.office == office["id"]) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
+        )
+    }
+    hall_left = {
+        r["window_start"]: r["capacity"] - r["people"]
+        for r in await OnsiteWindow.select().where(
+            (OnsiteWindow.office == office["id"])
+            & (OnsiteWindow.window_start >= datetime.combine(start, time(0), tz) - timedelta(hours=1))
+            & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
+        )
+    }
+    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for s in slots:
+        if s["start_at"] <= now:
+            continue
+        # What a couple can actually get: the tightest of the three caps.
+        room = min(
+            s["capacity"] - s["booked"],
+            day_left.get(s["day"], 0),
+            hall_left.get(onsite_window_start(s["start_at"], tz), 0) // 2,
+        )
+        by_day[s["day"]].append(
+            {
+                "id": s["id"],
+                "start": s["start_at"].astimezone(tz).strftime("%H:%M"),
+                "end": s["end_at"].astimezone(tz).strftime("%H:%M"),
+                "capacity": s["capacity"],
+                "remaining": max(room, 0),
+            }
+        )
+    days = []
+    day = start
+    while day <= end:
+        day_slots = by_day.get(day, [])
+        status = day_status(
+            day,
+            today=today,
+            last_bookable=last,
+            has_slots=bool(day_slots),
+            remaining_seats=sum(s["remaining"] for s in day_slots),
+            day_remaining=day_left.get(day, 0),
+        )
+        days.append(
+            {
+                "date": day.isoformat(),
+                "status": status,
+                "reason": None,
+                "slots": day_slots if status in ("open", "full") else [],
+            }
+        )
+        day += timedelta(days=1)
+    return {"office": office_view(office), "service": service, "from": start.isoformat(), "to": end.isoformat(), "days": days}

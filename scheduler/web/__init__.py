@@ -1,0 +1,1 @@
+"""HTTP layer: JSON API, pages, error mapping. Handlers parse, call one use case, render."""

@@ -1,0 +1,150 @@
+"""Public JSON API for couples and the mini-program (paths fixed by API.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from scheduler import booking, idempotency, slots
+from scheduler.clock import utcnow
+from scheduler.ics import appointment_ics
+from scheduler.web.api.schemas import (
+    AppointmentOut,
+    AvailabilityOut,
+    BookingIn,
+    ConfirmIn,
+    HoldOut,
+    MoveIn,
+    OfficeListItem,
+)
+from scheduler.web.problems import PROBLEM_JSON, Problem
+from scheduler.web.ratelimit import sms_rate_limit
+
+ManageToken = Annotated[str | None, Parameter(header="X-Manage-Token", required=False)]
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        s: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description="Problem details")
+        for s in statuses
+    }
+
+
+def booking_input(data: BookingIn) -> booking.BookingInput:
+    def party(p: Any) -> booking.PartyInput:
+        return booking.PartyInput(name=p.name, id_type=p.id_type, id_number=p.id_number, phone=p.phone)
+
+    return booking.BookingInput(
+        slot_id=data.slot_id,
+        service=data.service,
+        party_a=party(data.party_a),
+        party_b=party(data.party_b),
+        locale=data.locale,
+    )
+
+
+class PublicApi(Controller):
+    path = "/api/v1"
+    tags = ["public"]
+
+    @get("/offices", summary="Offices with their services")
+    async def offices(self) -> list[OfficeListItem]:
+        return msgspec.convert(await slots.list_offices(), list[OfficeListItem])
+
+    @get(
+        "/offices/{office:str}/availability",
+        summary="Days and slots of one office and service",
+        responses=problems(404, 422),
+    )
+    async def availability(
+        self,
+        office: str,
+        service: str,
+        from_: Annotated[date | None, Parameter(query="from", required=False)] = None,
+        to: date | None = None,
+    ) -> AvailabilityOut:
+        result = await slots.availability(office, service, from_, to, utcnow())
+        return msgspec.convert(result, AvailabilityOut)
+
+    @post(
+        "/appointments",
+        summary="Hold a slot for a couple; each party then confirms with an SMS code",
+        status_code=201,
+        responses=problems(409, 422, 429),
+        middleware=[sms_rate_limit("book")],
+    )
+    async def create(
+        self,
+        state: State,
+        data: BookingIn,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+    ) -> Response[HoldOut]:
+        idem = idempotency.make_key("book", idempotency_key, msgspec.to_builtins(data))
+        status, body = await booking.book(
+            booking_input(data), now=utcnow(), settings=state.settings, idem=idem
+        )
+        return Response(msgspec.convert(body, HoldOut), status_code=status)
+
+    @post(
+        "/appointments/{reference:str}/confirm",
+        summary="One party confirms with the code sent to their phone",
+        status_code=200,
+        responses=problems(404, 409, 422, 429),
+    )
+    async def confirm(self, state: State, reference: str, data: ConfirmIn) -> AppointmentOut:
+        body = await booking.confirm(
+            reference, data.party, data.code, now=utcnow(), settings=state.settings
+        )
+        return msgspec.convert(body, AppointmentOut)
+
+    @get(
+        "/appointments/{reference:str}",
+        summary="View a booking (X-Manage-Token); `{reference}.ics?token=` returns the calendar file",
+        responses=problems(404),
+    )
+    async def view(
+        self,
+        reference: str,
+        x_manage_token: ManageToken = None,
+        token: Annotated[str | None, Parameter(query="token", required=False)] = None,
+    ) -> Response[Any]:
+        if reference.lower().endswith(".ics"):
+            body = await booking.view(reference[:-4], token)
+            return Response(
+                appointment_ics(body),
+                media_type="text/calendar; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{body["reference"]}.ics"'},
+            )
+        return Response(msgspec.convert(await booking.view(reference, x_manage_token), AppointmentOut))
+
+    @post(
+        "/appointments/{reference:str}/cancel",
+        summary="Cancel a booking (X-Manage-Token)",
+        status_code=200,
+        responses=problems(404, 409),
+    )
+    async def cancel(self, state: State, reference: str, x_manage_token: ManageToken = None) -> AppointmentOut:
+        body = await booking.cancel(reference, x_manage_token, now=utcnow(), settings=state.settings)
+        return msgspec.convert(body, AppointmentOut)
+
+    @post(
+        "/appointments/{reference:str}/move",
+        summary="Move a booking to another slot of the same office and service (X-Manage-Token)",
+        status_code=200,
+        responses=problems(404, 409, 422),
+        middleware=[sms_rate_limit("move")],
+    )
+    async def move(
+        self, state: State, reference: str, data: MoveIn, x_manage_token: ManageToken = None
+    ) -> AppointmentOut:
+        body = await booking.move(
+            reference, x_manage_token, data.slot_id, now=utcnow(), settings=state.settings
+        )
+        return msgspec.convert(body, AppointmentOut)
+

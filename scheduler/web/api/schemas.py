@@ -1,0 +1,119 @@
+"""Request and response bodies of the public API (they make the OpenAPI document).
+
+Requests forbid unknown fields: a misspelt field is a 422, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+IdType = Literal["mainland_id", "hk_macau_permit", "taiwan_permit", "passport"]
+Service = Literal["marriage", "divorce", "reissue", "ceremony", "counselling"]
+Locale = Literal["zh-Hans", "zh-Hant", "en"]
+DayStatusName = Literal[
+    "open", "full", "closed", "blackout", "discouraged", "not_yet_open", "lottery", "past"
+]
+
+
+class PartyIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    id_type: IdType
+    id_number: Annotated[str, Meta(min_length=1, max_length=32)]
+    phone: Annotated[str, Meta(min_length=3, max_length=32, description="Mobile number, E.164 or national")]
+
+
+class BookingIn(msgspec.Struct, forbid_unknown_fields=True):
+    slot_id: Annotated[int, Meta(ge=1, le=2**31 - 1)]
+    service: Service
+    party_a: PartyIn
+    party_b: PartyIn
+    locale: Locale = "zh-Hans"
+
+
+class ConfirmIn(msgspec.Struct, forbid_unknown_fields=True):
+    party: Literal["a", "b"]
+    code: Annotated[str, Meta(min_length=1, max_length=12)]
+
+
+class MoveIn(msgspec.Struct, forbid_unknown_fields=True):
+    slot_id: Annotated[int, Meta(ge=1, le=2**31 - 1)]
+
+
+class OfficeOut(msgspec.Struct):
+    code: str
+    name_zh: str
+    name_en: str
+    address_zh: str
+    address_en: str
+    timezone: str
+
+
+class OfficeServiceOut(msgspec.Struct):
+    service: str
+    slot_minutes: int
+    suspended: bool
+
+
+class OfficeListItem(OfficeOut):
+    region: str
+    services: list[OfficeServiceOut]
+
+
+class SlotOut(msgspec.Struct):
+    id: int
+    start: str
+    end: str
+    capacity: int
+    remaining: int
+
+
+class DayOut(msgspec.Struct):
+    date: str
+    status: DayStatusName
+    reason: str | None
+    slots: list[SlotOut]
+
+
+class AvailabilityOut(msgspec.Struct, rename={"from_": "from"}):
+    office: OfficeOut
+    service: str
+    from_: str
+    to: str
+    days: list[DayOut]
+
+
+class AppointmentSlotOut(msgspec.Struct):
+    id: int
+    date: str
+    start: str
+    end: str
+    start_at: str
+    end_at: str
+
+
+class PartyOut(msgspec.Struct):
+    role: str
+    name: str
+    id_type: str
+    id_number_masked: str
+    phone_masked: str
+    confirmed: bool
+
+
+class AppointmentOut(msgspec.Struct):
+    reference: str
+    status: str
+    service: str
+    locale: str
+    office: OfficeOut
+    slot: AppointmentSlotOut
+    hold_expires_at: str | None
+    created_at: str | None
+    parties: list[PartyOut]
+
+
+class HoldOut(AppointmentOut):
+    manage_token: str

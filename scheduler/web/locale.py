@@ -1,0 +1,17 @@
+"""The request's language: ?lang=, then the lang cookie, then Accept-Language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from scheduler.i18n import LOCALES, negotiate
+from scheduler.settings import get_settings
+
+
+def request_locale(request: Request[Any, Any, Any]) -> str:
+    for candidate in (request.query_params.get("lang"), request.cookies.get("lang")):
+        if candidate in LOCALES:
+            return str(candidate)
+    return negotiate(request.headers.get("accept-language"), get_settings().default_locale)

@@ -1,0 +1,126 @@
+"""Every error becomes RFC 9457 problem+json (API) or a readable page, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from scheduler.errors import STATUSES, DomainError
+from scheduler.i18n import translate
+from scheduler.web.locale import request_locale
+
+log = logging.getLogger("scheduler.web")
+# The database is down or restarting: tell the client to come back, not that we broke.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://registry.example.cn/problems/"
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details. ``type`` ends in a stable slug of API.md."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith(("/api/", "/webhooks/", "/schema"))
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    slug: str,
+    *,
+    status: int | None = None,
+    key: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> Response[Any]:
+    locale = request_locale(request)
+    status = status or STATUSES.get(slug, 500)
+    detail = translate(locale, key or f"error.{slug}", **params)
+    if _is_api(request):
+        body = Problem(
+            type=TYPE_BASE + slug,
+            title=translate("en", f"error.{slug}"),
+            status=status,
+            detail=detail,
+            instance=request.url.path,
+            field=field,
+            errors=errors,
+        )
+        return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Template(
+        template_name="pages/error.html",
+        context={"locale": locale, "status": status, "message": detail},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return problem_response(request, exc.slug, key=exc.key, field=exc.field, **exc.params)
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    # Malformed JSON, unknown fields and wrong types are all "invalid-input" (422).
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        {"key": str(e.get("key", "")), "message": str(e.get("message", ""))}
+        for e in extra
+        if isinstance(e, dict)
+    ]
+    field = errors[0]["key"] if errors else None
+    return problem_response(request, "invalid-input", field=field, errors=errors or None)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException):
+        return problem_response(request, "not-found")
+    if isinstance(exc, TooManyRequestsException):
+        return problem_response(request, "rate-limited", headers=exc.headers)
+    status = exc.status_code
+    return problem_response(
+        request, "http-error", status=status, key=f"error.http.{status}", headers=exc.headers
+    )
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(request, "service-unavailable", status=503)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(request, "internal", status=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}
+
