@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
@@ -23,9 +23,10 @@ from scheduler.i18n import LOCALES, translate
 from scheduler.jobs import build_scheduler
 from scheduler.notify.texts import TEMPLATES_DIR
 from scheduler.settings import Settings, get_settings
-from scheduler.web.api.public import PublicApi
+from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
+from scheduler.web.ratelimit import sms_rate_limit
 
 log = logging.getLogger("scheduler")
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             PublicApi,
+            Router("/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]),
             *PAGE_ROUTES,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],

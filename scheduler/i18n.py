@@ -1,4 +1,5 @@
-"""Translations: flat JSON catalogs per locale under scheduler/locales/.
+"""Translations: flat JSON catalogs under scheduler/locales/<locale>/*.json
+(one file per area: errors.json, pages.json, ...), merged per locale.
 
 zh-Hans is the source language. A key missing from a catalog is a bug caught by
 tests/test_i18n.py; at run time it falls back to zh-Hans, then to the key itself,
@@ -19,8 +20,10 @@ _DIR = Path(__file__).parent / "locales"
 
 @cache
 def catalog(locale: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8"))
-    return data
+    merged: dict[str, str] = {}
+    for path in sorted((_DIR / locale).glob("*.json")):
+        merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
 def translate(locale: str, key: str, **params: Any) -> str:

@@ -8,12 +8,12 @@ from litestar import Request
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 
-from scheduler.settings import get_settings
+from scheduler.settings import Settings
 
 
-def sms_rate_limit(name: str) -> DefineMiddleware:
+def sms_rate_limit(settings: Settings, name: str) -> DefineMiddleware:
     """A limiter with its own store: limits sharing a store would share one counter."""
-    per_minute = get_settings().rate_limit_sms_per_minute
+    per_minute = settings.rate_limit_sms_per_minute
 
     def enabled(_request: Request[Any, Any, Any]) -> bool:
         return per_minute > 0

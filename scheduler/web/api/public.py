@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from scheduler import booking, idempotency, slots
 from scheduler.clock import utcnow
@@ -24,9 +24,8 @@ from scheduler.web.api.schemas import (
     OfficeListItem,
 )
 from scheduler.web.problems import PROBLEM_JSON, Problem
-from scheduler.web.ratelimit import sms_rate_limit
 
-ManageToken = Annotated[str | None, Parameter(header="X-Manage-Token", required=False)]
+ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
@@ -36,7 +35,7 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def booking_input(data: BookingIn) -> booking.BookingInput:
+def booking_input(data: JSONBody[BookingIn]) -> booking.BookingInput:
     def party(p: Any) -> booking.PartyInput:
         return booking.PartyInput(name=p.name, id_type=p.id_type, id_number=p.id_number, phone=p.phone)
 
@@ -64,32 +63,13 @@ class PublicApi(Controller):
     )
     async def availability(
         self,
-        office: str,
-        service: str,
-        from_: Annotated[date | None, Parameter(query="from", required=False)] = None,
-        to: date | None = None,
+        office: FromPath[str],
+        service: FromQuery[str],
+        from_: Annotated[date | None, QueryParameter(name="from", required=False)] = None,
+        to: FromQuery[date | None] = None,
     ) -> AvailabilityOut:
         result = await slots.availability(office, service, from_, to, utcnow())
         return msgspec.convert(result, AvailabilityOut)
-
-    @post(
-        "/appointments",
-        summary="Hold a slot for a couple; each party then confirms with an SMS code",
-        status_code=201,
-        responses=problems(409, 422, 429),
-        middleware=[sms_rate_limit("book")],
-    )
-    async def create(
-        self,
-        state: State,
-        data: BookingIn,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
-    ) -> Response[HoldOut]:
-        idem = idempotency.make_key("book", idempotency_key, msgspec.to_builtins(data))
-        status, body = await booking.book(
-            booking_input(data), now=utcnow(), settings=state.settings, idem=idem
-        )
-        return Response(msgspec.convert(body, HoldOut), status_code=status)
 
     @post(
         "/appointments/{reference:str}/confirm",
@@ -97,7 +77,7 @@ class PublicApi(Controller):
         status_code=200,
         responses=problems(404, 409, 422, 429),
     )
-    async def confirm(self, state: State, reference: str, data: ConfirmIn) -> AppointmentOut:
+    async def confirm(self, state: State, reference: FromPath[str], data: JSONBody[ConfirmIn]) -> AppointmentOut:
         body = await booking.confirm(
             reference, data.party, data.code, now=utcnow(), settings=state.settings
         )
@@ -110,9 +90,9 @@ class PublicApi(Controller):
     )
     async def view(
         self,
-        reference: str,
+        reference: FromPath[str],
         x_manage_token: ManageToken = None,
-        token: Annotated[str | None, Parameter(query="token", required=False)] = None,
+        token: FromQuery[str | None] = None,
     ) -> Response[Any]:
         if reference.lower().endswith(".ics"):
             body = await booking.view(reference[:-4], token)
@@ -129,19 +109,45 @@ class PublicApi(Controller):
         status_code=200,
         responses=problems(404, 409),
     )
-    async def cancel(self, state: State, reference: str, x_manage_token: ManageToken = None) -> AppointmentOut:
+    async def cancel(self, state: State, reference: FromPath[str], x_manage_token: ManageToken = None) -> AppointmentOut:
         body = await booking.cancel(reference, x_manage_token, now=utcnow(), settings=state.settings)
         return msgspec.convert(body, AppointmentOut)
+
+
+class SmsSendingApi(Controller):
+    """Endpoints that text the couple: mounted behind the per-client SMS rate limit."""
+
+    path = "/api/v1"
+    tags = ["public"]
+
+    @post(
+        "/appointments",
+        summary="Hold a slot for a couple; each party then confirms with an SMS code",
+        status_code=201,
+        responses=problems(409, 422, 429),
+    )
+    async def create(
+        self,
+        state: State,
+        data: JSONBody[BookingIn],
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", required=False)
+        ] = None,
+    ) -> Response[HoldOut]:
+        idem = idempotency.make_key("book", idempotency_key, msgspec.to_builtins(data))
+        status, body = await booking.book(
+            booking_input(data), now=utcnow(), settings=state.settings, idem=idem
+        )
+        return Response(msgspec.convert(body, HoldOut), status_code=status)
 
     @post(
         "/appointments/{reference:str}/move",
         summary="Move a booking to another slot of the same office and service (X-Manage-Token)",
         status_code=200,
         responses=problems(404, 409, 422),
-        middleware=[sms_rate_limit("move")],
     )
     async def move(
-        self, state: State, reference: str, data: MoveIn, x_manage_token: ManageToken = None
+        self, state: State, reference: FromPath[str], data: JSONBody[MoveIn], x_manage_token: ManageToken = None
     ) -> AppointmentOut:
         body = await booking.move(
             reference, x_manage_token, data.slot_id, now=utcnow(), settings=state.settings

@@ -1,0 +1,106 @@
+"""A throwaway PostgreSQL cluster on loopback for the test suite.
+
+PostgreSQL refuses to run as root, and CI runs as root: the cluster is created
+and started as the ``postgres`` system user in a temporary directory it owns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for root in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (root / name).exists():
+            return str(root / name)
+    raise RuntimeError(f"{name} not found: install Debian's postgresql package (make test does)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_owner(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@dataclass
+class Cluster:
+    root: Path
+    port: int
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_owner([_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args]),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=400 -c shared_buffers=128MB"
+        )
+        self.pg_ctl("-o", options, "-l", str(self.root / "server.log"), "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def psql(self, sql: str) -> None:
+        subprocess.run(
+            [_bin("psql"), self.dsn(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
+            check=True,
+            capture_output=True,
+        )
+
+
+def start_cluster() -> Cluster:
+    root = Path(tempfile.mkdtemp(prefix="registry-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    cluster = Cluster(root=root, port=_free_port())
+    subprocess.run(
+        _as_owner(
+            [_bin("initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    cluster.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cluster.psql("SELECT 1")
+            break
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    return cluster
+
+
+def destroy_cluster(cluster: Cluster) -> None:
+    try:
+        cluster.stop()
+    finally:
+        shutil.rmtree(cluster.root, ignore_errors=True)
