@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)  # noqa: T201
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # APScheduler logs every run of every interval job at INFO: noise, not news.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "serve":
         serve(args.workers)
     elif args.command == "migrate":

@@ -14,7 +14,7 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from scheduler.db.engine import current_engine
+from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.tables import OutboxMessage
 from scheduler.notify.sms import SmsBackend, TransportError
 from scheduler.notify.texts import render_sms
@@ -63,20 +63,21 @@ class Claimed:
 async def claim_due(now: datetime, owner: str, *, limit: int, lease_seconds: int) -> list[Claimed]:
     """Atomically lease up to ``limit`` due rows to ``owner``."""
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
-    rows = await OutboxMessage.raw(
-        "UPDATE outbox_message SET status = 'sending', lease_owner = {}, lease_expires_at = {},"
-        " attempts = attempts + 1"
-        " WHERE id IN (SELECT id FROM outbox_message"
-        "  WHERE (status = 'pending' AND due_at <= {})"
-        "     OR (status = 'sending' AND lease_expires_at < {})"
-        "  ORDER BY due_at LIMIT {}" + skip_locked + ")"
-        " RETURNING id, to_phone, body, attempts",
-        owner,
-        now + timedelta(seconds=lease_seconds),
-        now,
-        now,
-        limit,
-    )
+    async with write_transaction():
+        rows = await OutboxMessage.raw(
+            "UPDATE outbox_message SET status = 'sending', lease_owner = {}, lease_expires_at = {},"
+            " attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM outbox_message"
+            "  WHERE (status = 'pending' AND due_at <= {})"
+            "     OR (status = 'sending' AND lease_expires_at < {})"
+            "  ORDER BY due_at LIMIT {}" + skip_locked + ")"
+            " RETURNING id, to_phone, body, attempts",
+            owner,
+            now + timedelta(seconds=lease_seconds),
+            now,
+            now,
+            limit,
+        )
     return [Claimed(r["id"], r["to_phone"], r["body"], r["attempts"]) for r in rows]
 
 

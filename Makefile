@@ -1,0 +1,46 @@
+# Two entry points on a fresh machine: `make run` and `make test`.
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATABASE_URL ?= sqlite:///var/registry.sqlite3
+PORT ?= 8000
+export DATABASE_URL PORT
+
+.PHONY: run test test-sqlite test-postgres lint bench clean
+
+$(VENV)/.run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.run
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## Run the service with demo offices: SQLite file, console SMS, jobs in-process.
+run: $(VENV)/.run
+	$(BIN)/python -m scheduler migrate
+	$(BIN)/python -m scheduler seed-demo
+	$(BIN)/python -m scheduler serve
+
+## Lint, type-check, then the whole suite on SQLite and on a throwaway PostgreSQL.
+test: lint test-sqlite test-postgres
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check scheduler tests bench
+	$(BIN)/mypy
+
+test-sqlite: $(VENV)/.dev
+	$(BIN)/pytest --db sqlite
+
+test-postgres: $(VENV)/.dev
+	$(BIN)/pytest --db postgres
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/rush.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

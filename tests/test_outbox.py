@@ -1,0 +1,92 @@
+"""The outbox: one message per event key, claimed once, retried or failed by error class."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from scheduler.db.engine import write_transaction
+from scheduler.db.tables import OutboxMessage
+from scheduler.notify import outbox
+from scheduler.notify.sms import TransportError
+
+
+@dataclass
+class RecordingBackend:
+    name: str = "recording"
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    fail_with: TransportError | None = None
+
+    async def send(self, to_phone: str, body: str) -> str:
+        await asyncio.sleep(0.001)  # let concurrent dispatchers interleave
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append((to_phone, body))
+        return f"SM{len(self.sent):032d}"
+
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+async def _enqueue(n: int, key_prefix: str = "test") -> None:
+    async with write_transaction():
+        for i in range(n):
+            await outbox.enqueue(
+                key=f"{key_prefix}:{i}",
+                to_phone=f"+86138000{i:05d}",
+                template="code",
+                locale="zh-Hans",
+                payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
+                now=NOW,
+            )
+
+
+async def test_same_key_queues_one_message(db: None) -> None:
+    await _enqueue(1)
+    await _enqueue(1)
+    assert await OutboxMessage.count() == 1
+
+
+async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
+    await _enqueue(60)
+    backend = RecordingBackend()
+    await asyncio.gather(
+        *[outbox.dispatch_due(backend, f"worker-{w}", NOW, limit=7) for w in range(4) for _ in range(5)]
+    )
+    phones = [to for to, _ in backend.sent]
+    assert len(phones) == 60 and len(set(phones)) == 60
+    rows = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.provider_sid)
+    assert {r["status"] for r in rows} == {"sent"}
+    assert all(r["provider_sid"] for r in rows)
+
+
+async def test_transient_error_backs_off_and_permanent_error_fails(db: None) -> None:
+    await _enqueue(1, "transient")
+    await outbox.dispatch_due(
+        RecordingBackend(fail_with=TransportError("429", permanent=False, code="20429")), "w", NOW
+    )
+    row = await OutboxMessage.select().first()
+    assert row["status"] == "pending" and row["attempts"] == 1
+    assert row["due_at"] > NOW and row["error_code"] == "20429"
+    # Not due yet: a dispatcher now claims nothing.
+    assert await outbox.dispatch_due(RecordingBackend(), "w", NOW) == 0
+
+    await _enqueue(1, "permanent")
+    await outbox.dispatch_due(
+        RecordingBackend(fail_with=TransportError("bad number", permanent=True, code="21211")), "w", NOW
+    )
+    failed = await OutboxMessage.select().where(OutboxMessage.key == "permanent:0").first()
+    assert failed["status"] == "failed" and failed["error_code"] == "21211"
+
+
+async def test_a_killed_workers_lease_is_reclaimed(db: None) -> None:
+    await _enqueue(3)
+    claimed = await outbox.claim_due(NOW, "dead-worker", limit=10, lease_seconds=60)
+    assert len(claimed) == 3
+    # While the lease holds nobody else takes them...
+    assert await outbox.claim_due(NOW + timedelta(seconds=30), "other", limit=10, lease_seconds=60) == []
+    # ...after it lapses they are sent by another worker.
+    backend = RecordingBackend()
+    assert await outbox.dispatch_due(backend, "other", NOW + timedelta(seconds=61)) == 3
+    assert len(backend.sent) == 3
