@@ -31,7 +31,7 @@ async def seed_demo(path: Path) -> None:
         planned = await slots.generate_slots(utcnow())
     finally:
         await close_engine()
-    print(f"loaded {count} offices; {planned} slots in the booking window")  # noqa: T201
+    print(f"loaded {count} offices; {planned} slots in the booking window")
 
 
 def serve(workers: int) -> None:
@@ -51,7 +51,9 @@ def serve(workers: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scheduler")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = sub.add_parser("serve", help="run the web server (and jobs, unless JOBS_ENABLED=false)")
+    serve_cmd = sub.add_parser(
+        "serve", help="run the web server (and jobs, unless JOBS_ENABLED=false)"
+    )
     serve_cmd.add_argument("--workers", type=int, default=1)
     sub.add_parser("migrate", help="apply database migrations")
     seed_cmd = sub.add_parser("seed-demo", help="load demo offices and generate their slots")
@@ -60,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
     except SettingsError as exc:
-        print(exc, file=sys.stderr)  # noqa: T201
+        print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     # APScheduler logs every run of every interval job at INFO: noise, not news.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "serve":

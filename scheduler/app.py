@@ -9,10 +9,10 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             PublicApi,
-            Router("/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]),
+            Router(
+                "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
+            ),
             *PAGE_ROUTES,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],

@@ -51,9 +51,9 @@ def seat_of(slot: dict[str, Any], tz: ZoneInfo, people: int) -> Seat:
 async def load(reference: str) -> Loaded | None:
     row = await (
         Appointment.select(
-            Appointment.all_columns(),
-            Appointment.office.all_columns(),
-            Appointment.slot.all_columns(),
+            *Appointment.all_columns(),
+            *Appointment.office.all_columns(),
+            *Appointment.slot.all_columns(),
         )
         .where(Appointment.reference == normalize_reference(reference))
         .output(nested=True)

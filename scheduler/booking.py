@@ -13,7 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import idempotency
-from scheduler.appointments import ACTIVE_STATUSES, Loaded, load, load_for_owner, public_view, seat_of
+from scheduler.appointments import (
+    ACTIVE_STATUSES,
+    Loaded,
+    load,
+    load_for_owner,
+    public_view,
+    seat_of,
+)
 from scheduler.capacity import release_seat, take_seat
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, OfficeService, Party, Slot
@@ -62,7 +69,9 @@ def clean_party(role: str, party: PartyInput) -> PartyInput:
     try:
         id_number = normalize_id(party.id_type, party.id_number)
     except InvalidIdentity as exc:
-        raise DomainError("invalid-input", field=f"party_{role}.id_number", reason=exc.reason) from exc
+        raise DomainError(
+            "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
+        ) from exc
     try:
         phone = normalize_mobile(party.phone)
     except InvalidIdentity as exc:
@@ -77,7 +86,7 @@ def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str
 async def _bookable_slot(slot_id: int, service: str, now: datetime) -> dict[str, Any]:
     """The slot with its office, if a couple may book it now; else the matching error."""
     slot = await (
-        Slot.select(Slot.all_columns(), Slot.office.all_columns())
+        Slot.select(*Slot.all_columns(), *Slot.office.all_columns())
         .where(Slot.id == slot_id)
         .output(nested=True)
         .first()
@@ -135,7 +144,10 @@ async def hold(
     slot = await _bookable_slot(data.slot_id, data.service, now)
     office = slot["office"]
     claims = (
-        [id_claim(settings.secret_key, data.service, p.id_type, p.id_number) for p in (party_a, party_b)]
+        [
+            id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
+            for p in (party_a, party_b)
+        ]
         if data.service in ONE_ACTIVE_PER_ID
         else []
     )
@@ -172,7 +184,9 @@ async def hold(
                     id_number=p.id_number,
                     id_hash=keyed_hash(settings.secret_key, "id", f"{p.id_type}:{p.id_number}"),
                     phone=p.phone,
-                    code_hash=keyed_hash(settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"),
+                    code_hash=keyed_hash(
+                        settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"
+                    ),
                 )
                 for role, p in (("a", party_a), ("b", party_b))
             ]
@@ -185,7 +199,11 @@ async def hold(
                 to_phone=party.phone,
                 template="code",
                 locale=data.locale,
-                payload={"code": codes[role], "reference": reference, "minutes": office["hold_minutes"]},
+                payload={
+                    "code": codes[role],
+                    "reference": reference,
+                    "minutes": office["hold_minutes"],
+                },
                 now=now,
             )
         body = public_view(loaded) | {"manage_token": token}
@@ -212,12 +230,19 @@ async def _event(
 ) -> None:
     await AppointmentEvent.insert(
         AppointmentEvent(
-            appointment=appointment_id, kind=kind, from_slot=from_slot, to_slot=to_slot, actor=actor, at=now
+            appointment=appointment_id,
+            kind=kind,
+            from_slot=from_slot,
+            to_slot=to_slot,
+            actor=actor,
+            at=now,
         )
     )
 
 
-async def _transition(appointment_id: int, to_status: str, from_statuses: tuple[str, ...], **extra: Any) -> bool:
+async def _transition(
+    appointment_id: int, to_status: str, from_statuses: tuple[str, ...], **extra: Any
+) -> bool:
     """Move the status only if nobody else has; the winner alone touches the counters."""
     values: dict[Any, Any] = {Appointment.status: to_status}
     values.update({getattr(Appointment, k): v for k, v in extra.items()})
@@ -266,7 +291,9 @@ async def _notify_both(loaded: Loaded, template: str, now: datetime, suffix: str
         )
 
 
-async def confirm(reference: str, role: str, code: str, *, now: datetime, settings: Settings) -> dict[str, Any]:
+async def confirm(
+    reference: str, role: str, code: str, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
     """One party confirms with their code; both confirmed makes the booking final."""
     if role not in PARTY_ROLES:
         raise DomainError("invalid-input", field="party", reason="party")
@@ -288,8 +315,13 @@ async def confirm(reference: str, role: str, code: str, *, now: datetime, settin
             # Already confirmed: a retried request gets the same answer.
         elif party["code_attempts"] >= settings.code_max_attempts:
             raise DomainError("too-many-attempts")
-        elif keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}") != party["code_hash"]:
-            await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(Party.id == party["id"])
+        elif (
+            keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
+            != party["code_hash"]
+        ):
+            await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(
+                Party.id == party["id"]
+            )
             outcome = DomainError("wrong-code", field="code")
         else:
             await _confirm_party(loaded, party, now)
@@ -302,7 +334,9 @@ async def confirm(reference: str, role: str, code: str, *, now: datetime, settin
 async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -> None:
     await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
     await _event(loaded.id, f"confirmed_{party['role']}", now)
-    others_done = all(p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"])
+    others_done = all(
+        p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]
+    )
     if others_done and await _transition(
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
@@ -314,7 +348,9 @@ async def view(reference: str, token: str | None) -> dict[str, Any]:
     return public_view(await load_for_owner(reference, token))
 
 
-async def cancel(reference: str, token: str | None, *, now: datetime, settings: Settings) -> dict[str, Any]:
+async def cancel(
+    reference: str, token: str | None, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
     async with write_transaction():
         loaded = await load_for_owner(reference, token)
         if loaded.row["status"] not in ACTIVE_STATUSES:

@@ -69,9 +69,7 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
 
 async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
     """Give a seat back; caps shared with ``keep`` (the new seat of a move) stay taken."""
-    await Slot.raw(
-        "UPDATE slot SET booked = booked - 1 WHERE id = {} AND booked > 0", seat.slot_id
-    )
+    await Slot.raw("UPDATE slot SET booked = booked - 1 WHERE id = {} AND booked > 0", seat.slot_id)
     if keep is None or (keep.office_id, keep.day) != (seat.office_id, seat.day):
         await Slot.raw(
             "UPDATE office_day SET booked = booked - 1"

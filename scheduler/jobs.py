@@ -57,12 +57,21 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
         **common,
     )
     scheduler.add_job(
-        _logged("expire_holds", booking.expire_holds), IntervalTrigger(seconds=15), id="expire_holds", **common
+        _logged("expire_holds", booking.expire_holds),
+        IntervalTrigger(seconds=15),
+        id="expire_holds",
+        **common,
     )
     scheduler.add_job(
-        _logged("dispatch_outbox", dispatch), IntervalTrigger(seconds=2), id="dispatch_outbox", **common
+        _logged("dispatch_outbox", dispatch),
+        IntervalTrigger(seconds=2),
+        id="dispatch_outbox",
+        **common,
     )
     scheduler.add_job(
-        _logged("purge_idempotency", purge), IntervalTrigger(hours=1), id="purge_idempotency", **common
+        _logged("purge_idempotency", purge),
+        IntervalTrigger(hours=1),
+        id="purge_idempotency",
+        **common,
     )
     return scheduler

@@ -6,13 +6,25 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from piccolo.columns import Column
+
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Office, OfficeService
 
 SERVICES = ("marriage", "divorce", "reissue", "ceremony", "counselling")
 _OFFICE_FIELDS = (
-    "name_zh", "name_en", "address_zh", "address_en", "region", "timezone", "counters",
-    "day_cap", "onsite_cap", "booking_days_ahead", "booking_opens_at", "hold_minutes",
+    "name_zh",
+    "name_en",
+    "address_zh",
+    "address_en",
+    "region",
+    "timezone",
+    "counters",
+    "day_cap",
+    "onsite_cap",
+    "booking_days_ahead",
+    "booking_opens_at",
+    "hold_minutes",
 )
 
 
@@ -23,11 +35,14 @@ def read_offices(path: Path) -> list[dict[str, Any]]:
     for raw in data.get("office", []):
         office = {k: v for k, v in defaults.items() if k != "weekly_hours"} | raw
         office["service"] = [
-            {"weekly_hours": defaults.get("weekly_hours", {})} | svc for svc in raw.get("service", [])
+            {"weekly_hours": defaults.get("weekly_hours", {})} | svc
+            for svc in raw.get("service", [])
         ]
         for svc in office["service"]:
             if svc["service"] not in SERVICES:
-                raise ValueError(f"{path}: office {office['code']}: unknown service {svc['service']!r}")
+                raise ValueError(
+                    f"{path}: office {office['code']}: unknown service {svc['service']!r}"
+                )
         offices.append(office)
     return offices
 
@@ -40,7 +55,9 @@ async def load_offices(path: Path) -> int:
             values = {k: office[k] for k in _OFFICE_FIELDS if k in office}
             existing = await Office.select(Office.id).where(Office.code == office["code"]).first()
             if existing is None:
-                rows = await Office.insert(Office(code=office["code"], **values)).returning(Office.id)
+                rows = await Office.insert(Office(code=office["code"], **values)).returning(
+                    Office.id
+                )
                 office_id = rows[0]["id"]
             else:
                 office_id = existing["id"]
@@ -53,7 +70,7 @@ async def load_offices(path: Path) -> int:
 
 
 async def _upsert_service(office_id: int, svc: dict[str, Any]) -> None:
-    values = {
+    values: dict[Column | str, Any] = {
         OfficeService.slot_minutes: svc.get("slot_minutes", 30),
         OfficeService.slot_cap: svc.get("slot_cap", 4),
         OfficeService.weekly_hours: svc["weekly_hours"],
@@ -63,5 +80,9 @@ async def _upsert_service(office_id: int, svc: dict[str, Any]) -> None:
         await OfficeService.update(values).where(where)
     else:
         await OfficeService.insert(
-            OfficeService(office=office_id, service=svc["service"], **{c._meta.name: v for c, v in values.items()})
+            OfficeService(
+                office=office_id,
+                service=svc["service"],
+                **{c._meta.name: v for c, v in values.items() if isinstance(c, Column)},
+            )
         )

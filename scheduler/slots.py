@@ -53,7 +53,10 @@ def plan_office(
                 )
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
-    days = [OfficeDay(office=office["id"], day=d, capacity=office["day_cap"], booked=0) for d in sorted(open_days)]
+    days = [
+        OfficeDay(office=office["id"], day=d, capacity=office["day_cap"], booked=0)
+        for d in sorted(open_days)
+    ]
     hall = [
         OnsiteWindow(office=office["id"], window_start=w, capacity=office["onsite_cap"], people=0)
         for w in sorted(windows)
@@ -65,7 +68,9 @@ async def generate_slots(now: datetime) -> int:
     """Create missing slots, day and on-site counters for every active office.
     Idempotent: existing rows (and their booked counters) are left alone."""
     offices = await Office.select().where(Office.active.eq(True))
-    services = await OfficeService.select().where(OfficeService.active.eq(True)).output(load_json=True)
+    services = (
+        await OfficeService.select().where(OfficeService.active.eq(True)).output(load_json=True)
+    )
     by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for svc in services:
         by_office[svc["office"]].append(svc)
@@ -86,13 +91,21 @@ async def list_offices() -> list[dict[str, Any]]:
     by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for svc in services:
         by_office[svc["office"]].append(
-            {"service": svc["service"], "slot_minutes": svc["slot_minutes"], "suspended": not svc["active"]}
+            {
+                "service": svc["service"],
+                "slot_minutes": svc["slot_minutes"],
+                "suspended": not svc["active"],
+            }
         )
-    return [office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices]
+    return [
+        office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices
+    ]
 
 
 async def office_by_code(code: str) -> dict[str, Any]:
-    office = await Office.select().where((Office.code == code.upper()) & Office.active.eq(True)).first()
+    office = (
+        await Office.select().where((Office.code == code.upper()) & Office.active.eq(True)).first()
+    )
     if office is None:
         raise DomainError("not-found")
     return office
@@ -117,14 +130,23 @@ async def availability(
     today = now.astimezone(tz).date()
     last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
     start, end = _range(today, start, end, last)
-    offered = await OfficeService.select().where(
-        (OfficeService.office == office["id"]) & (OfficeService.service == service)
-    ).first()
+    offered = (
+        await OfficeService.select()
+        .where((OfficeService.office == office["id"]) & (OfficeService.service == service))
+        .first()
+    )
     if offered is None:
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    slots = await Slot.select().where(
-        (Slot.office == office["id"]) & (Slot.service == service) & (Slot.day >= start) & (Slot.day <= end)
-    ).order_by(Slot.start_at)
+    slots = (
+        await Slot.select()
+        .where(
+            (Slot.office == office["id"])
+            & (Slot.service == service)
+            & (Slot.day >= start)
+            & (Slot.day <= end)
+        )
+        .order_by(Slot.start_at)
+    )
     day_left = {
         r["day"]: r["capacity"] - r["booked"]
         for r in await OfficeDay.select().where(
@@ -135,7 +157,10 @@ async def availability(
         r["window_start"]: r["capacity"] - r["people"]
         for r in await OnsiteWindow.select().where(
             (OnsiteWindow.office == office["id"])
-            & (OnsiteWindow.window_start >= datetime.combine(start, time(0), tz) - timedelta(hours=1))
+            & (
+                OnsiteWindow.window_start
+                >= datetime.combine(start, time(0), tz) - timedelta(hours=1)
+            )
             & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
         )
     }
@@ -179,4 +204,10 @@ async def availability(
             }
         )
         day += timedelta(days=1)
-    return {"office": office_view(office), "service": service, "from": start.isoformat(), "to": end.isoformat(), "days": days}
+    return {
+        "office": office_view(office),
+        "service": service,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "days": days,
+    }

@@ -56,12 +56,18 @@ async def make_office(
     return office_id
 
 
-async def open_slots(client: httpx.AsyncClient, office: str = "GZ-TH", service: str = "marriage") -> list[dict[str, Any]]:
+async def open_slots(
+    client: httpx.AsyncClient, office: str = "GZ-TH", service: str = "marriage"
+) -> list[dict[str, Any]]:
     """Bookable slots of the office, soonest first (starting tomorrow, so never 'past')."""
     tomorrow = date.today() + timedelta(days=2)
     resp = await client.get(
         f"/api/v1/offices/{office}/availability",
-        params={"service": service, "from": tomorrow.isoformat(), "to": (tomorrow + timedelta(days=20)).isoformat()},
+        params={
+            "service": service,
+            "from": tomorrow.isoformat(),
+            "to": (tomorrow + timedelta(days=20)).isoformat(),
+        },
     )
     assert resp.status_code == 200, resp.text
     return [s for d in resp.json()["days"] if d["status"] == "open" for s in d["slots"]]
@@ -84,17 +90,27 @@ def person(n: int | None = None, *, phone_region: str = "138") -> dict[str, str]
     }
 
 
-def booking_body(slot_id: int, *, a: dict[str, str] | None = None, b: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"slot_id": slot_id, "service": "marriage", "party_a": a or person(), "party_b": b or person(), "locale": "zh-Hans"} | extra
+def booking_body(
+    slot_id: int, *, a: dict[str, str] | None = None, b: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "slot_id": slot_id,
+        "service": "marriage",
+        "party_a": a or person(),
+        "party_b": b or person(),
+        "locale": "zh-Hans",
+    } | extra
 
 
 async def sms_codes(reference: str) -> dict[str, str]:
     """The codes texted to each party, read from the outbox (what their phones got)."""
     from scheduler.db.tables import OutboxMessage
 
-    rows = await OutboxMessage.select(OutboxMessage.key, OutboxMessage.payload).where(
-        OutboxMessage.template == "code"
-    ).output(load_json=True)
+    rows = (
+        await OutboxMessage.select(OutboxMessage.key, OutboxMessage.payload)
+        .where(OutboxMessage.template == "code")
+        .output(load_json=True)
+    )
     codes = {}
     for row in rows:
         if row["payload"]["reference"] == reference:

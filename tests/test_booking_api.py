@@ -19,7 +19,9 @@ async def _confirm_both(client: httpx.AsyncClient, reference: str) -> dict[str, 
     codes = await sms_codes(reference)
     assert set(codes) == {"a", "b"}
     for role in ("a", "b"):
-        resp = await client.post(f"/api/v1/appointments/{reference}/confirm", json={"party": role, "code": codes[role]})
+        resp = await client.post(
+            f"/api/v1/appointments/{reference}/confirm", json={"party": role, "code": codes[role]}
+        )
         assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -45,7 +47,9 @@ async def test_one_party_confirmed_is_still_pending(client: httpx.AsyncClient) -
     await make_office()
     held = await _book(client, (await open_slots(client))[0]["id"])
     codes = await sms_codes(held["reference"])
-    resp = await client.post(f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": codes["a"]})
+    resp = await client.post(
+        f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": codes["a"]}
+    )
     assert resp.json()["status"] == "pending_confirmation"
 
 
@@ -55,12 +59,16 @@ async def test_wrong_code_is_422_and_counts(client: httpx.AsyncClient) -> None:
     codes = await sms_codes(held["reference"])
     wrong = "000000" if codes["a"] != "000000" else "111111"
     for _ in range(5):
-        resp = await client.post(f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": wrong})
+        resp = await client.post(
+            f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": wrong}
+        )
         assert resp.status_code == 422
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert resp.json()["type"].endswith("/wrong-code")
     # Attempts are spent: even the right code is now refused.
-    resp = await client.post(f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": codes["a"]})
+    resp = await client.post(
+        f"/api/v1/appointments/{held['reference']}/confirm", json={"party": "a", "code": codes["a"]}
+    )
     assert resp.status_code == 429
     assert resp.json()["type"].endswith("/too-many-attempts")
 
@@ -69,10 +77,14 @@ async def test_view_needs_the_token_and_hides_existence(client: httpx.AsyncClien
     await make_office()
     held = await _book(client, (await open_slots(client))[0]["id"])
     ref = held["reference"]
-    ok = await client.get(f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": held["manage_token"]})
+    ok = await client.get(
+        f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": held["manage_token"]}
+    )
     assert ok.status_code == 200 and ok.json()["reference"] == ref
     wrong = await client.get(f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": "x" * 32})
-    missing = await client.get("/api/v1/appointments/GZTH-0000-0000", headers={"X-Manage-Token": "x" * 32})
+    missing = await client.get(
+        "/api/v1/appointments/GZTH-0000-0000", headers={"X-Manage-Token": "x" * 32}
+    )
     assert wrong.status_code == missing.status_code == 404
     assert wrong.json()["type"] == missing.json()["type"]
 
@@ -82,9 +94,15 @@ async def test_cancel_frees_the_seat_and_ids(client: httpx.AsyncClient) -> None:
     slot = (await open_slots(client))[0]
     a, b = person(), person()
     held = await _book(client, slot["id"], a=a, b=b)
-    resp = await client.post(f"/api/v1/appointments/{held['reference']}/cancel", headers={"X-Manage-Token": held["manage_token"]})
+    resp = await client.post(
+        f"/api/v1/appointments/{held['reference']}/cancel",
+        headers={"X-Manage-Token": held["manage_token"]},
+    )
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
-    again = await client.post(f"/api/v1/appointments/{held['reference']}/cancel", headers={"X-Manage-Token": held["manage_token"]})
+    again = await client.post(
+        f"/api/v1/appointments/{held['reference']}/cancel",
+        headers={"X-Manage-Token": held["manage_token"]},
+    )
     assert again.status_code == 409
     # Same seat, same people: bookable again.
     await _book(client, slot["id"], a=a, b=b)
@@ -116,18 +134,25 @@ async def test_move_to_full_slot_keeps_the_old_one(client: httpx.AsyncClient) ->
         headers={"X-Manage-Token": mine["manage_token"]},
     )
     assert resp.status_code == 409 and resp.json()["type"].endswith("/slot-full")
-    view = await client.get(f"/api/v1/appointments/{mine['reference']}", headers={"X-Manage-Token": mine["manage_token"]})
+    view = await client.get(
+        f"/api/v1/appointments/{mine['reference']}",
+        headers={"X-Manage-Token": mine["manage_token"]},
+    )
     assert view.json()["slot"]["id"] == first["id"]
 
 
 async def test_ics_download(client: httpx.AsyncClient) -> None:
     await make_office()
     held = await _book(client, (await open_slots(client))[0]["id"])
-    resp = await client.get(f"/api/v1/appointments/{held['reference']}.ics", params={"token": held["manage_token"]})
+    resp = await client.get(
+        f"/api/v1/appointments/{held['reference']}.ics", params={"token": held["manage_token"]}
+    )
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/calendar")
     assert "BEGIN:VEVENT" in resp.text and held["reference"] in resp.text
-    denied = await client.get(f"/api/v1/appointments/{held['reference']}.ics", params={"token": "nope"})
+    denied = await client.get(
+        f"/api/v1/appointments/{held['reference']}.ics", params={"token": "nope"}
+    )
     assert denied.status_code == 404
 
 
@@ -139,5 +164,7 @@ async def test_idempotency_key_returns_the_same_booking(client: httpx.AsyncClien
     second = await client.post("/api/v1/appointments", json=body, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
-    other = await client.post("/api/v1/appointments", json=booking_body(body["slot_id"]), headers=headers)
+    other = await client.post(
+        "/api/v1/appointments", json=booking_body(body["slot_id"]), headers=headers
+    )
     assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")

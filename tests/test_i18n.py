@@ -46,8 +46,14 @@ def test_translate_formats_and_falls_back() -> None:
     assert translate("en", "no.such.key") == "no.such.key"
 
 
-SAMPLE = {"code": "123456", "reference": "GZTH-7K4Q-9M2X", "minutes": 15,
-          "office": "广州市天河区婚姻登记处", "date": "2027-02-14", "start": "09:30"}
+SAMPLE = {
+    "code": "123456",
+    "reference": "GZTH-7K4Q-9M2X",
+    "minutes": 15,
+    "office": "广州市天河区婚姻登记处",
+    "date": "2027-02-14",
+    "start": "09:30",
+}
 
 
 def _templates() -> set[str]:

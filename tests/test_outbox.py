@@ -52,7 +52,11 @@ async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
     await _enqueue(60)
     backend = RecordingBackend()
     await asyncio.gather(
-        *[outbox.dispatch_due(backend, f"worker-{w}", NOW, limit=7) for w in range(4) for _ in range(5)]
+        *[
+            outbox.dispatch_due(backend, f"worker-{w}", NOW, limit=7)
+            for w in range(4)
+            for _ in range(5)
+        ]
     )
     phones = [to for to, _ in backend.sent]
     assert len(phones) == 60 and len(set(phones)) == 60
@@ -74,7 +78,9 @@ async def test_transient_error_backs_off_and_permanent_error_fails(db: None) -> 
 
     await _enqueue(1, "permanent")
     await outbox.dispatch_due(
-        RecordingBackend(fail_with=TransportError("bad number", permanent=True, code="21211")), "w", NOW
+        RecordingBackend(fail_with=TransportError("bad number", permanent=True, code="21211")),
+        "w",
+        NOW,
     )
     failed = await OutboxMessage.select().where(OutboxMessage.key == "permanent:0").first()
     assert failed["status"] == "failed" and failed["error_code"] == "21211"
@@ -85,7 +91,10 @@ async def test_a_killed_workers_lease_is_reclaimed(db: None) -> None:
     claimed = await outbox.claim_due(NOW, "dead-worker", limit=10, lease_seconds=60)
     assert len(claimed) == 3
     # While the lease holds nobody else takes them...
-    assert await outbox.claim_due(NOW + timedelta(seconds=30), "other", limit=10, lease_seconds=60) == []
+    assert (
+        await outbox.claim_due(NOW + timedelta(seconds=30), "other", limit=10, lease_seconds=60)
+        == []
+    )
     # ...after it lapses they are sent by another worker.
     backend = RecordingBackend()
     assert await outbox.dispatch_due(backend, "other", NOW + timedelta(seconds=61)) == 3

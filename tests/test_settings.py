@@ -23,7 +23,12 @@ def test_defaults_need_no_environment() -> None:
 
 def test_values_are_typed() -> None:
     settings = parse_settings(
-        {"PORT": "9000", "JOBS_ENABLED": "no", "BOOKING_OPENS_AT": "07:45", "DATABASE_URL": "postgresql://u:p@h:5432/d"}
+        {
+            "PORT": "9000",
+            "JOBS_ENABLED": "no",
+            "BOOKING_OPENS_AT": "07:45",
+            "DATABASE_URL": "postgresql://u:p@h:5432/d",
+        }
     )
     assert settings.port == 9000
     assert settings.jobs_enabled is False
@@ -33,7 +38,14 @@ def test_values_are_typed() -> None:
 
 def test_every_bad_value_is_named_at_once() -> None:
     with pytest.raises(SettingsError) as info:
-        parse_settings({"PORT": "eighty", "JOBS_ENABLED": "maybe", "DEFAULT_TIMEZONE": "Mars/Base", "HOLD_MINUTES": "0"})
+        parse_settings(
+            {
+                "PORT": "eighty",
+                "JOBS_ENABLED": "maybe",
+                "DEFAULT_TIMEZONE": "Mars/Base",
+                "HOLD_MINUTES": "0",
+            }
+        )
     message = str(info.value)
     for name in ("PORT", "JOBS_ENABLED", "DEFAULT_TIMEZONE", "HOLD_MINUTES"):
         assert name in message

@@ -15,6 +15,7 @@ from piccolo.columns import (
     Date,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -25,6 +26,7 @@ from piccolo.table import Table
 
 
 class Office(Table):
+    id: Serial
     code = Varchar(length=16, unique=True)
     name_zh = Varchar(length=120)
     name_en = Varchar(length=120)
@@ -44,6 +46,7 @@ class Office(Table):
 
 
 class OfficeService(Table):
+    id: Serial
     office = ForeignKey(references=Office, index=True)
     service = Varchar(length=32)
     slot_minutes = Integer(default=30)
@@ -54,6 +57,7 @@ class OfficeService(Table):
 
 
 class Slot(Table):
+    id: Serial
     office = ForeignKey(references=Office, index=True)
     service = Varchar(length=32)
     day = Date(index=True)
@@ -64,6 +68,7 @@ class Slot(Table):
 
 
 class OfficeDay(Table):
+    id: Serial
     office = ForeignKey(references=Office)
     day = Date()
     capacity = Integer()
@@ -71,6 +76,7 @@ class OfficeDay(Table):
 
 
 class OnsiteWindow(Table):
+    id: Serial
     office = ForeignKey(references=Office)
     window_start = Timestamptz()
     capacity = Integer()
@@ -78,6 +84,7 @@ class OnsiteWindow(Table):
 
 
 class Appointment(Table):
+    id: Serial
     reference = Varchar(length=20, unique=True)
     manage_token_hash = Varchar(length=64)
     office = ForeignKey(references=Office, index=True)
@@ -93,6 +100,7 @@ class Appointment(Table):
 
 
 class Party(Table):
+    id: Serial
     appointment = ForeignKey(references=Appointment, index=True)
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
@@ -110,11 +118,13 @@ class IdClaim(Table):
     allows only one (marriage). The unique ``claim`` column makes the rule hold
     under races without locks."""
 
+    id: Serial
     claim = Varchar(length=100, unique=True)
     appointment = ForeignKey(references=Appointment, index=True)
 
 
 class AppointmentEvent(Table):
+    id: Serial
     appointment = ForeignKey(references=Appointment, index=True)
     kind = Varchar(length=24)
     from_slot = Integer(null=True, default=None)
@@ -124,6 +134,7 @@ class AppointmentEvent(Table):
 
 
 class OutboxMessage(Table):
+    id: Serial
     # Uniqueness key of the event, e.g. "appointment:42:code:a:1".
     key = Varchar(length=120, unique=True)
     to_phone = Varchar(length=20)
@@ -144,6 +155,7 @@ class OutboxMessage(Table):
 
 
 class IdempotencyRecord(Table):
+    id: Serial
     key = Varchar(length=200, unique=True)
     request_hash = Varchar(length=64)
     status_code = Integer()

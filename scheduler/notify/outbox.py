@@ -65,7 +65,8 @@ async def claim_due(now: datetime, owner: str, *, limit: int, lease_seconds: int
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
     async with write_transaction():
         rows = await OutboxMessage.raw(
-            "UPDATE outbox_message SET status = 'sending', lease_owner = {}, lease_expires_at = {},"
+            # Constant SQL apart from the locking clause; values go in as parameters.
+            "UPDATE outbox_message SET status = 'sending', lease_owner = {}, lease_expires_at = {},"  # noqa: S608
             " attempts = attempts + 1"
             " WHERE id IN (SELECT id FROM outbox_message"
             "  WHERE (status = 'pending' AND due_at <= {})"

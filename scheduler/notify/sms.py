@@ -38,7 +38,7 @@ class ConsoleBackend:
     async def send(self, to_phone: str, body: str) -> str:
         sid = "CON" + secrets.token_hex(16)
         log.info("SMS to %s: %s", mask_phone(to_phone), body)
-        print(f"[sms] to {mask_phone(to_phone)}: {body}", flush=True)  # noqa: T201
+        print(f"[sms] to {mask_phone(to_phone)}: {body}", flush=True)
         return sid
 
 

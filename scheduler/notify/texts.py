@@ -17,9 +17,9 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 def _env() -> Environment:
     # Plain text, not HTML: no autoescape. StrictUndefined turns a missing
     # variable into an error at enqueue time instead of a blank in a sent SMS.
-    return Environment(  # noqa: S701
+    return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR / "sms"),
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - SMS are plain text, never HTML
         undefined=StrictUndefined,
         keep_trailing_newline=False,
     )

@@ -123,4 +123,3 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }
-

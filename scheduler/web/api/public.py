@@ -30,14 +30,18 @@ ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", requi
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     return {
-        s: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description="Problem details")
+        s: ResponseSpec(
+            data_container=Problem, media_type=PROBLEM_JSON, description="Problem details"
+        )
         for s in statuses
     }
 
 
 def booking_input(data: JSONBody[BookingIn]) -> booking.BookingInput:
     def party(p: Any) -> booking.PartyInput:
-        return booking.PartyInput(name=p.name, id_type=p.id_type, id_number=p.id_number, phone=p.phone)
+        return booking.PartyInput(
+            name=p.name, id_type=p.id_type, id_number=p.id_number, phone=p.phone
+        )
 
     return booking.BookingInput(
         slot_id=data.slot_id,
@@ -50,7 +54,7 @@ def booking_input(data: JSONBody[BookingIn]) -> booking.BookingInput:
 
 class PublicApi(Controller):
     path = "/api/v1"
-    tags = ["public"]
+    tags = ("public",)
 
     @get("/offices", summary="Offices with their services")
     async def offices(self) -> list[OfficeListItem]:
@@ -77,7 +81,9 @@ class PublicApi(Controller):
         status_code=200,
         responses=problems(404, 409, 422, 429),
     )
-    async def confirm(self, state: State, reference: FromPath[str], data: JSONBody[ConfirmIn]) -> AppointmentOut:
+    async def confirm(
+        self, state: State, reference: FromPath[str], data: JSONBody[ConfirmIn]
+    ) -> AppointmentOut:
         body = await booking.confirm(
             reference, data.party, data.code, now=utcnow(), settings=state.settings
         )
@@ -85,7 +91,7 @@ class PublicApi(Controller):
 
     @get(
         "/appointments/{reference:str}",
-        summary="View a booking (X-Manage-Token); `{reference}.ics?token=` returns the calendar file",
+        summary="View a booking (X-Manage-Token); `{reference}.ics?token=` gives the calendar",
         responses=problems(404),
     )
     async def view(
@@ -101,7 +107,9 @@ class PublicApi(Controller):
                 media_type="text/calendar; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{body["reference"]}.ics"'},
             )
-        return Response(msgspec.convert(await booking.view(reference, x_manage_token), AppointmentOut))
+        return Response(
+            msgspec.convert(await booking.view(reference, x_manage_token), AppointmentOut)
+        )
 
     @post(
         "/appointments/{reference:str}/cancel",
@@ -109,8 +117,12 @@ class PublicApi(Controller):
         status_code=200,
         responses=problems(404, 409),
     )
-    async def cancel(self, state: State, reference: FromPath[str], x_manage_token: ManageToken = None) -> AppointmentOut:
-        body = await booking.cancel(reference, x_manage_token, now=utcnow(), settings=state.settings)
+    async def cancel(
+        self, state: State, reference: FromPath[str], x_manage_token: ManageToken = None
+    ) -> AppointmentOut:
+        body = await booking.cancel(
+            reference, x_manage_token, now=utcnow(), settings=state.settings
+        )
         return msgspec.convert(body, AppointmentOut)
 
 
@@ -118,7 +130,7 @@ class SmsSendingApi(Controller):
     """Endpoints that text the couple: mounted behind the per-client SMS rate limit."""
 
     path = "/api/v1"
-    tags = ["public"]
+    tags = ("public",)
 
     @post(
         "/appointments",
@@ -147,10 +159,13 @@ class SmsSendingApi(Controller):
         responses=problems(404, 409, 422),
     )
     async def move(
-        self, state: State, reference: FromPath[str], data: JSONBody[MoveIn], x_manage_token: ManageToken = None
+        self,
+        state: State,
+        reference: FromPath[str],
+        data: JSONBody[MoveIn],
+        x_manage_token: ManageToken = None,
     ) -> AppointmentOut:
         body = await booking.move(
             reference, x_manage_token, data.slot_id, now=utcnow(), settings=state.settings
         )
         return msgspec.convert(body, AppointmentOut)
-

@@ -22,7 +22,9 @@ class PartyIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
     id_type: IdType
     id_number: Annotated[str, Meta(min_length=1, max_length=32)]
-    phone: Annotated[str, Meta(min_length=3, max_length=32, description="Mobile number, E.164 or national")]
+    phone: Annotated[
+        str, Meta(min_length=3, max_length=32, description="Mobile number, E.164 or national")
+    ]
 
 
 class BookingIn(msgspec.Struct, forbid_unknown_fields=True):
