@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 ACTIVE = ("pending_confirmation", "confirmed")
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # 32+ characters, test only
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
+    sys.path.insert(0, str(REPO))
 
 
 def free_port() -> int:
@@ -343,7 +346,7 @@ async def http_get(port: int, path: str) -> tuple[int, bytes]:
 
 
 async def run_load(
-    port: int, requests: list[bytes], concurrency: int, duration: float | None = None
+    port: int, requests: Iterable[bytes], concurrency: int, duration: float | None = None
 ) -> Result:
     """Each of ``concurrency`` workers keeps one connection and sends the next
     prebuilt request as soon as its previous answer is read. Status 0 = transport error."""
@@ -375,13 +378,12 @@ async def run_load(
 
 
 async def run_load_httpx(
-    port: int, requests: list[bytes], concurrency: int, duration: float | None = None
+    port: int, requests: Iterable[bytes], concurrency: int, duration: float | None = None
 ) -> Result:
     """The same load through httpx.AsyncClient, to compare client overhead."""
     import httpx
 
-    bodies = [r.split(b"\r\n\r\n", 1)[1] for r in requests]
-    pending = iter(bodies)
+    pending = (r.split(b"\r\n\r\n", 1)[1] for r in requests)
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

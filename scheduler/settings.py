@@ -44,7 +44,26 @@ class Settings:
     jobs_enabled: bool = True
     slot_generation_hour: int = 2
     sms_backend: str = "console"
-    sms_sender_id: str = "【婚姻登记】"
+    sms_rules_file: str = "config/sms_rules.toml"
+    # Messages per second per sender (From number or Messaging Service), across all processes.
+    sms_rate_per_second: float = 10.0
+    # Twilio drops a message still queued after this long; we stop claiming before that.
+    sms_validity_seconds: int = 14400
+    sms_max_attempts: int = 8
+    sms_backoff_base_seconds: int = 10
+    # Local hours in which non-urgent SMS wait (start-end, may wrap past midnight).
+    sms_quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
+    # After a carrier-level failure (30001/30003/30005/30006/30007): retry later, or flag for a clerk.
+    sms_fallback: str = "retry"
+    sms_fallback_retry_minutes: int = 60
+    reminder_day_before_at: time = time(10, 0)
+    reminder_same_day_hours: int = 3
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    # Only for tests and mocks: where the Twilio client sends its requests.
+    twilio_api_base: str = "https://api.twilio.com"
     # Requests per minute per client address on endpoints that send SMS; 0 turns it off.
     rate_limit_sms_per_minute: int = 20
     db_pool_min: int = 2
@@ -103,6 +122,22 @@ def _timezone(raw: str) -> str:
     return raw
 
 
+def _quiet_hours(raw: str) -> tuple[time, time] | None:
+    if raw.strip().lower() in {"off", "none"}:
+        return None
+    start, sep, end = raw.partition("-")
+    if not sep:
+        raise ValueError("expected HH:MM-HH:MM or off")
+    return _to_time(start), _to_time(end)
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 10_000:
+        raise ValueError("expected a number above 0 and at most 10000")
+    return value
+
+
 def _database_url(raw: str) -> str:
     if not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", raw):
         raise ValueError("expected sqlite:///path or postgresql://user:pass@host:port/db")
@@ -134,7 +169,21 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_ENABLED": ("jobs_enabled", _to_bool),
     "SLOT_GENERATION_HOUR": ("slot_generation_hour", _to_int_range(0, 23)),
     "SMS_BACKEND": ("sms_backend", _one_of("console", "twilio")),
-    "SMS_SENDER_ID": ("sms_sender_id", str),
+    "SMS_RULES_FILE": ("sms_rules_file", str),
+    "SMS_RATE_PER_SECOND": ("sms_rate_per_second", _positive_float),
+    "SMS_VALIDITY_SECONDS": ("sms_validity_seconds", _to_int_range(60, 36000)),
+    "SMS_MAX_ATTEMPTS": ("sms_max_attempts", _to_int_range(1, 50)),
+    "SMS_BACKOFF_BASE_SECONDS": ("sms_backoff_base_seconds", _to_int_range(1, 3600)),
+    "SMS_QUIET_HOURS": ("sms_quiet_hours", _quiet_hours),
+    "SMS_FALLBACK": ("sms_fallback", _one_of("retry", "clerk")),
+    "SMS_FALLBACK_RETRY_MINUTES": ("sms_fallback_retry_minutes", _to_int_range(1, 24 * 60)),
+    "REMINDER_DAY_BEFORE_AT": ("reminder_day_before_at", _to_time),
+    "REMINDER_SAME_DAY_HOURS": ("reminder_same_day_hours", _to_int_range(1, 12)),
+    "TWILIO_ACCOUNT_SID": ("twilio_account_sid", str),
+    "TWILIO_AUTH_TOKEN": ("twilio_auth_token", str),
+    "TWILIO_FROM_NUMBER": ("twilio_from_number", str),
+    "TWILIO_MESSAGING_SERVICE_SID": ("twilio_messaging_service_sid", str),
+    "TWILIO_API_BASE": ("twilio_api_base", _base_url),
     "RATE_LIMIT_SMS_PER_MINUTE": ("rate_limit_sms_per_minute", _to_int_range(0, 100_000)),
     "DB_POOL_MIN": ("db_pool_min", _to_int_range(1, 200)),
     "DB_POOL_MAX": ("db_pool_max", _to_int_range(1, 500)),
@@ -160,6 +209,13 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         errors.append("SECRET_KEY: must be set to a long random value in production")
     if len(settings.secret_key) < 16:
         errors.append("SECRET_KEY: must be at least 16 characters")
+    if settings.sms_backend == "twilio":
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            errors.append("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN: required with SMS_BACKEND=twilio")
+        if not (settings.twilio_from_number or settings.twilio_messaging_service_sid):
+            errors.append(
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID: one is required with SMS_BACKEND=twilio"
+            )
     if settings.db_pool_min > settings.db_pool_max:
         errors.append("DB_POOL_MIN: must not exceed DB_POOL_MAX")
     if errors:

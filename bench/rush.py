@@ -1,0 +1,311 @@
+"""Rush hour: many couples booking at once against a running server.
+
+For each database (a throwaway PostgreSQL cluster, a temporary SQLite file) this
+migrates, seeds one office, starts ``python -m scheduler serve`` (uvicorn, one worker)
+and drives POST /api/v1/appointments from N concurrent keep-alive connections:
+
+  hot     every request targets one slot (capacity --capacity)
+  spread  requests round-robin over all slots of one day
+
+then runs the same booking transaction as raw SQL at the same concurrency (the
+ceiling), checks from the database that nothing was overbooked, and prints the
+figures next to the targets. Run: .venv/bin/python bench/rush.py [--help]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    REPO,
+    Db,
+    Result,
+    Server,
+    bench_offices_toml,
+    bench_slots,
+    booking_request,
+    check_caps,
+    free_port,
+    postgres_cpu,
+    run_load,
+    run_load_httpx,
+    scheduler_cli,
+    service_env,
+)
+from _raw import raw_postgres, raw_sqlite
+
+TARGETS = {
+    "overbooking": "0 always (slot, office_day, onsite_window)",
+    "postgres": "hot slot >= 500 req/s, p99 < 250 ms; service/raw >= 0.35",
+    "sqlite": ">= 200 req/s, 0 'database is locked', 0 5xx",
+}
+PG_RPS, PG_P99_MS, RATIO, SQLITE_RPS = 500, 250, 0.35, 200
+LOCKED = "database is locked"
+
+
+@dataclass
+class Line:
+    db: str
+    scenario: str
+    service: Result
+    raw: Result | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds per request
+
+    @property
+    def ratio(self) -> float | None:
+        return self.service.rps / self.raw.rps if self.raw and self.raw.rps else None
+
+
+@dataclass
+class Report:
+    db: str
+    lines: list[Line] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    locked: int = 0
+    tracebacks: int = 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/rush.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--db", choices=("both", "postgres", "sqlite"), default="both")
+    p.add_argument("--scenarios", default="hot,spread", help="comma list of hot, spread")
+    p.add_argument("-c", "--concurrency", type=int, default=64, help="concurrent clients")
+    p.add_argument("-n", "--requests", type=int, default=5000, help="requests per scenario")
+    p.add_argument("--duration", type=float, help="seconds per scenario instead of --requests")
+    p.add_argument("--capacity", type=int, default=100, help="seats per slot")
+    p.add_argument("--db-pool", type=int, default=10,
+                   help="server DB_POOL_MIN/MAX and the raw pool (service default 10)")
+    p.add_argument("--log-level", default="INFO", help="server LOG_LEVEL (INFO logs each request)")
+    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                   help="raw: asyncio streams + prebuilt requests (lean); httpx: AsyncClient")
+    p.add_argument("--no-raw", action="store_true", help="skip the raw-SQL ceiling")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy the server during each scenario; collapsed stacks into DIR")
+    p.add_argument("--app-dir", type=Path, default=REPO,
+                   help="checkout the server runs from (A/B a patched copy)")
+    p.add_argument("--keep", action="store_true", help="keep temp dirs (server log, database)")
+    return p.parse_args(argv)
+
+
+async def bench_database(kind: str, args: argparse.Namespace) -> Report:
+    from tests.pgcluster import destroy_cluster, start_cluster
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"rush-{kind}-"))
+    cluster = None
+    report = Report(kind)
+    try:
+        if kind == "postgres":
+            cluster = start_cluster()
+            cluster.psql("CREATE DATABASE rush")
+            url = cluster.dsn("rush")
+        else:
+            url = f"sqlite:///{tmp}/rush.sqlite3"
+        env = service_env(url, free_port(), pool=args.db_pool, log_level=args.log_level)
+        scheduler_cli(env, args.app_dir, "migrate")
+        (tmp / "offices.toml").write_text(bench_offices_toml(args.capacity), encoding="utf-8")
+        scheduler_cli(env, args.app_dir, "seed-demo", "--file", str(tmp / "offices.toml"))
+        db = Db(url)
+        days = list((await bench_slots(db)).values())
+        warm, plan = days[0], {"hot": days[1][:1], "spread": days[2]}
+        raw_plan = {"hot": days[3][:1], "spread": days[4]}
+        couples = iter(range(10_000_000))  # couple n = people 2n, 2n+1: never reused
+
+        def jobs(slots: list[dict[str, Any]], count: int) -> list[tuple[int, dict[str, Any]]]:
+            return [(next(couples), slots[i % len(slots)]) for i in range(count)]
+
+        server = Server(env, args.app_dir, tmp / "server.log")
+        try:
+            await server.wait_ready()
+            port = server.port
+            warmup = [booking_request(port, s["id"], n) for n, s in jobs(warm, 300)]
+            await run_load(port, warmup, args.concurrency)
+            for name in args.scenarios.split(","):
+                slots = plan[name]
+                count = args.requests if not args.duration else 2000 * int(args.duration + 1)
+                requests = [booking_request(port, s["id"], n) for n, s in jobs(slots, count)]
+                line = await run_scenario(kind, name, server, requests, cluster, args)
+                report.lines.append(line)
+                print_line(line, args.concurrency)
+        finally:
+            server.stop()
+        if not args.no_raw:
+            for line in report.lines:
+                count = line.service.count
+                work = jobs(raw_plan[line.scenario], count)
+                if kind == "postgres":
+                    line.raw = await raw_postgres(url, work, args.concurrency, args.db_pool)
+                else:
+                    line.raw = await raw_sqlite(db.path, work, args.concurrency)
+                print_raw(line)
+        report.checks = await check_caps(db)
+        log = server.log_text()
+        report.locked = log.count(LOCKED)
+        report.tracebacks = log.count("Traceback (most recent call last)")
+        print_checks(report, server.log_path)
+    finally:
+        if cluster is not None:
+            destroy_cluster(cluster)
+        if args.keep:
+            print(f"  kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+async def run_scenario(
+    kind: str, name: str, server: Server, requests: list[bytes], cluster: Any,
+    args: argparse.Namespace,
+) -> Line:
+    profiler = start_profiler(server, args.profile / f"{kind}-{name}.txt") if args.profile else None
+    db_cpu = (lambda: postgres_cpu(cluster.data)) if cluster else (lambda: 0.0)
+    server0, db0 = server.cpu_seconds(), db_cpu()
+    load = run_load if args.client == "raw" else run_load_httpx
+    result = await load(server.port, requests, args.concurrency, args.duration)
+    cpu = {"server": server.cpu_seconds() - server0, "db": db_cpu() - db0,
+           "client": result.client_cpu}
+    if profiler is not None:
+        stop_profiler(profiler, args.profile / f"{kind}-{name}.txt")
+    return Line(kind, name, result, cpu={k: v / max(result.count, 1) for k, v in cpu.items()})
+
+
+# ---------------------------------------------------------------- py-spy
+
+
+def start_profiler(server: Server, out: Path) -> subprocess.Popen[bytes]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    proc = subprocess.Popen(
+        [py_spy, "record", "--pid", str(server.proc.pid), "--rate", "250", "--format", "raw",
+         "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # let it attach before the load starts
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen[bytes], out: Path, top: int = 18) -> None:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_frame(f) for f in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for f in set(frames):
+            if "scheduler/" in f or "piccolo/" in f or "asyncpg/" in f:
+                inclusive[f] += int(count)
+    print(f"    py-spy: {total} samples -> {out}")
+    print("    self time (top frames):")
+    for frame, n in own.most_common(top):
+        print(f"      {100 * n / total:5.1f}%  {frame}")
+    print("    inclusive time (scheduler/, piccolo/, asyncpg/):")
+    for frame, n in inclusive.most_common(top):
+        print(f"      {100 * n / total:5.1f}%  {frame}")
+
+
+def _frame(raw: str) -> str:
+    """'func (path/to/site-packages/pkg/mod.py:12)' -> 'func (pkg/mod.py)'."""
+    name, _, where = raw.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "lib/python3.11/", str(REPO) + "/"):
+        where = where.split(marker, 1)[-1]
+    return f"{name} ({where})"
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_line(line: Line, concurrency: int) -> None:
+    r = line.service
+    cpu = "  ".join(f"{k} {v * 1e6:.0f}" for k, v in line.cpu.items())
+    print(
+        f"  {line.scenario:<7} service {r.rps:7.1f} req/s  p50 {r.pct(0.5):6.1f} ms"
+        f"  p99 {r.pct(0.99):6.1f} ms  201={r.statuses[201]} 409={r.statuses[409]}"
+        f" other={r.other} (5xx={r.errors_5xx})  [{r.count} req, {concurrency} clients,"
+        f" {r.wall:.1f} s]\n          CPU us/request: {cpu}"
+    )
+
+
+def print_raw(line: Line) -> None:
+    r = line.raw
+    assert r is not None
+    print(
+        f"  {line.scenario:<7} raw SQL {r.rps:7.1f} req/s  p50 {r.pct(0.5):6.1f} ms"
+        f"  p99 {r.pct(0.99):6.1f} ms  201={r.statuses[201]} 409={r.statuses[409]}"
+        f" other={r.other}   service/raw = {line.ratio:.2f} (target >= {RATIO})"
+    )
+
+
+def print_checks(report: Report, log_path: Path) -> None:
+    for kind, check in report.checks.items():
+        verdict = "OK" if not check.failures else "FAIL"
+        print(f"  overbooking check {kind:<13} {verdict}  ({check.rows} rows)")
+        for failure in check.failures[:5]:
+            print(f"      {failure}")
+    print(f"  server log {log_path.name}: {report.locked} x '{LOCKED}',"
+          f" {report.tracebacks} tracebacks")
+
+
+def verdicts(report: Report) -> list[tuple[str, bool]]:
+    out = [(f"{report.db}: no overbooking",
+            all(not c.failures for c in report.checks.values()))]
+    for line in report.lines:
+        r, label = line.service, f"{report.db} {line.scenario}"
+        if report.db == "postgres" and line.scenario == "hot":
+            out.append((f"{label}: {r.rps:.0f} req/s >= {PG_RPS}", r.rps >= PG_RPS))
+            out.append((f"{label}: p99 {r.pct(0.99):.0f} ms < {PG_P99_MS}",
+                        r.pct(0.99) < PG_P99_MS))
+        if report.db == "postgres" and line.ratio is not None:
+            out.append((f"{label}: service/raw {line.ratio:.2f} >= {RATIO}",
+                        line.ratio >= RATIO))
+        if report.db == "sqlite":
+            out.append((f"{label}: {r.rps:.0f} req/s >= {SQLITE_RPS}", r.rps >= SQLITE_RPS))
+            out.append((f"{label}: 5xx = {r.errors_5xx}", r.errors_5xx == 0))
+    if report.db == "sqlite":
+        out.append((f"sqlite: '{LOCKED}' in server log = {report.locked}", report.locked == 0))
+    return out
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print("Per-client SMS rate limit is OFF for this run (RATE_LIMIT_SMS_PER_MINUTE=0):")
+    print("  all load comes from one loopback address, which the limit would throttle.")
+    print(f"Targets: overbooking {TARGETS['overbooking']}; PostgreSQL {TARGETS['postgres']};"
+          f" SQLite {TARGETS['sqlite']}.")
+    reports = []
+    for kind in ("postgres", "sqlite") if args.db == "both" else (args.db,):
+        print(f"\n== {kind}: {args.concurrency} clients, capacity {args.capacity}/slot,"
+              f" server pool {args.db_pool}, LOG_LEVEL={args.log_level}, client={args.client} ==")
+        reports.append(await bench_database(kind, args))
+    print("\n== targets ==")
+    results = [v for report in reports for v in verdicts(report)]
+    for label, ok in results:
+        print(f"  {'PASS' if ok else 'MISS'}  {label}")
+    return 0 if all(ok for _, ok in results) else 1
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop  # a leaner client loop; the server uses uvloop too
+    except ImportError:
+        raise SystemExit(asyncio.run(main())) from None
+    raise SystemExit(uvloop.run(main()))
