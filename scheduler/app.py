@@ -21,12 +21,14 @@ from scheduler.clock import utcnow
 from scheduler.db.engine import close_engine, open_engine
 from scheduler.i18n import LOCALES, translate
 from scheduler.jobs import build_scheduler
+from scheduler.notify.sms import backend_for
 from scheduler.notify.texts import TEMPLATES_DIR
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import sms_rate_limit
+from scheduler.web.webhooks import twilio_status
 
 log = logging.getLogger("scheduler")
 
@@ -41,22 +43,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_engine(settings)
-        jobs = None
+        jobs, sms = None, None
         if settings.jobs_enabled:
             await slots.generate_slots(utcnow())
-            jobs = build_scheduler(settings)
+            sms = backend_for(settings)
+            jobs = build_scheduler(settings, sms)
             jobs.start()
         try:
             yield
         finally:
             if jobs is not None:
                 jobs.shutdown(wait=False)
+            if sms is not None:
+                await sms.close()
             await close_engine()
 
     state: dict[str, Any] = {"settings": settings}
     return Litestar(
         route_handlers=[
             PublicApi,
+            twilio_status,
             Router(
                 "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
             ),

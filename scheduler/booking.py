@@ -21,7 +21,7 @@ from scheduler.appointments import (
     public_view,
     seat_of,
 )
-from scheduler.capacity import release_seat, take_seat
+from scheduler.capacity import lock_counters, release_seat, take_seat
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, OfficeService, Party, Slot
 from scheduler.domain.calendar import last_bookable_day
@@ -29,6 +29,7 @@ from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_m
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
 from scheduler.notify import outbox
+from scheduler.notify.couple import notify_couple
 from scheduler.security import (
     hash_token,
     keyed_hash,
@@ -205,6 +206,9 @@ async def hold(
                     "minutes": office["hold_minutes"],
                 },
                 now=now,
+                urgent=True,
+                appointment_id=appointment_id,
+                validity_seconds=max(60, office["hold_minutes"] * 60),
             )
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
@@ -272,25 +276,6 @@ async def _free(
     return True
 
 
-async def _notify_both(loaded: Loaded, template: str, now: datetime, suffix: str = "") -> None:
-    view = public_view(loaded)
-    payload = {
-        "reference": view["reference"],
-        "office": view["office"]["name_en" if loaded.row["locale"] == "en" else "name_zh"],
-        "date": view["slot"]["date"],
-        "start": view["slot"]["start"],
-    }
-    for party in loaded.parties:
-        await outbox.enqueue(
-            key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
-            to_phone=party["phone"],
-            template=template,
-            locale=loaded.row["locale"],
-            payload=payload,
-            now=now,
-        )
-
-
 async def confirm(
     reference: str, role: str, code: str, *, now: datetime, settings: Settings
 ) -> dict[str, Any]:
@@ -341,7 +326,7 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
         await _event(loaded.id, "confirmed", now)
-        await _notify_both(loaded, "confirmed", now)
+        await notify_couple(loaded, "confirmed", now, urgent=True)
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
@@ -359,7 +344,7 @@ async def cancel(
             raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
         if not await _free(loaded, "cancelled", now, actor="couple"):
             raise DomainError("not-pending")
-        await _notify_both(loaded, "cancelled", now)
+        await notify_couple(loaded, "cancelled", now, urgent=True)
         loaded = await _reload(reference)
     return public_view(loaded)
 
@@ -382,7 +367,8 @@ async def move(
         raise DomainError("invalid-input", field="slot_id", reason="other-office")
     old_seat, new_seat = loaded.seat, seat_of(slot, loaded.tz, loaded.row["people"])
     async with write_transaction():
-        await take_seat(new_seat, previous=old_seat)
+        # The appointment row first, then the counters in their global order: the
+        # lock order of cancel and expiry too, so none of them can deadlock a move.
         moved = await (
             Appointment.update({Appointment.slot: slot_id})
             .where(
@@ -393,11 +379,13 @@ async def move(
             .returning(Appointment.id)
         )
         if not moved:
-            raise DomainError("not-pending")  # changed under us: roll back the new seat
+            raise DomainError("not-pending")  # changed under us
+        await lock_counters(old_seat, new_seat)
+        await take_seat(new_seat, previous=old_seat)  # a full cap rolls the move back
         await release_seat(old_seat, keep=new_seat)
         await _event(loaded.id, "moved", now, from_slot=old_seat.slot_id, to_slot=slot_id)
         loaded = await _reload(reference)
-        await _notify_both(loaded, "moved", now, suffix=f":{slot_id}")
+        await notify_couple(loaded, "moved", now, suffix=f":{slot_id}", urgent=True)
     return public_view(loaded)
 
 
@@ -415,7 +403,7 @@ async def expire_holds(now: datetime, *, batch: int = 200) -> int:
             if loaded is not None and await _free(
                 loaded, "expired", now, actor="system", from_statuses=PENDING
             ):
-                await _notify_both(loaded, "expired", now)
+                await notify_couple(loaded, "expired", now)
                 released += 1
     return released
 

@@ -15,10 +15,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import booking, idempotency, slots
+from scheduler import booking, idempotency, reminders, slots
 from scheduler.clock import utcnow
-from scheduler.notify import outbox
-from scheduler.notify.sms import backend_for
+from scheduler.notify.outbox import Dispatcher, sender_id
+from scheduler.notify.sms import SmsBackend
 from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.jobs")
@@ -38,12 +38,21 @@ def _logged(name: str, fn: Callable[[datetime], Awaitable[Any]]) -> Callable[[],
     return run
 
 
-def build_scheduler(settings: Settings) -> AsyncIOScheduler:
-    sms = backend_for(settings.sms_backend)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+DISPATCH_EVERY_SECONDS = 2
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_scheduler(settings: Settings, sms: SmsBackend) -> AsyncIOScheduler:
+    dispatcher = Dispatcher(sms, worker_id(), settings, sender_id(settings))
 
     async def dispatch(now: datetime) -> int:
-        return await outbox.dispatch_due(sms, owner, now)
+        return await dispatcher.run_once(now, window_seconds=DISPATCH_EVERY_SECONDS)
+
+    async def remind(now: datetime) -> int:
+        return await reminders.queue_reminders(now, settings)
 
     async def purge(now: datetime) -> None:
         await idempotency.purge(now, settings.idempotency_ttl_hours)

@@ -53,7 +53,7 @@ class Settings:
     sms_backoff_base_seconds: int = 10
     # Local hours in which non-urgent SMS wait (start-end, may wrap past midnight).
     sms_quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
-    # After a carrier-level failure (30001/30003/30005/30006/30007): retry later, or flag for a clerk.
+    # After a carrier failure (30001/30003/30005/30006/30007): retry later, or flag for a clerk.
     sms_fallback: str = "retry"
     sms_fallback_retry_minutes: int = 60
     reminder_day_before_at: time = time(10, 0)
@@ -214,7 +214,8 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
             errors.append("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN: required with SMS_BACKEND=twilio")
         if not (settings.twilio_from_number or settings.twilio_messaging_service_sid):
             errors.append(
-                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID: one is required with SMS_BACKEND=twilio"
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID:"
+                " one is required with SMS_BACKEND=twilio"
             )
     if settings.db_pool_min > settings.db_pool_max:
         errors.append("DB_POOL_MIN: must not exceed DB_POOL_MAX")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.domain.sms import count_segments, violations
 from scheduler.errors import STATUSES
 from scheduler.i18n import LOCALES, catalog, negotiate, translate
-from scheduler.notify.texts import TEMPLATES_DIR, render_sms
+from scheduler.notify.texts import TEMPLATES_DIR, render_for, rule_for
 
 
 def test_every_locale_has_the_same_keys() -> None:
@@ -54,6 +55,9 @@ SAMPLE = {
     "date": "2027-02-14",
     "start": "09:30",
 }
+SERVICES = ("marriage", "divorce", "ceremony")
+# Mainland China, Hong Kong and a country on the default rule.
+PHONES = ("+8613800138000", "+85291234567", "+14155550100")
 
 
 def _templates() -> set[str]:
@@ -66,10 +70,22 @@ def test_every_sms_template_exists_in_every_locale() -> None:
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_every_sms_renders_without_urls_within_two_segments(locale: str) -> None:
+def test_every_sms_obeys_the_destination_rules(locale: str) -> None:
+    """Every template, every locale, every service, to each country: signed where
+    required, no links where banned, within the segment limit."""
     for template in _templates():
-        text = render_sms(template, locale, SAMPLE)
-        assert "{{" not in text and "http" not in text
-        # UCS-2 SMS: 70 characters in one segment, 67 per segment when concatenated.
-        limit = 134 if any(ord(ch) > 127 for ch in text) else 306
-        assert len(text) <= limit, (template, locale, len(text))
+        for service in SERVICES:
+            for phone in PHONES:
+                office = "Guangzhou Tianhe District" if locale == "en" else SAMPLE["office"]
+                payload = SAMPLE | {"service": service, "office": office}
+                text = render_for(template, locale, payload, phone)
+                rule = rule_for(phone)
+                assert "{{" not in text and "{%" not in text
+                assert text.startswith(rule.signature)
+                assert violations(text, rule) == [], (template, locale, phone, count_segments(text))
+
+
+def test_mainland_texts_carry_the_signature_once() -> None:
+    text = render_for("code", "zh-Hans", SAMPLE, "+8613800138000")
+    assert text.startswith("【婚姻登记】") and text.count("【婚姻登记】") == 1
+    assert not render_for("code", "en", SAMPLE, "+14155550100").startswith("【")

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
 from scheduler.notify import outbox
-from scheduler.notify.sms import TransportError
+from scheduler.notify.sms import OutgoingSms, TransportError
+from scheduler.settings import get_settings
+
+FAST = replace(get_settings(), sms_rate_per_second=10_000.0)
+PACED = replace(get_settings(), sms_rate_per_second=100.0)
 
 
 @dataclass
 class RecordingBackend:
     name: str = "recording"
+    fakes_delivery: bool = False
     sent: list[tuple[str, str]] = field(default_factory=list)
     fail_with: TransportError | None = None
 
-    async def send(self, to_phone: str, body: str) -> str:
+    async def send(self, sms: OutgoingSms) -> str:
         await asyncio.sleep(0.001)  # let concurrent dispatchers interleave
         if self.fail_with is not None:
             raise self.fail_with
-        self.sent.append((to_phone, body))
+        self.sent.append((sms.to_phone, sms.body))
         return f"SM{len(self.sent):032d}"
+
+    async def close(self) -> None:
+        return None
 
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -53,7 +61,8 @@ async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
     backend = RecordingBackend()
     await asyncio.gather(
         *[
-            outbox.dispatch_due(backend, f"worker-{w}", NOW, limit=7)
+            # 100/s over a 0.07 s window: batches of 7, so the workers really compete.
+            outbox.dispatch_due(backend, f"worker-{w}", NOW, settings=PACED, window_seconds=0.07)
             for w in range(4)
             for _ in range(5)
         ]
@@ -68,13 +77,16 @@ async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
 async def test_transient_error_backs_off_and_permanent_error_fails(db: None) -> None:
     await _enqueue(1, "transient")
     await outbox.dispatch_due(
-        RecordingBackend(fail_with=TransportError("429", permanent=False, code="20429")), "w", NOW
+        RecordingBackend(fail_with=TransportError("429", permanent=False, code="20429")),
+        "w",
+        NOW,
+        settings=FAST,
     )
     row = await OutboxMessage.select().first()
     assert row["status"] == "pending" and row["attempts"] == 1
     assert row["due_at"] > NOW and row["error_code"] == "20429"
     # Not due yet: a dispatcher now claims nothing.
-    assert await outbox.dispatch_due(RecordingBackend(), "w", NOW) == 0
+    assert await outbox.dispatch_due(RecordingBackend(), "w", NOW, settings=FAST) == 0
 
     await _enqueue(1, "permanent")
     await outbox.dispatch_due(
@@ -97,5 +109,7 @@ async def test_a_killed_workers_lease_is_reclaimed(db: None) -> None:
     )
     # ...after it lapses they are sent by another worker.
     backend = RecordingBackend()
-    assert await outbox.dispatch_due(backend, "other", NOW + timedelta(seconds=61)) == 3
+    assert (
+        await outbox.dispatch_due(backend, "other", NOW + timedelta(seconds=61), settings=FAST) == 3
+    )
     assert len(backend.sent) == 3

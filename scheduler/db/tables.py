@@ -152,6 +152,33 @@ class OutboxMessage(Table):
     error_text = Text(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     sent_at = Timestamptz(null=True, default=None)
+    # Urgent messages (codes, closures) ignore quiet hours.
+    urgent = Boolean(default=False)
+    validity_seconds = Integer(default=14400)
+    status_at = Timestamptz(null=True, default=None)
+    # Set when the SMS could not be delivered and a clerk should phone the couple.
+    needs_call = Boolean(default=False, index=True)
+    appointment_id = Integer(null=True, default=None, index=True)
+
+
+class SmsPace(Table):
+    """Send-time reservations per sender, shared by every dispatcher process."""
+
+    id: Serial
+    sender = Varchar(length=64, unique=True)
+    next_at = Timestamptz()
+
+
+class DeliveryEvent(Table):
+    """Every status callback as received (also for SIDs not yet recorded: a callback
+    can overtake the dispatcher's own write of the SID)."""
+
+    id: Serial
+    provider_sid = Varchar(length=64, index=True)
+    status = Varchar(length=16)
+    error_code = Varchar(length=16, null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow())
+    applied = Boolean(default=False)
 
 
 class IdempotencyRecord(Table):
@@ -174,5 +201,7 @@ ALL_TABLES: list[type[Table]] = [
     IdClaim,
     AppointmentEvent,
     OutboxMessage,
+    SmsPace,
+    DeliveryEvent,
     IdempotencyRecord,
 ]

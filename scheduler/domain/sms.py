@@ -9,7 +9,9 @@ extension characters (``{}[]~|^€\\``) cost two septets each.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 _GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -73,3 +75,22 @@ def violations(text: str, rule: CountryRule) -> list[str]:
     if count_segments(text).segments > rule.max_segments:
         problems.append("too-long")
     return problems
+
+
+def after_quiet_hours(moment: datetime, tz: ZoneInfo, quiet: tuple[time, time] | None) -> datetime:
+    """``moment`` itself, or the end of the quiet hours it falls in (as UTC).
+
+    Quiet hours may wrap past midnight (21:00-08:00): a moment at 23:00 moves to
+    08:00 the next local morning, one at 06:00 to 08:00 the same morning.
+    """
+    if quiet is None:
+        return moment
+    start, end = quiet
+    local = moment.astimezone(tz)
+    clock = local.time()
+    wraps = start > end
+    inside = (clock >= start or clock < end) if wraps else (start <= clock < end)
+    if not inside:
+        return moment
+    release_day = local.date() + timedelta(days=1) if wraps and clock >= start else local.date()
+    return datetime.combine(release_day, end, tz).astimezone(UTC)

@@ -1,26 +1,32 @@
 """The outbox: every SMS is a row written in the transaction that causes it.
 
-A dispatcher claims due rows with a lease (so a killed worker's rows are taken
-over once the lease lapses), sends outside any transaction, and records the
-result. Rows are never deleted by sending: the table is the delivery record.
+A dispatcher claims due rows with a lease (a killed worker's rows are taken over
+once the lease lapses), reserves send times for them from the sender's shared
+pace so that all processes together keep to SMS_RATE_PER_SECOND, sends outside
+any transaction, and records the result. Rows are never deleted by sending: the
+table is the delivery record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
 from scheduler.db.engine import current_engine, write_transaction
-from scheduler.db.tables import OutboxMessage
-from scheduler.notify.sms import SmsBackend, TransportError
-from scheduler.notify.texts import render_sms
+from scheduler.db.tables import OutboxMessage, SmsPace
+from scheduler.domain.sms import after_quiet_hours
+from scheduler.notify import delivery
+from scheduler.notify.sms import OutgoingSms, SmsBackend, TransportError
+from scheduler.notify.texts import render_for
+from scheduler.settings import Settings, get_settings
 
-MAX_ATTEMPTS = 8
-BASE_BACKOFF_SECONDS = 10
+SEND_CONCURRENCY = 32
 
 
 async def enqueue(
@@ -31,12 +37,24 @@ async def enqueue(
     locale: str,
     payload: dict[str, Any],
     now: datetime,
+    urgent: bool = False,
+    appointment_id: int | None = None,
+    tz: str | None = None,
+    validity_seconds: int | None = None,
 ) -> None:
     """Queue one SMS; the same ``key`` never queues a second message.
 
-    Call inside the transaction of the change that causes the message.
+    Call inside the transaction of the change that causes the message. Non-urgent
+    messages wait for the end of quiet hours in the recipient's office time zone.
     """
-    body = render_sms(template, locale, payload)
+    settings = get_settings()
+    due = (
+        now
+        if urgent
+        else after_quiet_hours(
+            now, ZoneInfo(tz or settings.default_timezone), settings.sms_quiet_hours
+        )
+    )
     await OutboxMessage.insert(
         OutboxMessage(
             key=key,
@@ -44,10 +62,13 @@ async def enqueue(
             template=template,
             locale=locale,
             payload=payload,
-            body=body,
+            body=render_for(template, locale, payload, to_phone),
             status="pending",
-            due_at=now,
+            due_at=due,
             created_at=now,
+            urgent=urgent,
+            validity_seconds=validity_seconds or settings.sms_validity_seconds,
+            appointment_id=appointment_id,
         )
     ).on_conflict(action="DO NOTHING")
 
@@ -58,10 +79,12 @@ class Claimed:
     to_phone: str
     body: str
     attempts: int
+    validity_seconds: int
+    urgent: bool
 
 
 async def claim_due(now: datetime, owner: str, *, limit: int, lease_seconds: int) -> list[Claimed]:
-    """Atomically lease up to ``limit`` due rows to ``owner``."""
+    """Atomically lease up to ``limit`` due rows to ``owner`` (urgent first)."""
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
     async with write_transaction():
         rows = await OutboxMessage.raw(
@@ -71,63 +94,197 @@ async def claim_due(now: datetime, owner: str, *, limit: int, lease_seconds: int
             " WHERE id IN (SELECT id FROM outbox_message"
             "  WHERE (status = 'pending' AND due_at <= {})"
             "     OR (status = 'sending' AND lease_expires_at < {})"
-            "  ORDER BY due_at LIMIT {}" + skip_locked + ")"
-            " RETURNING id, to_phone, body, attempts",
+            "  ORDER BY urgent DESC, due_at LIMIT {}" + skip_locked + ")"
+            " RETURNING id, to_phone, body, attempts, validity_seconds, urgent",
             owner,
             now + timedelta(seconds=lease_seconds),
             now,
             now,
             limit,
         )
-    return [Claimed(r["id"], r["to_phone"], r["body"], r["attempts"]) for r in rows]
+    return [
+        Claimed(
+            r["id"],
+            r["to_phone"],
+            r["body"],
+            r["attempts"],
+            r["validity_seconds"],
+            bool(r["urgent"]),
+        )
+        for r in rows
+    ]
 
 
-async def record_sent(message_id: int, owner: str, sid: str, now: datetime) -> None:
-    await OutboxMessage.update(
-        {
-            OutboxMessage.status: "sent",
-            OutboxMessage.provider_sid: sid,
-            OutboxMessage.sent_at: now,
-            OutboxMessage.lease_owner: None,
-            OutboxMessage.lease_expires_at: None,
-        }
-    ).where((OutboxMessage.id == message_id) & (OutboxMessage.lease_owner == owner))
+async def release(message_ids: list[int], owner: str) -> None:
+    """Hand claimed rows back untouched (shutdown, or the pace is too far ahead)."""
+    if message_ids:
+        await OutboxMessage.update(
+            {
+                OutboxMessage.status: "pending",
+                OutboxMessage.lease_owner: None,
+                OutboxMessage.lease_expires_at: None,
+                OutboxMessage.attempts: OutboxMessage.attempts - 1,
+            }
+        ).where(
+            OutboxMessage.id.is_in(message_ids)
+            & (OutboxMessage.lease_owner == owner)
+            & (OutboxMessage.status == "sending")
+        )
+
+
+async def pace_backlog(sender: str, now: datetime) -> float:
+    """Seconds of sending already reserved ahead of ``now`` for this sender."""
+    row = await SmsPace.select(SmsPace.next_at).where(SmsPace.sender == sender).first()
+    return max(0.0, (row["next_at"] - now).total_seconds()) if row else 0.0
+
+
+async def reserve(sender: str, count: int, rate: float, now: datetime) -> datetime:
+    """Reserve ``count`` consecutive send times; returns the first. Shared by all processes."""
+    lock = " FOR UPDATE" if isinstance(current_engine(), PostgresEngine) else ""
+    async with write_transaction():
+        rows = await SmsPace.raw(
+            "SELECT next_at FROM sms_pace WHERE sender = {}" + lock,  # noqa: S608 - constant
+            sender,
+        )
+        start = max(rows[0]["next_at"], now) if rows else now
+        end = start + timedelta(seconds=count / rate)
+        if rows:
+            await SmsPace.update({SmsPace.next_at: end}).where(SmsPace.sender == sender)
+        else:
+            await SmsPace.insert(SmsPace(sender=sender, next_at=end)).on_conflict(
+                target=SmsPace.sender, action="DO UPDATE", values=[(SmsPace.next_at, end)]
+            )
+    return start
+
+
+async def record_sent(message_id: int, owner: str, sid: str, now: datetime) -> bool:
+    rows = await (
+        OutboxMessage.update(
+            {
+                OutboxMessage.status: "sent",
+                OutboxMessage.provider_sid: sid,
+                OutboxMessage.sent_at: now,
+                OutboxMessage.status_at: now,
+                OutboxMessage.lease_owner: None,
+                OutboxMessage.lease_expires_at: None,
+                OutboxMessage.error_code: None,
+                OutboxMessage.error_text: None,
+            }
+        )
+        .where((OutboxMessage.id == message_id) & (OutboxMessage.lease_owner == owner))
+        .returning(OutboxMessage.id)
+    )
+    return bool(rows)
+
+
+def retry_delay(attempts: int, base_seconds: int) -> float:
+    """Exponential backoff with jitter: an outage does not become a synchronized storm."""
+    ceiling = base_seconds * 2 ** max(attempts - 1, 0)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
 
 
 async def record_failure(
-    message: Claimed, owner: str, error: TransportError, now: datetime
+    message: Claimed, owner: str, error: TransportError, now: datetime, settings: Settings
 ) -> None:
     if error.permanent:
         status, due = "failed", now
-    elif message.attempts >= MAX_ATTEMPTS:
+    elif message.attempts >= settings.sms_max_attempts:
         status, due = "dead", now
     else:
-        # Exponential backoff with full jitter: a provider outage does not turn
-        # into a synchronized retry storm from every worker.
-        ceiling = BASE_BACKOFF_SECONDS * 2 ** (message.attempts - 1)
-        status, due = "pending", now + timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311
+        status = "pending"
+        due = now + timedelta(
+            seconds=retry_delay(message.attempts, settings.sms_backoff_base_seconds)
+        )
     await OutboxMessage.update(
         {
             OutboxMessage.status: status,
             OutboxMessage.due_at: due,
+            OutboxMessage.status_at: now,
             OutboxMessage.error_code: error.code,
             OutboxMessage.error_text: str(error)[:500],
             OutboxMessage.lease_owner: None,
             OutboxMessage.lease_expires_at: None,
+            OutboxMessage.needs_call: status in ("failed", "dead"),
         }
     ).where((OutboxMessage.id == message.id) & (OutboxMessage.lease_owner == owner))
 
 
+class Dispatcher:
+    """One process's sender loop step: claim, pace, send, record."""
+
+    def __init__(self, backend: SmsBackend, owner: str, settings: Settings, sender: str) -> None:
+        self.backend = backend
+        self.owner = owner
+        self.settings = settings
+        self.sender = sender
+        self._gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def run_once(self, now: datetime, *, window_seconds: float = 2.0) -> int:
+        """Send what this process may send in the next ``window_seconds``; returns the count."""
+        rate = self.settings.sms_rate_per_second
+        backlog = await pace_backlog(self.sender, now)
+        # Messages queued further ahead than their validity would be dropped by
+        # Twilio unsent: leave them in the outbox until the queue drains.
+        if backlog + window_seconds >= self.settings.sms_validity_seconds:
+            return 0
+        limit = max(1, int(rate * window_seconds))
+        lease = int(window_seconds + backlog + limit / rate) + 60
+        claimed = await claim_due(now, self.owner, limit=limit, lease_seconds=lease)
+        if not claimed:
+            return 0
+        start = await reserve(self.sender, len(claimed), rate, now)
+        loop = asyncio.get_running_loop()
+        # ``now`` is the caller's clock; send times and records follow it, the
+        # event loop's monotonic clock only measures how far we are into the window.
+        origin = loop.time() + (start - now).total_seconds()
+        clock = _Clock(now, loop.time())
+        await asyncio.gather(
+            *[self._send(m, origin + i / rate, clock) for i, m in enumerate(claimed)]
+        )
+        return len(claimed)
+
+    async def _send(self, message: Claimed, at: float, clock: _Clock) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        async with self._gate:
+            sms = OutgoingSms(message.to_phone, message.body, message.validity_seconds)
+            try:
+                sid = await self.backend.send(sms)
+            except TransportError as exc:
+                await record_failure(message, self.owner, exc, clock.now(), self.settings)
+                return
+        sent_at = clock.now()
+        if await record_sent(message.id, self.owner, sid, sent_at):
+            await delivery.apply_pending_events(sid, sent_at)
+            if self.backend.fakes_delivery:
+                await delivery.apply_status(sid, "delivered", None, sent_at)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    start: datetime
+    loop_start: float
+
+    def now(self) -> datetime:
+        elapsed = asyncio.get_running_loop().time() - self.loop_start
+        return self.start + timedelta(seconds=elapsed)
+
+
 async def dispatch_due(
-    backend: SmsBackend, owner: str, now: datetime, *, limit: int = 50, lease_seconds: int = 60
+    backend: SmsBackend,
+    owner: str,
+    now: datetime,
+    *,
+    settings: Settings | None = None,
+    window_seconds: float = 2.0,
 ) -> int:
-    """Claim, send and record one batch; returns how many were attempted."""
-    claimed = await claim_due(now, owner, limit=limit, lease_seconds=lease_seconds)
-    for message in claimed:
-        try:
-            sid = await backend.send(message.to_phone, message.body)
-        except TransportError as exc:
-            await record_failure(message, owner, exc, now)
-        else:
-            await record_sent(message.id, owner, sid, now)
-    return len(claimed)
+    """One dispatcher step (a fresh Dispatcher: the CLI, tests and benchmarks)."""
+    settings = settings or get_settings()
+    dispatcher = Dispatcher(backend, owner, settings, sender_id(settings))
+    return await dispatcher.run_once(now, window_seconds=window_seconds)
+
+
+def sender_id(settings: Settings) -> str:
+    return (
+        settings.twilio_messaging_service_sid or settings.twilio_from_number or settings.sms_backend
+    )

@@ -1,7 +1,9 @@
 """SMS transports behind one function and one error type.
 
-``send`` returns the provider's message id or raises ``TransportError`` whose
-``permanent`` flag tells the dispatcher whether a retry can help.
+``send`` returns the provider's message SID or raises ``TransportError`` whose
+``permanent`` flag tells the dispatcher whether a retry can help. Twilio's
+client neither retries nor deduplicates, so retries are the outbox's job and a
+retry after a timeout may send twice: the outbox keeps that to one lost lease.
 """
 
 from __future__ import annotations
@@ -9,11 +11,17 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import aiohttp
 
 from scheduler.domain.identity import mask_phone
+from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.sms")
+
+# Twilio error codes that a later attempt can cure (rate limited, queue full).
+RETRYABLE_CODES = frozenset({20429, 30022, 14107})
 
 
 class TransportError(Exception):
@@ -23,10 +31,22 @@ class TransportError(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class OutgoingSms:
+    to_phone: str
+    body: str
+    validity_seconds: int
+
+
 class SmsBackend(Protocol):
     name: str
+    # True when the backend will never call the status webhook (console): the
+    # dispatcher then records delivery itself.
+    fakes_delivery: bool
 
-    async def send(self, to_phone: str, body: str) -> str: ...
+    async def send(self, sms: OutgoingSms) -> str: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -34,15 +54,80 @@ class ConsoleBackend:
     """Development backend: prints the message (phone masked) and never fails."""
 
     name: str = "console"
+    fakes_delivery: bool = True
 
-    async def send(self, to_phone: str, body: str) -> str:
-        sid = "CON" + secrets.token_hex(16)
-        log.info("SMS to %s: %s", mask_phone(to_phone), body)
-        print(f"[sms] to {mask_phone(to_phone)}: {body}", flush=True)
-        return sid
+    async def send(self, sms: OutgoingSms) -> str:
+        log.info("SMS to %s: %s", mask_phone(sms.to_phone), sms.body)
+        print(f"[sms] to {mask_phone(sms.to_phone)}: {sms.body}", flush=True)
+        return "SM" + secrets.token_hex(16)
+
+    async def close(self) -> None:
+        return None
 
 
-def backend_for(name: str) -> SmsBackend:
-    if name == "console":
-        return ConsoleBackend()
-    raise ValueError(f"SMS backend {name!r} is not available in this build")
+def classify_twilio_error(status: int, code: int | None) -> bool:
+    """True if the failure is permanent (do not retry)."""
+    # Other 4xx are permanent: 21211 invalid number, 21614 not mobile, 21610 opted out, ...
+    return not (code in RETRYABLE_CODES or status == 429 or status >= 500)
+
+
+class TwilioBackend:
+    name = "twilio"
+    fakes_delivery = False
+
+    def __init__(self, settings: Settings, *, timeout_seconds: float = 10.0) -> None:
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+        from twilio.rest import Client
+
+        base = settings.twilio_api_base.rstrip("/")
+
+        class _Http(AsyncTwilioHttpClient):
+            # Tests and the conformance mock run on loopback: point the client there.
+            async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                return await super().request(
+                    method, url.replace("https://api.twilio.com", base, 1), *args, **kwargs
+                )
+
+        self._http = _Http(timeout=timeout_seconds)
+        self._client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
+        )
+        self._sender: dict[str, str] = (
+            {"messaging_service_sid": settings.twilio_messaging_service_sid}
+            if settings.twilio_messaging_service_sid
+            else {"from_": settings.twilio_from_number}
+        )
+        self._callback = settings.public_base_url + "/webhooks/twilio/status"
+
+    async def send(self, sms: OutgoingSms) -> str:
+        from twilio.base.exceptions import TwilioRestException
+
+        try:
+            message = await self._client.messages.create_async(
+                to=sms.to_phone,
+                body=sms.body,
+                status_callback=self._callback,
+                validity_period=sms.validity_seconds,
+                **self._sender,
+            )
+        except TwilioRestException as exc:
+            code = exc.code if isinstance(exc.code, int) else None
+            raise TransportError(
+                f"twilio {exc.status}: {exc.msg}"[:300],
+                permanent=classify_twilio_error(exc.status, code),
+                code=str(code or exc.status),
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(
+                f"network: {type(exc).__name__}", permanent=False, code="network"
+            ) from exc
+        return str(message.sid)
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def backend_for(settings: Settings) -> SmsBackend:
+    if settings.sms_backend == "twilio":
+        return TwilioBackend(settings)
+    return ConsoleBackend()

@@ -1,0 +1,42 @@
+"""Texting both partners of an appointment about it (one outbox row each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from scheduler.appointments import Loaded, public_view
+from scheduler.notify import outbox
+
+
+def sms_office_name(office: dict[str, str], locale: str) -> str:
+    """The office as SMS name it: English texts say "registry" themselves, and
+    every character counts toward the two-segment limit to mainland numbers."""
+    if locale == "en":
+        return office["name_en"].removesuffix(" Marriage Registry")
+    return office["name_zh"]
+
+
+async def notify_couple(
+    loaded: Loaded, template: str, now: datetime, *, suffix: str = "", urgent: bool = False
+) -> None:
+    """Queue ``template`` to both parties; the key makes the event idempotent."""
+    view = public_view(loaded)
+    payload = {
+        "reference": view["reference"],
+        "service": view["service"],
+        "office": sms_office_name(view["office"], loaded.row["locale"]),
+        "date": view["slot"]["date"],
+        "start": view["slot"]["start"],
+    }
+    for party in loaded.parties:
+        await outbox.enqueue(
+            key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
+            to_phone=party["phone"],
+            template=template,
+            locale=loaded.row["locale"],
+            payload=payload,
+            now=now,
+            urgent=urgent,
+            appointment_id=loaded.id,
+            tz=loaded.row["office"]["timezone"],
+        )

@@ -1,0 +1,112 @@
+"""Delivery status from Twilio's callbacks, applied so that it never goes backwards.
+
+Callbacks arrive out of order and more than once. Each status has a rank; a row
+only moves to a higher rank, and a final status (delivered, undelivered, failed)
+is never replaced. Every callback is stored first, so one that overtakes the
+dispatcher's own write of the SID is applied as soon as that SID is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from piccolo.columns import Column
+
+from scheduler.db.engine import write_transaction
+from scheduler.db.tables import DeliveryEvent, OutboxMessage
+from scheduler.settings import get_settings
+
+# Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
+RANKS = {
+    "accepted": 1,
+    "queued": 1,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 3,
+}
+FINAL = frozenset({"delivered", "undelivered", "failed"})
+# Carrier-side failures where trying again later (or phoning) can still reach the couple.
+FALLBACK_CODES = frozenset({"30001", "30003", "30005", "30006", "30007"})
+
+
+def _ours(twilio_status: str) -> str:
+    # "read" (WhatsApp/RCS) implies delivered; the rest we store as Twilio names them.
+    return "delivered" if twilio_status == "read" else twilio_status
+
+
+async def record_callback(sid: str, status: str, error_code: str | None, now: datetime) -> bool:
+    """Store one callback and apply it; False if the SID is unknown (yet)."""
+    async with write_transaction():
+        await DeliveryEvent.insert(
+            DeliveryEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
+        )
+    return await apply_status(sid, status, error_code, now)
+
+
+async def apply_pending_events(sid: str, now: datetime) -> None:
+    """Apply callbacks that arrived before the dispatcher recorded this SID."""
+    events = await DeliveryEvent.select().where(
+        (DeliveryEvent.provider_sid == sid) & DeliveryEvent.applied.eq(False)
+    )
+    for event in sorted(events, key=lambda e: RANKS.get(e["status"], 0)):
+        await apply_status(sid, event["status"], event["error_code"], now)
+
+
+async def apply_status(sid: str, status: str, error_code: str | None, now: datetime) -> bool:
+    rank = RANKS.get(status)
+    if rank is None:
+        return True  # a status we do not track; acknowledged, nothing to change
+    async with write_transaction():
+        row = await OutboxMessage.select().where(OutboxMessage.provider_sid == sid).first()
+        if row is None:
+            return False
+        await DeliveryEvent.update({DeliveryEvent.applied: True}).where(
+            DeliveryEvent.provider_sid == sid
+        )
+        current = row["status"]
+        if current in FINAL or rank <= RANKS.get(current, 0) or current not in RANKS:
+            return True
+        new_status = _ours(status)
+        values: dict[Column | str, Any] = {
+            OutboxMessage.status: new_status,
+            OutboxMessage.status_at: now,
+            OutboxMessage.error_code: error_code or row["error_code"],
+        }
+        await OutboxMessage.update(values).where(
+            (OutboxMessage.id == row["id"]) & (OutboxMessage.status == current)
+        )
+        if new_status in ("undelivered", "failed"):
+            await _fallback(row, error_code, now)
+    return True
+
+
+async def _fallback(row: dict[str, object], error_code: str | None, now: datetime) -> None:
+    """Carrier failure: one retry later, or a clerk phones the couple."""
+    settings = get_settings()
+    key = str(row["key"])
+    retryable = error_code in FALLBACK_CODES and not key.endswith(":fallback")
+    if settings.sms_fallback == "retry" and retryable:
+        await OutboxMessage.insert(
+            OutboxMessage(
+                key=key + ":fallback",
+                to_phone=row["to_phone"],
+                template=row["template"],
+                locale=row["locale"],
+                payload=row["payload"],
+                body=row["body"],
+                status="pending",
+                due_at=now + timedelta(minutes=settings.sms_fallback_retry_minutes),
+                created_at=now,
+                urgent=row["urgent"],
+                validity_seconds=row["validity_seconds"],
+                appointment_id=row["appointment_id"],
+            )
+        ).on_conflict(action="DO NOTHING")
+    else:
+        await OutboxMessage.update({OutboxMessage.needs_call: True}).where(
+            OutboxMessage.id == row["id"]
+        )
