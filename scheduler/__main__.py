@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="run the web server (and jobs, unless JOBS_ENABLED=false)"
     )
     serve_cmd.add_argument("--workers", type=int, default=1)
+    sub.add_parser("worker", help="run the jobs only (slot generation, holds, SMS dispatch)")
     sub.add_parser("migrate", help="apply database migrations")
     seed_cmd = sub.add_parser("seed-demo", help="load demo offices and generate their slots")
     seed_cmd.add_argument("--file", type=Path, default=None)
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "serve":
         serve(args.workers)
+    elif args.command == "worker":
+        from scheduler.worker import run_worker
+
+        asyncio.run(run_worker(settings))
     elif args.command == "migrate":
         asyncio.run(migrate())
     elif args.command == "seed-demo":
