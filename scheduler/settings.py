@@ -56,6 +56,14 @@ class Settings:
     # After a carrier failure (30001/30003/30005/30006/30007): retry later, or flag for a clerk.
     sms_fallback: str = "retry"
     sms_fallback_retry_minutes: int = 60
+    # Check-in accepted from this many minutes before the slot to this many after it;
+    # later arrivals need a clerk's decision.
+    checkin_early_minutes: int = 60
+    checkin_late_minutes: int = 30
+    # Calls without showing up before a ticket may be marked missed.
+    queue_max_calls: int = 3
+    # Minutes one couple takes at a counter, for the board's wait estimate.
+    queue_minutes_per_couple: float = 10.0
     reminder_day_before_at: time = time(10, 0)
     reminder_same_day_hours: int = 3
     twilio_account_sid: str = ""
@@ -177,6 +185,10 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SMS_QUIET_HOURS": ("sms_quiet_hours", _quiet_hours),
     "SMS_FALLBACK": ("sms_fallback", _one_of("retry", "clerk")),
     "SMS_FALLBACK_RETRY_MINUTES": ("sms_fallback_retry_minutes", _to_int_range(1, 24 * 60)),
+    "CHECKIN_EARLY_MINUTES": ("checkin_early_minutes", _to_int_range(0, 24 * 60)),
+    "CHECKIN_LATE_MINUTES": ("checkin_late_minutes", _to_int_range(0, 24 * 60)),
+    "QUEUE_MAX_CALLS": ("queue_max_calls", _to_int_range(1, 10)),
+    "QUEUE_MINUTES_PER_COUPLE": ("queue_minutes_per_couple", _positive_float),
     "REMINDER_DAY_BEFORE_AT": ("reminder_day_before_at", _to_time),
     "REMINDER_SAME_DAY_HOURS": ("reminder_same_day_hours", _to_int_range(1, 12)),
     "TWILIO_ACCOUNT_SID": ("twilio_account_sid", str),

@@ -54,6 +54,8 @@ SAMPLE = {
     "office": "广州市天河区婚姻登记处",
     "date": "2027-02-14",
     "start": "09:30",
+    "label": "M012",
+    "counter": "12",
 }
 SERVICES = ("marriage", "divorce", "ceremony")
 # Mainland China, Hong Kong and a country on the default rule.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from scheduler.appointments import Loaded, public_view
 from scheduler.notify import outbox
@@ -17,7 +18,13 @@ def sms_office_name(office: dict[str, str], locale: str) -> str:
 
 
 async def notify_couple(
-    loaded: Loaded, template: str, now: datetime, *, suffix: str = "", urgent: bool = False
+    loaded: Loaded,
+    template: str,
+    now: datetime,
+    *,
+    suffix: str = "",
+    urgent: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Queue ``template`` to both parties; the key makes the event idempotent."""
     view = public_view(loaded)
@@ -27,7 +34,7 @@ async def notify_couple(
         "office": sms_office_name(view["office"], loaded.row["locale"]),
         "date": view["slot"]["date"],
         "start": view["slot"]["start"],
-    }
+    } | (extra or {})
     for party in loaded.parties:
         await outbox.enqueue(
             key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
