@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from piccolo.engine.postgres import PostgresEngine
 
 from scheduler.appointments import Loaded, load
+from scheduler.live import notify_board
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.queue_tables import HallCount, QueueTicket, TicketSequence
 from scheduler.db.tables import Appointment, AppointmentEvent, Office, Party
@@ -172,6 +173,7 @@ async def check_in(
             )
         )
         await _event(loaded.id, "checked_in", now, actor)
+    notify_board(office["id"])
     return await ticket_view(loaded.id)
 
 
@@ -202,6 +204,7 @@ async def call_next(office_id: int, counter: str, *, now: datetime, actor: str) 
         if not rows:
             raise DomainError("queue-empty")
         await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"])
+    notify_board(office_id)
     return await ticket_view(rows[0]["appointment"])
 
 
@@ -213,7 +216,10 @@ async def _called(
     await _event(appointment_id, "called", now, actor)
     ticket = (
         await QueueTicket.select(
-            QueueTicket.label, QueueTicket.call_count, QueueTicket.appointment.reference
+            QueueTicket.label,
+            QueueTicket.call_count,
+            QueueTicket.requeued,
+            QueueTicket.appointment.reference,
         )
         .where(QueueTicket.id == ticket_id)
         .first()
@@ -224,7 +230,8 @@ async def _called(
             loaded,
             "called",
             now,
-            suffix=f":{ticket['call_count']}",
+            # One message per call; a re-queued ticket's calls count afresh.
+            suffix=f":{'r' if ticket['requeued'] else ''}{ticket['call_count']}",
             urgent=True,
             extra={"counter": counter, "label": ticket["label"]},
         )
@@ -275,6 +282,7 @@ async def act(
         if not changed:
             raise DomainError("bad-transition", reason="state")
         await _after(ticket, action, target, now, actor)
+    notify_board(ticket["office"])
     return await ticket_view(ticket["appointment"])
 
 

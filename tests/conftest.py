@@ -85,10 +85,10 @@ async def migrated() -> AsyncIterator[None]:
 async def db(migrated: None) -> AsyncIterator[None]:
     """A clean database for each test (tables emptied, schema kept)."""
     from scheduler.db.engine import current_engine
-    from scheduler.db.tables import ALL_TABLES
+    from scheduler.db.piccolo_app import APP_CONFIG
 
     engine = current_engine()
-    names = [t._meta.tablename for t in reversed(ALL_TABLES)]
+    names = [t._meta.tablename for t in reversed(APP_CONFIG.table_classes)]
     if engine.engine_type == "postgres":
         await engine.run_ddl(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
     else:

@@ -32,15 +32,19 @@ def current_engine() -> Engine:
     return Slot._meta.db
 
 
-async def open_engine(settings: Settings) -> None:
+async def open_engine(settings: Settings) -> bool:
+    """Start the pool; False if it was already running (then the caller must not close it)."""
     engine = current_engine()
     if isinstance(engine, PostgresEngine):
+        if engine.pool is not None:
+            return False
         await engine.start_connection_pool(
             min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
     elif isinstance(engine, SQLiteEngine):
         # WAL lets readers proceed while one writer commits; it persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
+    return True
 
 
 async def close_engine() -> None:

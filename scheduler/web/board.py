@@ -1,0 +1,40 @@
+"""The hall's display board: a page and its server-sent event stream (public, read-only:
+it shows ticket labels and counters, nothing personal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent, Template
+
+from scheduler import queue
+from scheduler.clock import utcnow
+from scheduler.live import board_stream
+from scheduler.slots import office_by_code
+from scheduler.web.locale import request_locale
+
+
+@get("/offices/{office:str}/board", include_in_schema=False)
+async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> Template:
+    row = await office_by_code(office)
+    state = await queue.board(row["id"], utcnow())
+    return Template(
+        template_name="board/board.html",
+        context={"locale": request_locale(request), "office": row, "state": state},
+    )
+
+
+@get("/offices/{office:str}/board/stream", tags=["board"], summary="Board updates (SSE)")
+async def board_events(
+    office: FromPath[str], channels: NamedDependency[ChannelsPlugin]
+) -> ServerSentEvent:
+    office_id = (await office_by_code(office))["id"]
+
+    async def read_state() -> dict[str, Any]:
+        return await queue.board(office_id, utcnow())
+
+    return ServerSentEvent(board_stream(office_id, channels, read_state))
