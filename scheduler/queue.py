@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
+from scheduler import audit
 from scheduler.appointments import Loaded, load
 from scheduler.live import notify_board
 from scheduler.db.engine import current_engine, write_transaction
@@ -127,7 +128,7 @@ async def _next_number(office_id: int, day: date, prefix: str) -> int:
 
 
 async def check_in(
-    cmd: CheckIn, *, now: datetime, settings: Settings, actor: str
+    cmd: CheckIn, *, now: datetime, settings: Settings, actor: audit.Actor
 ) -> dict[str, Any]:
     """Both partners at the desk: issue a queue ticket, within the hall's crowd cap."""
     loaded = await _find(cmd, settings)
@@ -173,17 +174,29 @@ async def check_in(
             )
         )
         await _event(loaded.id, "checked_in", now, actor)
+        await audit.record(
+            actor,
+            "queue.check_in",
+            office_id=office["id"],
+            object_type="appointment",
+            object_id=loaded.row["reference"],
+            before={"status": "confirmed"},
+            after={"status": "checked_in", "label": ticket_label(service, number)},
+            now=now,
+        )
     notify_board(office["id"])
     return await ticket_view(loaded.id)
 
 
-async def _event(appointment_id: int, kind: str, now: datetime, actor: str) -> None:
+async def _event(appointment_id: int, kind: str, now: datetime, actor: audit.Actor) -> None:
     await AppointmentEvent.insert(
-        AppointmentEvent(appointment=appointment_id, kind=kind, actor=actor, at=now)
+        AppointmentEvent(appointment=appointment_id, kind=kind, actor=actor.username[:64], at=now)
     )
 
 
-async def call_next(office_id: int, counter: str, *, now: datetime, actor: str) -> dict[str, Any]:
+async def call_next(
+    office_id: int, counter: str, *, now: datetime, actor: audit.Actor
+) -> dict[str, Any]:
     """Give the next waiting ticket to ``counter``; 409 queue-empty when none waits."""
     today = now.astimezone(ZoneInfo((await _office(office_id))["timezone"])).date()
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
@@ -204,12 +217,21 @@ async def call_next(office_id: int, counter: str, *, now: datetime, actor: str) 
         if not rows:
             raise DomainError("queue-empty")
         await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"])
+        await audit.record(
+            actor,
+            "queue.call_next",
+            office_id=office_id,
+            object_type="queue_ticket",
+            object_id=rows[0]["id"],
+            after={"status": "called", "counter": counter},
+            now=now,
+        )
     notify_board(office_id)
     return await ticket_view(rows[0]["appointment"])
 
 
 async def _called(
-    appointment_id: int, counter: str, now: datetime, actor: str, ticket_id: int
+    appointment_id: int, counter: str, now: datetime, actor: audit.Actor, ticket_id: int
 ) -> None:
     """Status, history and the "please come to counter N" SMS of one call."""
     await Appointment.update({Appointment.status: "called"}).where(Appointment.id == appointment_id)
@@ -251,7 +273,7 @@ async def act(
     *,
     office_ids: frozenset[int] | None,
     now: datetime,
-    actor: str,
+    actor: audit.Actor,
     settings: Settings,
 ) -> dict[str, Any]:
     """recall / serve / complete / no-show / requeue one ticket."""
@@ -282,12 +304,22 @@ async def act(
         if not changed:
             raise DomainError("bad-transition", reason="state")
         await _after(ticket, action, target, now, actor)
+        await audit.record(
+            actor,
+            f"queue.{action}",
+            office_id=ticket["office"],
+            object_type="queue_ticket",
+            object_id=ticket_id,
+            before={"status": ticket["status"]},
+            after={"status": target},
+            now=now,
+        )
     notify_board(ticket["office"])
     return await ticket_view(ticket["appointment"])
 
 
 async def _after(
-    ticket: dict[str, Any], action: str, target: str, now: datetime, actor: str
+    ticket: dict[str, Any], action: str, target: str, now: datetime, actor: audit.Actor
 ) -> None:
     if action == "recall":
         await QueueTicket.update(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from scheduler import queue
+from scheduler.audit import NamedActor
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OutboxMessage
 from scheduler.errors import DomainError
@@ -19,6 +20,7 @@ from tests.helpers import booking_body, make_office, open_slots, sms_codes
 
 SETTINGS = get_settings()
 BOTH = frozenset({"a", "b"})
+CLERK = NamedActor("clerk")
 
 
 async def _confirmed(client: httpx.AsyncClient, slot: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +60,7 @@ async def test_check_in_issues_numbered_tickets_with_service_prefix(
                 _cmd(office_id, h["reference"]),
                 now=start - timedelta(minutes=5),
                 settings=SETTINGS,
-                actor="clerk",
+                actor=CLERK,
             )
         )["label"]
         for h in held
@@ -77,7 +79,7 @@ async def test_check_in_rules(client: httpx.AsyncClient) -> None:
                 queue.CheckIn(office_id=office_id, reference=ref, **kw),
                 now=now,
                 settings=SETTINGS,
-                actor="c",
+                actor=CLERK,
             )
         except DomainError as exc:
             return exc.slug
@@ -93,7 +95,7 @@ async def test_check_in_rules(client: httpx.AsyncClient) -> None:
     # Another office's clerk finds nothing.
     with pytest.raises(DomainError) as info:
         await queue.check_in(
-            _cmd(office_id + 999, held[1]["reference"]), now=start, settings=SETTINGS, actor="c"
+            _cmd(office_id + 999, held[1]["reference"]), now=start, settings=SETTINGS, actor=CLERK
         )
     assert info.value.slug == "not-found"
 
@@ -116,7 +118,7 @@ async def test_check_in_by_id_number(client: httpx.AsyncClient) -> None:
         ),
         now=start,
         settings=SETTINGS,
-        actor="c",
+        actor=CLERK,
     )
     assert ticket["reference"] == held["reference"]
 
@@ -135,20 +137,20 @@ async def test_hall_cap_refuses_check_in_with_expected_wait(client: httpx.AsyncC
     start = datetime.fromisoformat(held[0]["slot"]["start_at"])
     for h in held[:2]:
         await queue.check_in(
-            _cmd(office_id, h["reference"]), now=start, settings=SETTINGS, actor="c"
+            _cmd(office_id, h["reference"]), now=start, settings=SETTINGS, actor=CLERK
         )
     with pytest.raises(DomainError) as info:
         await queue.check_in(
-            _cmd(office_id, held[2]["reference"]), now=start, settings=SETTINGS, actor="c"
+            _cmd(office_id, held[2]["reference"]), now=start, settings=SETTINGS, actor=CLERK
         )
     assert info.value.slug == "hall-full" and info.value.params["minutes"] > 0
     # A couple finishes: the hall has room again.
-    ticket = await queue.call_next(office_id, "1", now=start, actor="c")
+    ticket = await queue.call_next(office_id, "1", now=start, actor=CLERK)
     await queue.act(
-        ticket["id"], "complete", office_ids=None, now=start, actor="c", settings=SETTINGS
+        ticket["id"], "complete", office_ids=None, now=start, actor=CLERK, settings=SETTINGS
     )
     await queue.check_in(
-        _cmd(office_id, held[2]["reference"]), now=start, settings=SETTINGS, actor="c"
+        _cmd(office_id, held[2]["reference"]), now=start, settings=SETTINGS, actor=CLERK
     )
     hall = await HallCount.select().first()
     assert hall["people"] == 4
@@ -163,15 +165,15 @@ async def test_calls_follow_appointment_order_and_priority_cannot_starve(
             _cmd(office_id, h["reference"], priority=(i == 2)),
             now=start + timedelta(minutes=i),
             settings=SETTINGS,
-            actor="c",
+            actor=CLERK,
         )
     order = [
-        (await queue.call_next(office_id, "1", now=start, actor="c"))["label"] for _ in range(3)
+        (await queue.call_next(office_id, "1", now=start, actor=CLERK))["label"] for _ in range(3)
     ]
     # The priority couple goes first; the others keep their order.
     assert order == ["M003", "M001", "M002"]
     with pytest.raises(DomainError) as info:
-        await queue.call_next(office_id, "1", now=start, actor="c")
+        await queue.call_next(office_id, "1", now=start, actor=CLERK)
     assert info.value.slug == "queue-empty"
 
 
@@ -182,7 +184,7 @@ async def test_clerks_calling_at_once_get_distinct_tickets(
     office_id, held, start = await _day_of_bookings(client, 8)
     for h in held:
         await queue.check_in(
-            _cmd(office_id, h["reference"]), now=start, settings=SETTINGS, actor="c"
+            _cmd(office_id, h["reference"]), now=start, settings=SETTINGS, actor=CLERK
         )
 
     async def clerk(n: int) -> list[str]:
@@ -190,7 +192,11 @@ async def test_clerks_calling_at_once_get_distinct_tickets(
         while True:
             try:
                 got.append(
-                    (await queue.call_next(office_id, str(n), now=start, actor=f"c{n}"))["label"]
+                    (
+                        await queue.call_next(
+                            office_id, str(n), now=start, actor=NamedActor(f"c{n}")
+                        )
+                    )["label"]
                 )
             except DomainError:
                 return got
@@ -204,34 +210,34 @@ async def test_transitions_missed_requeue_once_and_sms_on_call(client: httpx.Asy
     office_id, held, start = await _day_of_bookings(client, 1)
     settings = replace(SETTINGS, queue_max_calls=2)
     await queue.check_in(
-        _cmd(office_id, held[0]["reference"]), now=start, settings=settings, actor="c"
+        _cmd(office_id, held[0]["reference"]), now=start, settings=settings, actor=CLERK
     )
-    ticket = await queue.call_next(office_id, "3", now=start, actor="c")
+    ticket = await queue.call_next(office_id, "3", now=start, actor=CLERK)
     with pytest.raises(DomainError):  # one call is not enough to mark missed
         await queue.act(
-            ticket["id"], "no-show", office_ids=None, now=start, actor="c", settings=settings
+            ticket["id"], "no-show", office_ids=None, now=start, actor=CLERK, settings=settings
         )
     await queue.act(
-        ticket["id"], "recall", office_ids=None, now=start, actor="c", settings=settings
+        ticket["id"], "recall", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     missed = await queue.act(
-        ticket["id"], "no-show", office_ids=None, now=start, actor="c", settings=settings
+        ticket["id"], "no-show", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     assert missed["status"] == "missed"
     again = await queue.act(
-        ticket["id"], "requeue", office_ids=None, now=start, actor="c", settings=settings
+        ticket["id"], "requeue", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     assert again["status"] == "waiting"
-    await queue.call_next(office_id, "3", now=start, actor="c")
+    await queue.call_next(office_id, "3", now=start, actor=CLERK)
     await queue.act(
-        ticket["id"], "recall", office_ids=None, now=start, actor="c", settings=settings
+        ticket["id"], "recall", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     await queue.act(
-        ticket["id"], "no-show", office_ids=None, now=start, actor="c", settings=settings
+        ticket["id"], "no-show", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     with pytest.raises(DomainError) as info:
         await queue.act(
-            ticket["id"], "requeue", office_ids=None, now=start, actor="c", settings=settings
+            ticket["id"], "requeue", office_ids=None, now=start, actor=CLERK, settings=settings
         )
     assert info.value.params.get("reason") == "requeued"
     # Another office cannot touch it.
@@ -241,7 +247,7 @@ async def test_transitions_missed_requeue_once_and_sms_on_call(client: httpx.Asy
             "recall",
             office_ids=frozenset({office_id + 1}),
             now=start,
-            actor="c",
+            actor=CLERK,
             settings=settings,
         )
     assert other.value.slug == "not-found"

@@ -1,0 +1,137 @@
+"""The clerk's day: appointments of one office and day, masked; audited reveals."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler import audit
+from scheduler.appointments import load
+from scheduler.db.engine import write_transaction
+from scheduler.db.queue_tables import QueueTicket
+from scheduler.db.tables import Appointment, Party
+from scheduler.domain.identity import ID_TYPES, mask_id, mask_phone
+from scheduler.errors import DomainError
+from scheduler.security import keyed_hash, normalize_reference
+from scheduler.settings import Settings
+
+LISTED = (
+    "pending_confirmation",
+    "confirmed",
+    "checked_in",
+    "called",
+    "serving",
+    "completed",
+    "cancelled",
+    "expired",
+    "no_show",
+    "moved",
+    "needs_rebooking",
+)
+
+
+async def _matching_ids(query: str, settings: Settings) -> list[int]:
+    """Appointments whose reference or either party's ID number is ``query``."""
+    query = query.strip()
+    ids = [
+        r["id"]
+        for r in await Appointment.select(Appointment.id).where(
+            Appointment.reference == normalize_reference(query)
+        )
+    ]
+    hashes = [keyed_hash(settings.secret_key, "id", f"{t}:{query.upper()}") for t in ID_TYPES]
+    ids += [
+        r["appointment"]
+        for r in await Party.select(Party.appointment).where(Party.id_hash.is_in(hashes))
+    ]
+    return ids
+
+
+async def day_list(
+    office: dict[str, Any], day: date, *, status: str | None, query: str | None, settings: Settings
+) -> list[dict[str, Any]]:
+    tz = ZoneInfo(office["timezone"])
+    where = (Appointment.office == office["id"]) & (Appointment.slot.day == day)
+    if status:
+        if status not in LISTED:
+            raise DomainError("invalid-input", field="status", reason="status")
+        where &= Appointment.status == status
+    if query:
+        where &= Appointment.id.is_in(await _matching_ids(query, settings) or [-1])
+    rows = (
+        await Appointment.select(
+            Appointment.id,
+            Appointment.reference,
+            Appointment.status,
+            Appointment.service,
+            Appointment.slot.start_at,
+            Appointment.slot.end_at,
+        )
+        .where(where)
+        .order_by(Appointment.slot.start_at)
+    )
+    ids = [r["id"] for r in rows] or [-1]
+    parties: dict[int, list[dict[str, Any]]] = {}
+    for p in await Party.select().where(Party.appointment.is_in(ids)).order_by(Party.role):
+        parties.setdefault(p["appointment"], []).append(p)
+    tickets = {
+        t["appointment"]: t
+        for t in await QueueTicket.select(
+            QueueTicket.appointment, QueueTicket.label, QueueTicket.status
+        ).where(QueueTicket.appointment.is_in(ids))
+    }
+    return [
+        {
+            "reference": r["reference"],
+            "status": r["status"],
+            "service": r["service"],
+            "start": r["slot.start_at"].astimezone(tz).strftime("%H:%M"),
+            "end": r["slot.end_at"].astimezone(tz).strftime("%H:%M"),
+            "ticket": tickets.get(r["id"], {}).get("label"),
+            "parties": [
+                {
+                    "role": p["role"],
+                    "name": p["name"],
+                    "id_type": p["id_type"],
+                    "id_number_masked": mask_id(p["id_number"]),
+                    "phone_masked": mask_phone(p["phone"]),
+                    "confirmed": p["confirmed_at"] is not None,
+                }
+                for p in parties.get(r["id"], [])
+            ],
+        }
+        for r in rows
+    ]
+
+
+async def reveal(
+    office_id: int, reference: str, *, actor: audit.Actor, ip: str | None, now: datetime
+) -> dict[str, Any]:
+    """Full ID numbers and phones of one appointment; every reveal is audited."""
+    loaded = await load(reference)
+    if loaded is None or loaded.row["office"]["id"] != office_id:
+        raise DomainError("not-found")
+    async with write_transaction():
+        await audit.record(
+            actor,
+            "appointment.reveal",
+            office_id=office_id,
+            object_type="appointment",
+            object_id=loaded.row["reference"],
+            ip=ip,
+            now=now,
+        )
+    return {
+        "reference": loaded.row["reference"],
+        "parties": [
+            {
+                "role": p["role"],
+                "name": p["name"],
+                "id_type": p["id_type"],
+                "id_number": p["id_number"],
+                "phone": p["phone"],
+            }
+            for p in loaded.parties
+        ],
+    }
