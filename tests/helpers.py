@@ -120,3 +120,27 @@ async def sms_codes(reference: str) -> dict[str, str]:
 
 async def gather(*aws: Any) -> list[Any]:
     return list(await asyncio.gather(*aws))
+
+
+async def staff_token(
+    client: httpx.AsyncClient,
+    username: str,
+    role: str = "clerk",
+    offices: tuple[str, ...] = ("GZ-TH",),
+) -> dict[str, str]:
+    """A staff account and the Authorization header of its bearer token."""
+    from scheduler.staff import create_staff
+
+    password = f"{username}-long-password"
+    await create_staff(
+        username=username,
+        password=password,
+        role=role,
+        office_codes=list(offices),
+        now=datetime.now(UTC),
+    )
+    resp = await client.post(
+        "/api/v1/staff/login", json={"username": username, "password": password}
+    )
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['token']}"}
