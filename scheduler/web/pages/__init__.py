@@ -1,7 +1,10 @@
-"""Server-rendered pages (Jinja2 + HTMX) for couples."""
+"""Server-rendered pages (Jinja2 + HTMX) for couples: book, confirm, manage."""
 
 from __future__ import annotations
 
 from typing import Any
 
-PAGE_ROUTES: list[Any] = []
+from scheduler.web.pages.book import BookingPages
+from scheduler.web.pages.manage import ManagePages
+
+PAGE_ROUTES: list[Any] = [BookingPages, ManagePages]

@@ -1,0 +1,198 @@
+"""Booking pages: office and service, month, slot, the couple's details, the two
+SMS codes, and the confirmation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import date
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from scheduler import booking, idempotency, slots
+from scheduler.clock import utcnow
+from scheduler.domain.identity import ID_TYPES
+from scheduler.errors import DomainError
+from scheduler.i18n import translate
+from scheduler.web.locale import request_locale
+from scheduler.web.pages import picker
+from scheduler.web.pages.common import (
+    FORM_ERROR,
+    SMS_LIMIT,
+    appointment_page,
+    error_messages,
+    render,
+    text,
+    token_cookie,
+    token_of,
+)
+
+PARTY_FIELDS = ("name", "id_type", "id_number", "phone")
+# Input names are the use case's field paths, so DomainError.field names the input.
+FORM_FIELDS = tuple(f"party_{role}.{name}" for role in booking.PARTY_ROLES for name in PARTY_FIELDS)
+HIDDEN_FIELDS = ("office", "service", "day", "slot_id", "form_id")
+# Refusals about one party's code, shown next to it; others (expired hold) head the page.
+CODE_ERRORS = ("wrong-code", "too-many-attempts")
+
+
+class BookingPages(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/")
+    async def home(self, request: Request[Any, Any, Any]) -> Template:
+        return render(request, "home.html", offices=await slots.list_offices())
+
+    @get("/book/{office:str}/{service:str}")
+    async def month(
+        self,
+        request: Request[Any, Any, Any],
+        office: FromPath[str],
+        service: FromPath[str],
+        month: FromQuery[str | None] = None,
+        day: FromQuery[str | None] = None,
+    ) -> Template:
+        cal = await picker.month_view(office, service, month, day, utcnow())
+        base = f"/book/{cal['office']['code']}/{service}"
+        return picker.picker_page(request, "month.html", cal, base=base, mode="book")
+
+    @get("/book/{office:str}/{service:str}/{day:date}/{slot_id:int}")
+    async def form(
+        self,
+        request: Request[Any, Any, Any],
+        office: FromPath[str],
+        service: FromPath[str],
+        day: FromPath[date],
+        slot_id: FromPath[int],
+    ) -> Template:
+        slot = await picker.find_slot(office, service, day, slot_id, utcnow())
+        return booking_form(request, slot, {})
+
+    @post("/book", middleware=[SMS_LIMIT])
+    async def submit(
+        self, request: Request[Any, Any, Any], state: State, data: URLEncodedBody[dict[str, Any]]
+    ) -> Response[Any]:
+        """Hold the slot (the API's use case) and go on to the codes; on a refusal the
+        form comes back with what was typed and the reason next to its field."""
+        values = {key: text(data, key) for key in (*FORM_FIELDS, *HIDDEN_FIELDS)}
+        locale = request_locale(request)
+        try:
+            data_in = booking_input(values, locale)
+            _, body = await booking.book(
+                data_in, now=utcnow(), settings=state.settings, idem=form_key(values, data_in)
+            )
+        except DomainError as exc:
+            slot = await picker.find_slot(
+                values["office"], values["service"], _day(values["day"]), _slot_id(values), utcnow()
+            )
+            errors = error_messages(exc, locale, FORM_FIELDS)
+            return booking_form(request, slot, values, status=exc.status, errors=errors)
+        reference = body["reference"]
+        return Redirect(
+            f"/booking/{reference}",
+            status_code=303,
+            cookies=[token_cookie(reference, body["manage_token"], state.settings)],
+        )
+
+    @get("/booking/{reference:str}")
+    async def progress(self, request: Request[Any, Any, Any], reference: FromPath[str]) -> Template:
+        token = token_of(request, reference)
+        return appointment_page(request, await booking.view(reference, token), token)
+
+    @post("/booking/{reference:str}/confirm")
+    async def confirm(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        reference: FromPath[str],
+        data: URLEncodedBody[dict[str, Any]],
+    ) -> Response[Any]:
+        party = text(data, "party")
+        try:
+            appt = await booking.confirm(
+                reference, party, text(data, "code"), now=utcnow(), settings=state.settings
+            )
+        except DomainError as exc:
+            # Shown next to that party's code; the failed attempt is already counted.
+            token = token_of(request, reference, text(data, "token"))
+            appt = await booking.view(reference, token)
+            key = party if exc.slug in CODE_ERRORS and party in booking.PARTY_ROLES else FORM_ERROR
+            message = translate(request_locale(request), exc.key, **exc.params)
+            return appointment_page(
+                request,
+                appt,
+                token,
+                status=exc.status,
+                errors={key: message},
+                here=f"/booking/{appt['reference']}",
+            )
+        return Redirect(f"/booking/{appt['reference']}", status_code=303)
+
+
+def booking_form(
+    request: Request[Any, Any, Any],
+    slot: dict[str, Any],
+    values: dict[str, str],
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    here = f"/book/{slot['office']['code']}/{slot['service']}/{slot['date']}/{slot['id']}"
+    return render(
+        request,
+        "form.html",
+        status=status,
+        here=here,
+        slot=slot,
+        values=values,
+        errors=errors or {},
+        id_types=ID_TYPES,
+        # A double tap or a reload re-sends the same form: the same booking comes back.
+        form_id=secrets.token_urlsafe(16),
+    )
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("invalid-input", field="day") from None
+
+
+def _slot_id(values: dict[str, str]) -> int:
+    try:
+        return int(values["slot_id"])
+    except ValueError:
+        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot") from None
+
+
+def booking_input(values: dict[str, str], locale: str) -> booking.BookingInput:
+    def party(role: str) -> booking.PartyInput:
+        return booking.PartyInput(**{name: values[f"party_{role}.{name}"] for name in PARTY_FIELDS})
+
+    return booking.BookingInput(
+        slot_id=_slot_id(values),
+        service=values["service"],
+        party_a=party("a"),
+        party_b=party("b"),
+        locale=locale,
+    )
+
+
+def form_key(values: dict[str, str], data: booking.BookingInput) -> idempotency.Key | None:
+    """An idempotency key per rendered form *and* content: the same submission twice
+    gives the same booking, a corrected one is a new attempt rather than a refusal."""
+    if not values["form_id"]:
+        return None
+    payload = {key: values[key] for key in FORM_FIELDS} | {
+        "slot_id": data.slot_id,
+        "service": data.service,
+        "locale": data.locale,
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return idempotency.make_key("page-book", f"{values['form_id'][:64]}.{digest}", payload)

@@ -1,0 +1,155 @@
+"""A real browser books through the pages: uvicorn in a subprocess on loopback,
+headless Debian Chromium driven by Playwright, the SMS codes read from the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from tests.helpers import make_office, person, sms_codes
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# As root Chromium needs --no-sandbox; the rest keeps it from calling out anywhere.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server_log(tmp_path: Path) -> Iterator[IO[bytes]]:
+    with (tmp_path / "server.log").open("wb") as log:
+        yield log
+
+
+@pytest.fixture
+async def server(db: None, server_log: IO[bytes]) -> AsyncIterator[str]:
+    """The app on a free loopback port, on the test session's database. The office
+    is created first: the ``db`` fixture empties the tables before each test."""
+    await make_office()
+    port = _free_port()
+    env = os.environ | {
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "APP_ENV": "test",
+        "JOBS_ENABLED": "false",
+        "SECRET_KEY": os.environ["SECRET_KEY"],
+        "RATE_LIMIT_SMS_PER_MINUTE": "0",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "scheduler.asgi:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=server_log,
+        stderr=server_log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_up(base, proc)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 15)
+
+
+async def _wait_until_up(base: str, proc: asyncio.subprocess.Process) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            if proc.returncode is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see server.log")
+            try:
+                if (await client.get(base + "/")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start within 30 s")
+
+
+async def test_book_in_zh_hans_with_chromium(server: str) -> None:
+    from playwright.async_api import async_playwright
+
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(locale="zh-CN")
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(server + "/")
+            assert await page.get_attribute("html", "lang") == "zh-Hans"
+            await page.click('a[href="/book/GZ-TH/marriage"]')
+            await _pick_day(page)
+            # htmx swapped the slots in and moved focus to their heading.
+            await page.wait_for_selector("#slots a.slot")
+            assert await page.evaluate("document.activeElement.id") == "slots-title"
+            await page.click("#slots a.slot")
+            await page.wait_for_selector("form[action='/book']")
+            for role in ("a", "b"):
+                for field, value in person().items():
+                    if field != "id_type":
+                        await page.fill(f"#f-party_{role}-{field}", value)
+            await page.click("form[action='/book'] button[type=submit]")
+            await page.wait_for_url("**/booking/*")
+            reference = await page.get_attribute("[data-reference]", "data-reference")
+            assert reference
+            codes = await sms_codes(reference)
+            for role in ("a", "b"):
+                await page.fill(f"#code-{role}", codes[role])
+                async with page.expect_navigation():
+                    await page.click(f"form:has(#code-{role}) button[type=submit]")
+            heading = await page.text_content("h1")
+            assert heading is not None and "预约成功" in heading
+            assert reference in (await page.text_content("main") or "")
+            assert await page.locator(".qr svg").count() == 1
+        finally:
+            await browser.close()
+    assert not errors, errors
+
+
+async def _pick_day(page: Any) -> None:
+    """Click an open day at least two days ahead, paging months with htmx if needed."""
+    earliest = (date.today() + timedelta(days=2)).isoformat()
+    for _ in range(3):
+        await page.wait_for_selector("#picker")
+        days = await page.eval_on_selector_all(
+            'td[data-status="open"]', "cells => cells.map(c => c.dataset.date)"
+        )
+        later = [d for d in days if d >= earliest]
+        if later:
+            await page.click(f"#day-{later[0]}")
+            return
+        next_month = await page.get_attribute("#month-next", "href")
+        await page.click("#month-next")
+        # Wait for htmx to swap in the next month, not just for the click.
+        month = next_month.rsplit("=", 1)[1]
+        await page.wait_for_selector(f'td[data-date^="{month}-"]')
+    raise AssertionError("no open day within three months")
