@@ -44,3 +44,13 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## Stoplight Prism (npm) serves Twilio's OpenAPI spec for the conformance tests.
+PRISM := .tools/prism/node_modules/.bin/prism
+.PHONY: prism
+prism: $(PRISM)
+$(PRISM):
+	mkdir -p .tools/prism
+	npm install --prefix .tools/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5.14.2
+	touch $@
+test-sqlite test-postgres: prism

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIVE = ("pending_confirmation", "confirmed")
-SECRET_KEY = "bench-secret-key-0123456789abcdef"  # 32+ characters, test only
+SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105 - 32+ characters, test only
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
@@ -105,8 +105,8 @@ class Server:
             stdout=self._log, stderr=subprocess.STDOUT,
         )
 
-    async def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_ready(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"server exited:\n{self.log_path.read_text()[-3000:]}")
@@ -146,6 +146,14 @@ def proc_cpu(pid: int, *, children: bool = False) -> float:
     if children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / CLK_TCK
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot (from /proc/stat): subtracting
+    ours shows how much other processes took during a run."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 def postgres_cpu(data_dir: Path) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,7 @@ from _common import (
     booking_request,
     check_caps,
     free_port,
+    machine_busy,
     postgres_cpu,
     run_load,
     run_load_httpx,
@@ -61,6 +63,7 @@ class Line:
     service: Result
     raw: Result | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # seconds per request
+    planned: int = 0
 
     @property
     def ratio(self) -> float | None:
@@ -86,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-c", "--concurrency", type=int, default=64, help="concurrent clients")
     p.add_argument("-n", "--requests", type=int, default=5000, help="requests per scenario")
     p.add_argument("--duration", type=float, help="seconds per scenario instead of --requests")
+    p.add_argument("--time-limit", type=float, default=40,
+                   help="stop a scenario after this many seconds even if requests remain")
     p.add_argument("--capacity", type=int, default=100, help="seats per slot")
     p.add_argument("--db-pool", type=int, default=10,
                    help="server DB_POOL_MIN/MAX and the raw pool (service default 10)")
@@ -172,14 +177,17 @@ async def run_scenario(
 ) -> Line:
     profiler = start_profiler(server, args.profile / f"{kind}-{name}.txt") if args.profile else None
     db_cpu = (lambda: postgres_cpu(cluster.data)) if cluster else (lambda: 0.0)
-    server0, db0 = server.cpu_seconds(), db_cpu()
+    server0, db0, busy0 = server.cpu_seconds(), db_cpu(), machine_busy()
     load = run_load if args.client == "raw" else run_load_httpx
-    result = await load(server.port, requests, args.concurrency, args.duration)
+    result = await load(server.port, requests, args.concurrency, args.duration or args.time_limit)
     cpu = {"server": server.cpu_seconds() - server0, "db": db_cpu() - db0,
            "client": result.client_cpu}
+    cpu["others"] = max(machine_busy() - busy0 - sum(cpu.values()), 0.0)
     if profiler is not None:
         stop_profiler(profiler, args.profile / f"{kind}-{name}.txt")
-    return Line(kind, name, result, cpu={k: v / max(result.count, 1) for k, v in cpu.items()})
+    per_request = {k: v / max(result.count, 1) for k, v in cpu.items()}
+    planned = 0 if args.duration else len(requests)
+    return Line(kind, name, result, cpu=per_request, planned=planned)
 
 
 # ---------------------------------------------------------------- py-spy
@@ -236,12 +244,14 @@ def _frame(raw: str) -> str:
 
 def print_line(line: Line, concurrency: int) -> None:
     r = line.service
-    cpu = "  ".join(f"{k} {v * 1e6:.0f}" for k, v in line.cpu.items())
+    cpu = "  ".join(f"{k} {v * 1e6:.0f}" for k, v in line.cpu.items() if k != "others")
+    others = line.cpu["others"] * r.count / r.wall if r.wall else 0.0
     print(
         f"  {line.scenario:<7} service {r.rps:7.1f} req/s  p50 {r.pct(0.5):6.1f} ms"
         f"  p99 {r.pct(0.99):6.1f} ms  201={r.statuses[201]} 409={r.statuses[409]}"
         f" other={r.other} (5xx={r.errors_5xx})  [{r.count} req, {concurrency} clients,"
-        f" {r.wall:.1f} s]\n          CPU us/request: {cpu}"
+        f" {r.wall:.1f} s{', time limit' if r.count < line.planned else ''}]"
+        f"\n          CPU us/request: {cpu}   (others used {others:.2f} of {os.cpu_count()} cores)"
     )
 
 

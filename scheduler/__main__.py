@@ -1,4 +1,4 @@
-"""Command line: python -m scheduler {serve,migrate,seed-demo}."""
+"""Command line: python -m scheduler {serve,worker,migrate,seed-demo,create-staff}."""
 
 from __future__ import annotations
 
@@ -34,6 +34,44 @@ async def seed_demo(path: Path) -> None:
     print(f"loaded {count} offices; {planned} slots in the booking window")
 
 
+def read_password(from_stdin: bool) -> str:
+    """The new account's password: one line on stdin, or typed twice at a prompt."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise SystemExit("the two passwords differ")
+    return password
+
+
+async def create_staff(args: argparse.Namespace, password: str) -> int:
+    from scheduler import staff
+    from scheduler.clock import utcnow
+    from scheduler.db.engine import close_engine, open_engine
+    from scheduler.errors import DomainError
+    from scheduler.i18n import translate
+
+    await open_engine(get_settings())
+    try:
+        staff_id = await staff.create_staff(
+            username=args.username,
+            password=password,
+            role=args.role,
+            office_codes=args.office,
+            display_name=args.display_name,
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        print(translate("en", exc.key, **exc.params), file=sys.stderr)
+        return 1
+    finally:
+        await close_engine()
+    print(f"created staff {staff_id}: {args.username} ({args.role})")
+    return 0
+
+
 def serve(workers: int) -> None:
     import uvicorn
 
@@ -59,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     seed_cmd = sub.add_parser("seed-demo", help="load demo offices and generate their slots")
     seed_cmd.add_argument("--file", type=Path, default=None)
+    staff_cmd = sub.add_parser("create-staff", help="create a staff account (the first superadmin)")
+    staff_cmd.add_argument("--username", required=True)
+    staff_cmd.add_argument("--role", required=True, choices=("clerk", "admin", "superadmin"))
+    staff_cmd.add_argument("--office", action="append", default=[], metavar="CODE")
+    staff_cmd.add_argument("--display-name", default="")
+    staff_cmd.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -80,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(migrate())
     elif args.command == "seed-demo":
         asyncio.run(seed_demo(args.file or Path(settings.demo_offices_file)))
+    elif args.command == "create-staff":
+        return asyncio.run(create_staff(args, read_password(args.password_stdin)))
     return 0
 
 

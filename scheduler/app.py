@@ -21,13 +21,18 @@ from scheduler.clock import utcnow
 from scheduler.db.engine import close_engine, open_engine
 from scheduler.i18n import LOCALES, translate
 from scheduler.jobs import build_scheduler
+from scheduler.live import make_plugin
 from scheduler.notify.sms import backend_for
 from scheduler.notify.texts import TEMPLATES_DIR
 from scheduler.settings import Settings, get_settings
+from scheduler.web.api.admin import AdminApi
+from scheduler.web.api.desk import DeskApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
+from scheduler.web.board import board_events, board_page
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import sms_rate_limit
+from scheduler.web.staff import STAFF_ROUTES
 from scheduler.web.webhooks import twilio_status
 
 log = logging.getLogger("scheduler")
@@ -42,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_engine(settings)
+        opened = await open_engine(settings)
         jobs, sms = None, None
         if settings.jobs_enabled:
             await slots.generate_slots(utcnow())
@@ -56,17 +61,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 jobs.shutdown(wait=False)
             if sms is not None:
                 await sms.close()
-            await close_engine()
+            if opened:
+                await close_engine()
 
     state: dict[str, Any] = {"settings": settings}
     return Litestar(
         route_handlers=[
             PublicApi,
             twilio_status,
+            board_page,
+            board_events,
+            DeskApi,
+            AdminApi,
             Router(
                 "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
             ),
             *PAGE_ROUTES,
+            *STAFF_ROUTES,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],
@@ -81,7 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             secret=settings.secret_key,
             cookie_samesite="lax",
             cookie_secure=settings.public_base_url.startswith("https://"),
-            exclude=["/api/", "/webhooks/", "/schema"],
+            # Patterns are regular expressions searched anywhere in the path: anchor them.
+            exclude=["^/api/", "^/webhooks/", "^/schema"],
         ),
         openapi_config=OpenAPIConfig(
             title="Marriage registry appointments",
@@ -89,5 +101,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
+        plugins=[make_plugin()],
         debug=False,
     )

@@ -65,7 +65,8 @@ class BookingInput:
 def clean_party(role: str, party: PartyInput) -> PartyInput:
     """Normalise one party or raise invalid-input naming the field."""
     name = " ".join(party.name.split())
-    if not 1 <= len(name) <= 100:
+    # Control characters (NUL: PostgreSQL refuses it in text) are never part of a name.
+    if not 1 <= len(name) <= 100 or not name.isprintable():
         raise DomainError("invalid-input", field=f"party_{role}.name", reason="name")
     try:
         id_number = normalize_id(party.id_type, party.id_number)
@@ -245,16 +246,25 @@ async def _event(
 
 
 async def _transition(
-    appointment_id: int, to_status: str, from_statuses: tuple[str, ...], **extra: Any
+    appointment_id: int,
+    to_status: str,
+    from_statuses: tuple[str, ...],
+    *,
+    on_slot: int | None = None,
+    **extra: Any,
 ) -> bool:
-    """Move the status only if nobody else has; the winner alone touches the counters."""
+    """Move the status only if nobody else has; the winner alone touches the counters.
+
+    ``on_slot``: only if the appointment is still on the slot the caller read (a
+    concurrent move may have committed since), so the seat it gives back is the
+    seat the appointment really holds.
+    """
     values: dict[Any, Any] = {Appointment.status: to_status}
     values.update({getattr(Appointment, k): v for k, v in extra.items()})
-    rows = await (
-        Appointment.update(values)
-        .where((Appointment.id == appointment_id) & Appointment.status.is_in(list(from_statuses)))
-        .returning(Appointment.id)
-    )
+    where = (Appointment.id == appointment_id) & Appointment.status.is_in(list(from_statuses))
+    if on_slot is not None:
+        where &= Appointment.slot == on_slot
+    rows = await Appointment.update(values).where(where).returning(Appointment.id)
     return bool(rows)
 
 
@@ -268,7 +278,14 @@ async def _free(
 ) -> bool:
     """End an active appointment: status, seat, ID claims, history. Inside a transaction."""
     extra = {"cancelled_at": now} if to_status == "cancelled" else {}
-    if not await _transition(loaded.id, to_status, from_statuses, hold_expires_at=None, **extra):
+    if not await _transition(
+        loaded.id,
+        to_status,
+        from_statuses,
+        on_slot=loaded.seat.slot_id,
+        hold_expires_at=None,
+        **extra,
+    ):
         return False
     await release_seat(loaded.seat)
     await IdClaim.delete().where(IdClaim.appointment == loaded.id)
@@ -276,10 +293,19 @@ async def _free(
     return True
 
 
+def _possible_reference(reference: str) -> str:
+    """A reference with control characters cannot exist: not found, before any
+    query (PostgreSQL would refuse a NUL in the query rather than find nothing)."""
+    if not reference.isprintable():
+        raise DomainError("not-found")
+    return reference
+
+
 async def confirm(
     reference: str, role: str, code: str, *, now: datetime, settings: Settings
 ) -> dict[str, Any]:
     """One party confirms with their code; both confirmed makes the booking final."""
+    reference = _possible_reference(reference)
     if role not in PARTY_ROLES:
         raise DomainError("invalid-input", field="party", reason="party")
     outcome: DomainError | None = None
@@ -330,12 +356,13 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
-    return public_view(await load_for_owner(reference, token))
+    return public_view(await load_for_owner(_possible_reference(reference), token))
 
 
 async def cancel(
     reference: str, token: str | None, *, now: datetime, settings: Settings
 ) -> dict[str, Any]:
+    reference = _possible_reference(reference)
     async with write_transaction():
         loaded = await load_for_owner(reference, token)
         if loaded.row["status"] not in ACTIVE_STATUSES:
@@ -355,7 +382,7 @@ async def move(
     """Rebook to another slot of the same office and service: the new seat is taken
     before the old one is freed, in one transaction, so the couple never ends up
     with no seat (or two)."""
-    loaded = await load_for_owner(reference, token)
+    loaded = await load_for_owner(_possible_reference(reference), token)
     if loaded.row["status"] not in ACTIVE_STATUSES:
         raise DomainError("not-pending")
     if slot_id == loaded.row["slot"]["id"]:

@@ -30,6 +30,40 @@ async def _bump(sql: str, *args: object) -> bool:
     return bool(rows)
 
 
+async def lock_counters(*seats: Seat) -> None:
+    """Lock the counter rows of several seats in one global order (slots by id,
+    then days, then hall windows) before a move changes any of them.
+
+    A move takes its new seat and gives back its old one; without this, two moves
+    in opposite directions (or a move and a booking) lock the same rows in
+    opposite orders and PostgreSQL aborts one of them with a deadlock. Holds and
+    cancels touch one seat in the same slot, day, window order, so they fit this
+    order too. SQLite runs one writer at a time: nothing to order there.
+    """
+    from scheduler.db.engine import current_engine
+
+    if current_engine().engine_type != "postgres" or len(seats) < 2:
+        return
+    office_id = seats[0].office_id
+    assert all(s.office_id == office_id for s in seats), "a move stays within one office"
+    await Slot.raw(
+        "SELECT id FROM slot WHERE id = ANY({}) ORDER BY id FOR NO KEY UPDATE",
+        sorted({s.slot_id for s in seats}),
+    )
+    await Slot.raw(
+        "SELECT id FROM office_day WHERE office = {} AND day = ANY({})"
+        " ORDER BY day FOR NO KEY UPDATE",
+        office_id,
+        sorted({s.day for s in seats}),
+    )
+    await Slot.raw(
+        "SELECT id FROM onsite_window WHERE office = {} AND window_start = ANY({})"
+        " ORDER BY window_start FOR NO KEY UPDATE",
+        office_id,
+        sorted({s.window_start for s in seats}),
+    )
+
+
 async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
     """Take one seat against all three caps or raise the matching 409.
 
@@ -37,9 +71,14 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
     new seat are not counted twice (moving within a full day must not fail).
     """
     if not await _bump(
-        "UPDATE slot SET booked = booked + 1 WHERE id = {} AND booked < capacity RETURNING id",
+        "UPDATE slot SET booked = booked + 1 WHERE id = {} AND NOT blocked"
+        " AND booked < COALESCE(reduced_capacity, capacity) RETURNING id",
         seat.slot_id,
     ):
+        # Only on refusal: tell a blackout (declared maybe a moment ago) from a full slot.
+        blocked = await Slot.select(Slot.blocked).where(Slot.id == seat.slot_id).first()
+        if blocked and blocked["blocked"]:
+            raise DomainError("date-closed", reason="blackout")
         raise DomainError("slot-full")
     same_day = previous is not None and (previous.office_id, previous.day) == (
         seat.office_id,

@@ -30,6 +30,7 @@ STATUSES: dict[str, int] = {
     "hall-full": 409,
     "queue-empty": 409,
     "bad-transition": 409,
+    "blackout-exists": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,
     "service-unavailable": 503,

@@ -15,11 +15,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import booking, idempotency, reminders, slots
+from scheduler import booking, idempotency, reminders, reschedule, slots
 from scheduler.clock import utcnow
-from scheduler.notify.outbox import Dispatcher, sender_id
+from scheduler.notify.outbox import LEASE_GRACE_SECONDS, Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
-from scheduler.settings import Settings
+from scheduler.settings import Settings, SettingsError
 
 log = logging.getLogger("scheduler.jobs")
 
@@ -45,14 +45,41 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_scheduler(settings: Settings, sms: SmsBackend) -> AsyncIOScheduler:
-    dispatcher = Dispatcher(sms, worker_id(), settings, sender_id(settings))
+def lease_grace_seconds() -> float:
+    """SMS_LEASE_GRACE_SECONDS (default 60): how long a killed dispatcher's rows stay
+    leased after their send time. Tests shorten it to see leases reclaimed quickly."""
+    raw = os.environ.get("SMS_LEASE_GRACE_SECONDS", "")
+    try:
+        value = float(raw) if raw else LEASE_GRACE_SECONDS
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise SettingsError(f"SMS_LEASE_GRACE_SECONDS={raw!r}: expected seconds from 0 to 3600")
+    return value
+
+
+def make_dispatcher(settings: Settings, sms: SmsBackend) -> Dispatcher:
+    return Dispatcher(
+        sms, worker_id(), settings, sender_id(settings), lease_grace_seconds=lease_grace_seconds()
+    )
+
+
+def build_scheduler(
+    settings: Settings, sms: SmsBackend, dispatcher: Dispatcher | None = None
+) -> AsyncIOScheduler:
+    dispatcher = dispatcher or make_dispatcher(settings, sms)
 
     async def dispatch(now: datetime) -> int:
         return await dispatcher.run_once(now, window_seconds=DISPATCH_EVERY_SECONDS)
 
     async def remind(now: datetime) -> int:
         return await reminders.queue_reminders(now, settings)
+
+    async def reschedule_runs(now: datetime) -> int:
+        runs = await reschedule.due_runs(now)
+        for run_id in runs:
+            await reschedule.execute(run_id, worker_id(), now)
+        return len(runs)
 
     async def purge(now: datetime) -> None:
         await idempotency.purge(now, settings.idempotency_ttl_hours)
@@ -73,8 +100,23 @@ def build_scheduler(settings: Settings, sms: SmsBackend) -> AsyncIOScheduler:
     )
     scheduler.add_job(
         _logged("dispatch_outbox", dispatch),
-        IntervalTrigger(seconds=2),
+        IntervalTrigger(seconds=DISPATCH_EVERY_SECONDS),
         id="dispatch_outbox",
+        # A run ends a moment after its window (the last send's answer and record):
+        # with one instance the next tick would be skipped, halving the paced rate.
+        # Two overlap safely: claims are atomic and send times come from the shared pace.
+        **(common | {"max_instances": 2}),
+    )
+    scheduler.add_job(
+        _logged("reschedule_runs", reschedule_runs),
+        IntervalTrigger(seconds=2),
+        id="reschedule_runs",
+        **common,
+    )
+    scheduler.add_job(
+        _logged("queue_reminders", remind),
+        IntervalTrigger(minutes=5),
+        id="queue_reminders",
         **common,
     )
     scheduler.add_job(

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.appointments import office_view
+from scheduler.blackouts import day_notes
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import (
@@ -103,6 +104,8 @@ async def list_offices() -> list[dict[str, Any]]:
 
 
 async def office_by_code(code: str) -> dict[str, Any]:
+    if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
+        raise DomainError("not-found")
     office = (
         await Office.select().where((Office.code == code.upper()) & Office.active.eq(True)).first()
     )
@@ -122,10 +125,18 @@ def _range(today: date, start: date | None, end: date | None, last: date) -> tup
 
 
 async def availability(
-    code: str, service: str, start: date | None, end: date | None, now: datetime
+    code: str,
+    service: str,
+    start: date | None,
+    end: date | None,
+    now: datetime,
+    *,
+    locale: str = "zh-Hans",
 ) -> dict[str, Any]:
     """Per local day: a status and the slots with what each still has room for."""
     office = await office_by_code(code)
+    if not service.isprintable():
+        raise DomainError("invalid-input", field="service", reason="service-unknown")
     tz = ZoneInfo(office["timezone"])
     today = now.astimezone(tz).date()
     last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
@@ -164,13 +175,15 @@ async def availability(
             & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
         )
     }
+    notes = await day_notes(office["id"], service, start, end)
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:
         if s["start_at"] <= now:
             continue
         # What a couple can actually get: the tightest of the three caps.
+        cap = s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"]
         room = min(
-            s["capacity"] - s["booked"],
+            0 if s["blocked"] else cap - s["booked"],
             day_left.get(s["day"], 0),
             hall_left.get(onsite_window_start(s["start_at"], tz), 0) // 2,
         )
@@ -187,7 +200,7 @@ async def availability(
     day = start
     while day <= end:
         day_slots = by_day.get(day, [])
-        status = day_status(
+        status: str = day_status(
             day,
             today=today,
             last_bookable=last,
@@ -195,12 +208,15 @@ async def availability(
             remaining_seats=sum(s["remaining"] for s in day_slots),
             day_remaining=day_left.get(day, 0),
         )
+        note, reason = notes.get(day, (None, {}))
+        if note is not None and status in ("open", "full", "closed"):
+            status = note if note == "blackout" or status != "closed" else status
         days.append(
             {
                 "date": day.isoformat(),
                 "status": status,
-                "reason": None,
-                "slots": day_slots if status in ("open", "full") else [],
+                "reason": (reason.get(locale) or reason.get("zh-Hans")) if note else None,
+                "slots": day_slots if status in ("open", "full", "discouraged") else [],
             }
         )
         day += timedelta(days=1)

@@ -16,21 +16,29 @@ from scheduler import slots
 from scheduler.clock import utcnow
 from scheduler.db.engine import close_engine, open_engine
 from scheduler.db.tables import OutboxMessage
-from scheduler.jobs import build_scheduler, worker_id
+from scheduler.jobs import build_scheduler, make_dispatcher, worker_id
 from scheduler.notify.sms import backend_for
 from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.worker")
+# Sends on the wire when asked to stop finish within the Twilio client's timeout.
+STOP_WAIT_SECONDS = 15.0
 
 
-async def release_leases(owner: str) -> None:
+async def release_leases(owner: str, keep: set[int] | None = None) -> None:
+    """Hand back this worker's claimed rows that it never tried to send (``keep``:
+    rows whose send may still be on the wire; their leases lapse instead)."""
+    where = (OutboxMessage.lease_owner == owner) & (OutboxMessage.status == "sending")
+    if keep:
+        where &= OutboxMessage.id.not_in(list(keep))
     await OutboxMessage.update(
         {
             OutboxMessage.status: "pending",
             OutboxMessage.lease_owner: None,
             OutboxMessage.lease_expires_at: None,
+            OutboxMessage.attempts: OutboxMessage.attempts - 1,
         }
-    ).where((OutboxMessage.lease_owner == owner) & (OutboxMessage.status == "sending"))
+    ).where(where)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -40,16 +48,19 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sms = backend_for(settings)
-    jobs = build_scheduler(settings, sms)
+    dispatcher = make_dispatcher(settings, sms)
+    jobs = build_scheduler(settings, sms, dispatcher)
     try:
         await slots.generate_slots(utcnow())
         jobs.start()
         log.info("worker %s started", worker_id())
         await stop.wait()
     finally:
+        # Sends first: shutting the scheduler down cancels a running dispatch mid-send.
+        on_the_wire = await dispatcher.stop(STOP_WAIT_SECONDS)
         if jobs.running:
             jobs.shutdown(wait=False)
-        await release_leases(worker_id())
+        await release_leases(worker_id(), on_the_wire)
         await sms.close()
         await close_engine()
         log.info("worker %s stopped", worker_id())

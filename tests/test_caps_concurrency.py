@@ -26,7 +26,11 @@ async def open_days(client: httpx.AsyncClient, office: str = "GZ-TH") -> list[di
     start = date.today() + timedelta(days=2)
     resp = await client.get(
         f"/api/v1/offices/{office}/availability",
-        params={"service": "marriage", "from": start.isoformat(), "to": (start + timedelta(days=20)).isoformat()},
+        params={
+            "service": "marriage",
+            "from": start.isoformat(),
+            "to": (start + timedelta(days=20)).isoformat(),
+        },
     )
     assert resp.status_code == 200, resp.text
     return [d for d in resp.json()["days"] if d["status"] == "open"]
@@ -38,7 +42,9 @@ def slug(resp: httpx.Response) -> str:
 
 def outcomes(responses: list[httpx.Response]) -> Counter[tuple[int, str]]:
     """(status, problem slug) of each response; 2xx responses have slug ''."""
-    assert not [r for r in responses if r.status_code >= 500], [r.text for r in responses if r.status_code >= 500]
+    assert not [r for r in responses if r.status_code >= 500], [
+        r.text for r in responses if r.status_code >= 500
+    ]
     return Counter((r.status_code, slug(r) if r.status_code >= 400 else "") for r in responses)
 
 
@@ -83,7 +89,9 @@ async def assert_counters_consistent() -> dict[str, int]:
 
 
 async def _book_all(client: httpx.AsyncClient, slot_ids: list[int]) -> list[httpx.Response]:
-    return await gather(*(client.post("/api/v1/appointments", json=booking_body(s)) for s in slot_ids))
+    return await gather(
+        *(client.post("/api/v1/appointments", json=booking_body(s)) for s in slot_ids)
+    )
 
 
 async def test_slot_cap_holds_under_200_concurrent_bookings(client: httpx.AsyncClient) -> None:
@@ -118,9 +126,11 @@ async def test_day_cap_holds_across_the_days_slots(client: httpx.AsyncClient) ->
     results = outcomes(await _book_all(client, attempts))
 
     assert results == Counter({(201, ""): 10, (409, "day-full"): ATTEMPTS - 10})
-    row = await OfficeDay.select().where(
-        (OfficeDay.office == office_id) & (OfficeDay.day == date.fromisoformat(day["date"]))
-    ).first()
+    row = (
+        await OfficeDay.select()
+        .where((OfficeDay.office == office_id) & (OfficeDay.day == date.fromisoformat(day["date"])))
+        .first()
+    )
     assert row["booked"] == 10
     assert (await assert_counters_consistent())["active"] == 10
     again = await open_days(client)
@@ -207,7 +217,10 @@ async def test_cancel_rebook_and_move_storm_keeps_counters_exact(client: httpx.A
         # Refresh statuses so cancelled ones are not used again.
         views = await gather(
             *(
-                client.get(f"/api/v1/appointments/{h['reference']}", headers={"X-Manage-Token": h["manage_token"]})
+                client.get(
+                    f"/api/v1/appointments/{h['reference']}",
+                    headers={"X-Manage-Token": h["manage_token"]},
+                )
                 for h in booked
             )
         )
@@ -222,3 +235,37 @@ async def test_cancel_rebook_and_move_storm_keeps_counters_exact(client: httpx.A
     assert {200, 201, 409} <= codes, statuses
     totals = await assert_counters_consistent()
     assert totals["active"] == len(booked)
+
+
+async def test_cancel_racing_a_move_of_the_same_booking(client: httpx.AsyncClient) -> None:
+    """A cancel that read the booking before a concurrent move committed must not
+    give back the old seat (which the move already gave back) and keep the new one.
+    Each cancel is sent after a different number of reads, so that across the
+    bookings the two requests interleave in many different ways."""
+    await make_office(slot_cap=50)
+    days = await open_days(client)
+    first, second = days[0]["slots"][0]["id"], days[1]["slots"][0]["id"]
+    booked = [await _book_one(client, first) for _ in range(30)]
+
+    async def cancel_after(held: dict[str, Any], reads: int) -> httpx.Response:
+        ref, token = held["reference"], {"X-Manage-Token": held["manage_token"]}
+        for _ in range(reads):
+            await client.get(f"/api/v1/appointments/{ref}", headers=token)
+        return await client.post(f"/api/v1/appointments/{ref}/cancel", headers=token)
+
+    calls = []
+    for i, held in enumerate(booked):
+        assert held is not None
+        token = {"X-Manage-Token": held["manage_token"]}
+        calls.append(
+            client.post(
+                f"/api/v1/appointments/{held['reference']}/move",
+                json={"slot_id": second},
+                headers=token,
+            )
+        )
+        calls.append(cancel_after(held, i % 6))
+    responses = await gather(*calls)
+    results = outcomes(responses)
+    assert set(results) <= {(200, ""), (409, "not-pending")}, results
+    await assert_counters_consistent()

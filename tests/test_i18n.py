@@ -55,6 +55,9 @@ SAMPLE = {
     "date": "2027-02-14",
     "start": "09:30",
     "label": "M012",
+    "old": "02-02 09:30",
+    "new": "02-03 09:30",
+    "reason": "疫情防控",
     "counter": "12",
 }
 SERVICES = ("marriage", "divorce", "ceremony")
@@ -79,7 +82,8 @@ def test_every_sms_obeys_the_destination_rules(locale: str) -> None:
         for service in SERVICES:
             for phone in PHONES:
                 office = "Guangzhou Tianhe District" if locale == "en" else SAMPLE["office"]
-                payload = SAMPLE | {"service": service, "office": office}
+                reason = "Epidemic control" if locale == "en" else SAMPLE["reason"]
+                payload = SAMPLE | {"service": service, "office": office, "reason": reason}
                 text = render_for(template, locale, payload, phone)
                 rule = rule_for(phone)
                 assert "{{" not in text and "{%" not in text

@@ -65,6 +65,10 @@ class Slot(Table):
     end_at = Timestamptz()
     capacity = Integer()
     booked = Integer(default=0)
+    # Set by active blackouts (see scheduler/blackouts.py): a blocked slot takes
+    # no booking; a reduced capacity is a "discouraged" day's lower cap.
+    blocked = Boolean(default=False)
+    reduced_capacity = Integer(null=True, default=None)
 
 
 class OfficeDay(Table):
@@ -190,6 +194,59 @@ class IdempotencyRecord(Table):
     created_at = Timestamptz(default=TimestamptzNow(), index=True, index_method=IndexMethod.btree)
 
 
+class Staff(Table):
+    """A registry employee. Clerks and admins see only their offices (StaffOffice);
+    a superadmin sees every office. Lockout state lives here so that it holds across
+    processes."""
+
+    id: Serial
+    username = Varchar(length=64, unique=True)
+    display_name = Varchar(length=120, default="")
+    password_hash = Varchar(length=255)
+    role = Varchar(length=16)  # clerk, admin, superadmin
+    active = Boolean(default=True)
+    failed_logins = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffOffice(Table):
+    """Which offices a clerk or admin works for (unique pair: raw migration)."""
+
+    id: Serial
+    staff = ForeignKey(references=Staff, index=True)
+    office = ForeignKey(references=Office, index=True)
+
+
+class StaffSession(Table):
+    """A signed-in session: a browser cookie or an API bearer token, stored as SHA-256."""
+
+    id: Serial
+    token_hash = Varchar(length=64, unique=True)
+    staff = ForeignKey(references=Staff, index=True)
+    kind = Varchar(length=8)  # cookie, bearer
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(index=True)
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+
+
+class AuditLog(Table):
+    """Who did what, when, to which object, with the values before and after.
+    Plain integers, not foreign keys: the record outlives the rows it names."""
+
+    id: Serial
+    actor_id = Integer(null=True, default=None, index=True)
+    actor_name = Varchar(length=64)
+    action = Varchar(length=48, index=True)
+    office_id = Integer(null=True, default=None, index=True)
+    object_type = Varchar(length=32)
+    object_id = Varchar(length=64)
+    before = JSON(null=True, default=None)
+    after = JSON(null=True, default=None)
+    at = Timestamptz(default=TimestamptzNow(), index=True)
+    ip = Varchar(length=45, null=True, default=None)
+
+
 ALL_TABLES: list[type[Table]] = [
     Office,
     OfficeService,
@@ -204,4 +261,8 @@ ALL_TABLES: list[type[Table]] = [
     SmsPace,
     DeliveryEvent,
     IdempotencyRecord,
+    Staff,
+    StaffOffice,
+    StaffSession,
+    AuditLog,
 ]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from piccolo.columns import Column
 
 from scheduler.db.engine import write_transaction
-from scheduler.db.tables import DeliveryEvent, OutboxMessage
-from scheduler.settings import get_settings
+from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
+from scheduler.domain.sms import after_quiet_hours
+from scheduler.settings import Settings, get_settings
 
 # Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
 RANKS = {
@@ -38,25 +40,37 @@ def _ours(twilio_status: str) -> str:
     return "delivered" if twilio_status == "read" else twilio_status
 
 
-async def record_callback(sid: str, status: str, error_code: str | None, now: datetime) -> bool:
+async def record_callback(
+    sid: str,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    settings: Settings | None = None,
+) -> bool:
     """Store one callback and apply it; False if the SID is unknown (yet)."""
     async with write_transaction():
         await DeliveryEvent.insert(
             DeliveryEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
         )
-    return await apply_status(sid, status, error_code, now)
+    return await apply_status(sid, status, error_code, now, settings)
 
 
-async def apply_pending_events(sid: str, now: datetime) -> None:
+async def apply_pending_events(sid: str, now: datetime, settings: Settings | None = None) -> None:
     """Apply callbacks that arrived before the dispatcher recorded this SID."""
     events = await DeliveryEvent.select().where(
         (DeliveryEvent.provider_sid == sid) & DeliveryEvent.applied.eq(False)
     )
     for event in sorted(events, key=lambda e: RANKS.get(e["status"], 0)):
-        await apply_status(sid, event["status"], event["error_code"], now)
+        await apply_status(sid, event["status"], event["error_code"], now, settings)
 
 
-async def apply_status(sid: str, status: str, error_code: str | None, now: datetime) -> bool:
+async def apply_status(
+    sid: str,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    settings: Settings | None = None,
+) -> bool:
     rank = RANKS.get(status)
     if rank is None:
         return True  # a status we do not track; acknowledged, nothing to change
@@ -80,13 +94,14 @@ async def apply_status(sid: str, status: str, error_code: str | None, now: datet
             (OutboxMessage.id == row["id"]) & (OutboxMessage.status == current)
         )
         if new_status in ("undelivered", "failed"):
-            await _fallback(row, error_code, now)
+            await _fallback(row, error_code, now, settings or get_settings())
     return True
 
 
-async def _fallback(row: dict[str, object], error_code: str | None, now: datetime) -> None:
+async def _fallback(
+    row: dict[str, Any], error_code: str | None, now: datetime, settings: Settings
+) -> None:
     """Carrier failure: one retry later, or a clerk phones the couple."""
-    settings = get_settings()
     key = str(row["key"])
     retryable = error_code in FALLBACK_CODES and not key.endswith(":fallback")
     if settings.sms_fallback == "retry" and retryable:
@@ -99,7 +114,7 @@ async def _fallback(row: dict[str, object], error_code: str | None, now: datetim
                 payload=row["payload"],
                 body=row["body"],
                 status="pending",
-                due_at=now + timedelta(minutes=settings.sms_fallback_retry_minutes),
+                due_at=await _retry_at(row, now, settings),
                 created_at=now,
                 urgent=row["urgent"],
                 validity_seconds=row["validity_seconds"],
@@ -110,3 +125,19 @@ async def _fallback(row: dict[str, object], error_code: str | None, now: datetim
         await OutboxMessage.update({OutboxMessage.needs_call: True}).where(
             OutboxMessage.id == row["id"]
         )
+
+
+async def _retry_at(row: dict[str, Any], now: datetime, settings: Settings) -> datetime:
+    """The fallback's send time; a non-urgent one waits out the office's quiet hours too."""
+    due = now + timedelta(minutes=settings.sms_fallback_retry_minutes)
+    if row["urgent"]:
+        return due
+    office = None
+    if row["appointment_id"] is not None:
+        office = (
+            await Appointment.select(Appointment.office.timezone)
+            .where(Appointment.id == row["appointment_id"])
+            .first()
+        )
+    tz = office["office.timezone"] if office else settings.default_timezone
+    return after_quiet_hours(due, ZoneInfo(tz), settings.sms_quiet_hours)

@@ -10,6 +10,7 @@ table is the delivery record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,9 +28,15 @@ from scheduler.notify.texts import render_for
 from scheduler.settings import Settings, get_settings
 
 SEND_CONCURRENCY = 32
+# How long a claimed row stays leased beyond its scheduled send time: room for the
+# send (client timeout) and its record. A killed worker's rows wait this long.
+LEASE_GRACE_SECONDS = 60.0
+# Rows one run claims at most, whatever the rate: the lease must still cover their
+# sends when Twilio is slower than the configured rate (1,000 in 60 s: 17/s).
+MAX_CLAIM = 1000
 
 
-async def enqueue(
+def new_message(
     *,
     key: str,
     to_phone: str,
@@ -41,12 +48,9 @@ async def enqueue(
     appointment_id: int | None = None,
     tz: str | None = None,
     validity_seconds: int | None = None,
-) -> None:
-    """Queue one SMS; the same ``key`` never queues a second message.
-
-    Call inside the transaction of the change that causes the message. Non-urgent
-    messages wait for the end of quiet hours in the recipient's office time zone.
-    """
+) -> OutboxMessage:
+    """One outbox row, rendered for its recipient. Non-urgent messages wait for
+    the end of quiet hours in the recipient's office time zone."""
     settings = get_settings()
     due = (
         now
@@ -55,22 +59,34 @@ async def enqueue(
             now, ZoneInfo(tz or settings.default_timezone), settings.sms_quiet_hours
         )
     )
-    await OutboxMessage.insert(
-        OutboxMessage(
-            key=key,
-            to_phone=to_phone,
-            template=template,
-            locale=locale,
-            payload=payload,
-            body=render_for(template, locale, payload, to_phone),
-            status="pending",
-            due_at=due,
-            created_at=now,
-            urgent=urgent,
-            validity_seconds=validity_seconds or settings.sms_validity_seconds,
-            appointment_id=appointment_id,
-        )
-    ).on_conflict(action="DO NOTHING")
+    return OutboxMessage(
+        key=key,
+        to_phone=to_phone,
+        template=template,
+        locale=locale,
+        payload=payload,
+        body=render_for(template, locale, payload, to_phone),
+        status="pending",
+        due_at=due,
+        created_at=now,
+        urgent=urgent,
+        validity_seconds=validity_seconds or settings.sms_validity_seconds,
+        appointment_id=appointment_id,
+    )
+
+
+async def enqueue(**fields: Any) -> None:
+    """Queue one SMS (fields as ``new_message``); the same key never queues a second.
+
+    Call inside the transaction of the change that causes the message.
+    """
+    await enqueue_many([new_message(**fields)])
+
+
+async def enqueue_many(messages: list[OutboxMessage]) -> None:
+    """Queue many SMS in one statement; rows whose key exists already are skipped."""
+    if messages:
+        await OutboxMessage.insert(*messages).on_conflict(action="DO NOTHING")
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,9 @@ class Claimed:
     urgent: bool
 
 
-async def claim_due(now: datetime, owner: str, *, limit: int, lease_seconds: int) -> list[Claimed]:
+async def claim_due(
+    now: datetime, owner: str, *, limit: int, lease_seconds: float
+) -> list[Claimed]:
     """Atomically lease up to ``limit`` due rows to ``owner`` (urgent first)."""
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
     async with write_transaction():
@@ -212,23 +230,62 @@ async def record_failure(
 class Dispatcher:
     """One process's sender loop step: claim, pace, send, record."""
 
-    def __init__(self, backend: SmsBackend, owner: str, settings: Settings, sender: str) -> None:
+    def __init__(
+        self,
+        backend: SmsBackend,
+        owner: str,
+        settings: Settings,
+        sender: str,
+        *,
+        lease_grace_seconds: float = LEASE_GRACE_SECONDS,
+    ) -> None:
         self.backend = backend
         self.owner = owner
         self.settings = settings
         self.sender = sender
+        self.lease_grace_seconds = lease_grace_seconds
         self._gate = asyncio.Semaphore(SEND_CONCURRENCY)
+        self._spacing = asyncio.Lock()
+        self._last_start = float("-inf")
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._runs = 0
+        self._in_flight: set[int] = set()
 
     async def run_once(self, now: datetime, *, window_seconds: float = 2.0) -> int:
         """Send what this process may send in the next ``window_seconds``; returns the count."""
+        if self._stopping.is_set():
+            return 0
+        self._runs += 1
+        self._idle.clear()
+        try:
+            return await self._run(now, window_seconds)
+        finally:
+            self._runs -= 1
+            if not self._runs:
+                self._idle.set()
+
+    async def stop(self, wait_seconds: float) -> set[int]:
+        """Start no more sends; wait (at most ``wait_seconds``) for those on the wire to be
+        recorded. Returns the ids still on the wire: their leases must be left alone.
+
+        Call before stopping the scheduler: APScheduler cancels a running job, and a
+        send cancelled after it reached Twilio is sent again by the next worker."""
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), wait_seconds)
+        return set(self._in_flight)
+
+    async def _run(self, now: datetime, window_seconds: float) -> int:
         rate = self.settings.sms_rate_per_second
         backlog = await pace_backlog(self.sender, now)
         # Messages queued further ahead than their validity would be dropped by
         # Twilio unsent: leave them in the outbox until the queue drains.
         if backlog + window_seconds >= self.settings.sms_validity_seconds:
             return 0
-        limit = max(1, int(rate * window_seconds))
-        lease = int(window_seconds + backlog + limit / rate) + 60
+        limit = min(max(1, int(rate * window_seconds)), MAX_CLAIM)
+        lease = window_seconds + backlog + limit / rate + self.lease_grace_seconds
         claimed = await claim_due(now, self.owner, limit=limit, lease_seconds=lease)
         if not claimed:
             return 0
@@ -243,9 +300,30 @@ class Dispatcher:
         )
         return len(claimed)
 
-    async def _send(self, message: Claimed, at: float, clock: _Clock) -> None:
+    async def _turn(self, at: float) -> bool:
+        """Wait for a send's reserved time, and 1/rate after this process's previous
+        send (a stalled loop must not release its overdue sends in one burst).
+        False when the dispatcher is stopping."""
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(max(0.0, at - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), max(0.0, at - loop.time()))
+        async with self._spacing:
+            gap = self._last_start + 1 / self.settings.sms_rate_per_second - loop.time()
+            if gap > 0 and not self._stopping.is_set():
+                await asyncio.sleep(gap)
+            self._last_start = loop.time()
+        return not self._stopping.is_set()
+
+    async def _send(self, message: Claimed, at: float, clock: _Clock) -> None:
+        if not await self._turn(at):
+            return  # stopping: still leased to us, the worker hands it back
+        self._in_flight.add(message.id)
+        try:
+            await self._send_and_record(message, clock)
+        finally:
+            self._in_flight.discard(message.id)
+
+    async def _send_and_record(self, message: Claimed, clock: _Clock) -> None:
         async with self._gate:
             sms = OutgoingSms(message.to_phone, message.body, message.validity_seconds)
             try:
@@ -255,9 +333,9 @@ class Dispatcher:
                 return
         sent_at = clock.now()
         if await record_sent(message.id, self.owner, sid, sent_at):
-            await delivery.apply_pending_events(sid, sent_at)
+            await delivery.apply_pending_events(sid, sent_at, self.settings)
             if self.backend.fakes_delivery:
-                await delivery.apply_status(sid, "delivered", None, sent_at)
+                await delivery.apply_status(sid, "delivered", None, sent_at, self.settings)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,10 @@ class TwilioBackend:
         class _Http(AsyncTwilioHttpClient):
             # Tests and the conformance mock run on loopback: point the client there.
             async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                # twilio's client passes timeout=None per request, which aiohttp
+                # reads as "no timeout at all": apply ours, or a hung send holds
+                # the dispatch job (and its lease) forever.
+                kwargs["timeout"] = kwargs.get("timeout") or self.timeout
                 return await super().request(
                     method, url.replace("https://api.twilio.com", base, 1), *args, **kwargs
                 )
@@ -98,12 +102,15 @@ class TwilioBackend:
             else {"from_": settings.twilio_from_number}
         )
         self._callback = settings.public_base_url + "/webhooks/twilio/status"
+        # Resolved now: the first use imports twilio's API modules, which blocks the
+        # event loop for a moment and would release the paced sends behind it at once.
+        self._messages = self._client.messages
 
     async def send(self, sms: OutgoingSms) -> str:
         from twilio.base.exceptions import TwilioRestException
 
         try:
-            message = await self._client.messages.create_async(
+            message = await self._messages.create_async(
                 to=sms.to_phone,
                 body=sms.body,
                 status_callback=self._callback,

@@ -9,8 +9,10 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
+    ClientException,
     HTTPException,
     NotFoundException,
+    SerializationException,
     TooManyRequestsException,
     ValidationException,
 )
@@ -99,6 +101,10 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if type(exc) is ClientException and isinstance(exc.__cause__, SerializationException):
+        # A body that is not JSON at all (Litestar: 400) is invalid input like any other.
+        errors = [{"key": "data", "message": str(exc.detail)}]
+        return problem_response(request, "invalid-input", field="data", errors=errors)
     if isinstance(exc, NotFoundException):
         return problem_response(request, "not-found")
     if isinstance(exc, TooManyRequestsException):

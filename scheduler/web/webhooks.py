@@ -35,5 +35,5 @@ async def twilio_status(request: Request[Any, Any, Any], state: State) -> Respon
     if not sid or not status:
         raise DomainError("invalid-input", field="MessageSid")
     # Unknown SIDs are acknowledged too: a 4xx would make Twilio retry for nothing.
-    await delivery.record_callback(sid, status, form.get("ErrorCode") or None, utcnow())
+    await delivery.record_callback(sid, status, form.get("ErrorCode") or None, utcnow(), settings)
     return Response(None, status_code=204)

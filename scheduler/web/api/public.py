@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
@@ -23,17 +23,20 @@ from scheduler.web.api.schemas import (
     MoveIn,
     OfficeListItem,
 )
+from scheduler.web.locale import request_locale
 from scheduler.web.problems import PROBLEM_JSON, Problem
 
 ManageToken = Annotated[str | None, HeaderParameter(name="X-Manage-Token", required=False)]
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """Documented error responses, all problem+json. 400 is always listed: otherwise
+    Litestar documents its own JSON error body for it, which this app never sends."""
     return {
         s: ResponseSpec(
             data_container=Problem, media_type=PROBLEM_JSON, description="Problem details"
         )
-        for s in statuses
+        for s in sorted({400, *statuses})
     }
 
 
@@ -67,12 +70,15 @@ class PublicApi(Controller):
     )
     async def availability(
         self,
+        request: Request[Any, Any, Any],
         office: FromPath[str],
         service: FromQuery[str],
         from_: Annotated[date | None, QueryParameter(name="from", required=False)] = None,
         to: FromQuery[date | None] = None,
     ) -> AvailabilityOut:
-        result = await slots.availability(office, service, from_, to, utcnow())
+        result = await slots.availability(
+            office, service, from_, to, utcnow(), locale=request_locale(request)
+        )
         return msgspec.convert(result, AvailabilityOut)
 
     @post(
@@ -156,7 +162,7 @@ class SmsSendingApi(Controller):
         "/appointments/{reference:str}/move",
         summary="Move a booking to another slot of the same office and service (X-Manage-Token)",
         status_code=200,
-        responses=problems(404, 409, 422),
+        responses=problems(404, 409, 422, 429),  # behind the SMS rate limit, like booking
     )
     async def move(
         self,

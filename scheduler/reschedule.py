@@ -1,0 +1,494 @@
+"""Reschedule runs: move every appointment a closed blackout covers, durably.
+
+A run is a row; any process may execute it (a lease makes it one at a time) and
+a killed run is resumed by the next. Work goes in batches, each one
+transaction: plan seats in memory (domain.blackouts.Planner), then apply them
+with set-based conditional UPDATEs. A booking racing the batch can only make a
+conditional UPDATE come back short; the batch then rolls back and is planned
+again from fresh counters. An appointment is done when it has an item row for
+the run (unique per run and appointment), so a restarted run neither moves a
+couple twice nor texts them twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.appointments import ACTIVE_STATUSES
+from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleItem, RescheduleRun
+from scheduler.db.engine import write_transaction
+from scheduler.db.tables import (
+    Appointment,
+    AppointmentEvent,
+    Office,
+    OfficeDay,
+    OnsiteWindow,
+    Party,
+    Slot,
+)
+from scheduler.domain.blackouts import Candidate, Planner, Rule, Want
+from scheduler.domain.calendar import onsite_window_start
+from scheduler.notify.couple import sms_office_name
+from scheduler.notify.outbox import enqueue_many, new_message
+
+BATCH = 500
+LEASE = timedelta(minutes=2)
+MAX_CONFLICTS = 20
+
+
+class Conflict(Exception):
+    """A conditional UPDATE came back short: counters changed under the batch."""
+
+
+def rule_of(row: dict[str, Any]) -> Rule:
+    def clock(raw: str | None) -> time | None:
+        return time.fromisoformat(raw) if raw else None
+
+    return Rule(
+        kind=row["kind"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        start_time=clock(row["start_time"]),
+        end_time=clock(row["end_time"]),
+        services=frozenset(row["services"] or []),
+        cap_percent=row["cap_percent"],
+    )
+
+
+async def covered_slots(rule: Rule, office_ids: list[int]) -> list[dict[str, Any]]:
+    """Slots of these offices that the rule covers (local dates and times)."""
+    offices = {
+        o["id"]: ZoneInfo(o["timezone"])
+        for o in await Office.select(Office.id, Office.timezone).where(
+            Office.id.is_in(office_ids or [-1])
+        )
+    }
+    rows = await Slot.select().where(
+        Slot.office.is_in(office_ids or [-1])
+        & (Slot.day >= rule.start_date)
+        & (Slot.day <= rule.end_date)
+    )
+    return [
+        r
+        for r in rows
+        if rule.covers(
+            r["service"],
+            r["day"],
+            r["start_at"].astimezone(offices[r["office"]]).time(),
+            r["end_at"].astimezone(offices[r["office"]]).time(),
+        )
+    ]
+
+
+@dataclass
+class Context:
+    run_id: int
+    blackout: dict[str, Any]
+    office_ids: list[int]
+    covered: list[int]
+    timezones: dict[int, ZoneInfo]
+    regions: dict[int, list[int]]
+
+
+async def _context(run: dict[str, Any]) -> Context:
+    blackout = (
+        await Blackout.select().where(Blackout.id == run["blackout"]).output(load_json=True).first()
+    )
+    assert blackout is not None, "a run's blackout is never deleted"
+    office_ids = [
+        r["office"]
+        for r in await BlackoutOffice.select(BlackoutOffice.office).where(
+            BlackoutOffice.blackout == run["blackout"]
+        )
+    ]
+    offices = await Office.select(Office.id, Office.timezone, Office.region).where(
+        Office.active.eq(True)
+    )
+    by_region: dict[str, list[int]] = defaultdict(list)
+    for o in offices:
+        if o["region"]:
+            by_region[o["region"]].append(o["id"])
+    regions = {
+        o["id"]: [x for x in by_region.get(o["region"], []) if x != o["id"]] for o in offices
+    }
+    covered = [s["id"] for s in await covered_slots(rule_of(blackout), office_ids)]
+    return Context(
+        run["id"],
+        blackout,
+        office_ids,
+        covered,
+        {o["id"]: ZoneInfo(o["timezone"]) for o in offices},
+        regions,
+    )
+
+
+async def _pending(ctx: Context, limit: int) -> list[dict[str, Any]]:
+    """Active appointments still on covered slots and not yet handled by this run,
+    in booking order."""
+    done = RescheduleItem.select(RescheduleItem.appointment).where(RescheduleItem.run == ctx.run_id)
+    return await (
+        Appointment.select(
+            Appointment.id,
+            Appointment.office,
+            Appointment.service,
+            Appointment.people,
+            Appointment.locale,
+            Appointment.reference,
+            Appointment.slot,
+            Appointment.slot.day,
+            Appointment.slot.start_at,
+        )
+        .where(
+            Appointment.slot.is_in(ctx.covered or [-1])
+            & Appointment.status.is_in(list(ACTIVE_STATUSES))
+            & Appointment.id.not_in(done)
+        )
+        .order_by(Appointment.created_at)
+        .order_by(Appointment.id)
+        .limit(limit)
+    )
+
+
+async def planner_for(
+    ctx: Context, services: set[str], offices: set[int], first_day: date
+) -> Planner:
+    """Free seats from ``first_day`` on, read from the counters now."""
+    for office in list(offices):
+        offices.update(ctx.regions.get(office, []) if ctx.blackout["allow_other_office"] else [])
+    office_list = sorted(offices)
+    day_rows = await OfficeDay.select().where(
+        OfficeDay.office.is_in(office_list) & (OfficeDay.day >= first_day)
+    )
+    window_rows = await OnsiteWindow.select().where(OnsiteWindow.office.is_in(office_list))
+    slots = await Slot.select().where(
+        Slot.office.is_in(office_list)
+        & Slot.service.is_in(sorted(services))
+        & (Slot.day >= first_day)
+        & Slot.blocked.eq(False)
+    )
+    day_id = {(r["office"], r["day"]): r["id"] for r in day_rows}
+    window_id = {(r["office"], r["window_start"]): r["id"] for r in window_rows}
+    candidates = []
+    for s in slots:
+        tz = ctx.timezones[s["office"]]
+        free = (s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"]) - s[
+            "booked"
+        ]
+        window = window_id.get((s["office"], onsite_window_start(s["start_at"], tz)))
+        day_row = day_id.get((s["office"], s["day"]))
+        if free > 0 and window is not None and day_row is not None:
+            start = s["start_at"].astimezone(tz).time()
+            candidates.append(
+                (
+                    s["service"],
+                    Candidate(s["id"], s["office"], s["day"], start, day_row, window, free),
+                )
+            )
+    return Planner.build(
+        candidates,
+        {r["id"]: r["capacity"] - r["booked"] for r in day_rows},
+        {r["id"]: r["capacity"] - r["people"] for r in window_rows},
+        ctx.regions,
+    )
+
+
+def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
+    """A VALUES list of integer tuples with its parameters (typed for PostgreSQL)."""
+    width = len(rows[0])
+    one = "(" + ", ".join(["CAST({} AS INTEGER)"] * width) + ")"
+    return ", ".join([one] * len(rows)), [v for row in rows for v in row]
+
+
+async def _bump(
+    table: str, column: str, cap: str, changes: Counter[int], *, extra: str = ""
+) -> None:
+    """Add each row's net change; increments only where the cap still holds."""
+    ups = [(k, n) for k, n in changes.items() if n > 0]
+    downs = [(k, -n) for k, n in changes.items() if n < 0]
+    if ups:
+        values, args = _values(ups)
+        # Table and column names are this module's constants; values are parameters.
+        sql = (
+            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+            f" UPDATE {table} SET {column} = {table}.{column} + v.n FROM v"
+            f" WHERE {table}.id = v.id AND {table}.{column} + v.n <= {cap}{extra}"
+            f" RETURNING {table}.id"
+        )
+        rows = await Slot.raw(sql, *args)
+        if len(rows) != len(ups):
+            raise Conflict(table)
+    if downs:
+        values, args = _values(downs)
+        sql = (
+            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+            f" UPDATE {table} SET {column} = {table}.{column} - v.n FROM v WHERE {table}.id = v.id"
+        )
+        await Slot.raw(sql, *args)
+
+
+@dataclass(frozen=True)
+class Move:
+    appointment: dict[str, Any]
+    old_day_row: int | None
+    old_window_row: int | None
+    to: Candidate | None
+
+
+async def _old_rows(
+    ctx: Context, batch: list[dict[str, Any]]
+) -> dict[int, tuple[int | None, int | None]]:
+    offices = sorted({a["office"] for a in batch})
+    days = {
+        (r["office"], r["day"]): r["id"]
+        for r in await OfficeDay.select().where(OfficeDay.office.is_in(offices))
+    }
+    windows = {
+        (r["office"], r["window_start"]): r["id"]
+        for r in await OnsiteWindow.select().where(OnsiteWindow.office.is_in(offices))
+    }
+    return {
+        a["id"]: (
+            days.get((a["office"], a["slot.day"])),
+            windows.get(
+                (a["office"], onsite_window_start(a["slot.start_at"], ctx.timezones[a["office"]]))
+            ),
+        )
+        for a in batch
+    }
+
+
+async def _apply(ctx: Context, moves: list[Move], now: datetime) -> None:
+    """Seats, appointments, items, history and SMS of one batch (inside its transaction)."""
+    placed = [m for m in moves if m.to is not None]
+    slots: Counter[int] = Counter()
+    days: Counter[int] = Counter()
+    windows: Counter[int] = Counter()
+    for m in placed:
+        assert m.to is not None
+        people = m.appointment["people"]
+        slots[m.to.slot_id] += 1
+        slots[m.appointment["slot"]] -= 1
+        days[m.to.day_row] += 1
+        windows[m.to.window_row] += people
+        if m.old_day_row is not None:
+            days[m.old_day_row] -= 1
+        if m.old_window_row is not None:
+            windows[m.old_window_row] -= people
+    await _bump(
+        "slot",
+        "booked",
+        "COALESCE(slot.reduced_capacity, slot.capacity)",
+        slots,
+        extra=" AND NOT slot.blocked",
+    )
+    await _bump("office_day", "booked", "office_day.capacity", days)
+    await _bump("onsite_window", "people", "onsite_window.capacity", windows)
+    if placed:
+        values, args = _values(
+            [
+                (m.appointment["id"], m.appointment["slot"], m.to.slot_id, m.to.office_id)
+                for m in placed
+                if m.to
+            ]
+        )
+        rows = await Appointment.raw(
+            f"WITH v(id, old, new, office) AS (VALUES {values})"  # noqa: S608 - placeholders only
+            " UPDATE appointment SET slot = v.new, office = v.office FROM v"
+            " WHERE appointment.id = v.id AND appointment.slot = v.old"
+            " AND appointment.status IN ('pending_confirmation', 'confirmed')"
+            " RETURNING appointment.id",
+            *args,
+        )
+        if len(rows) != len(placed):
+            raise Conflict("appointment")
+    stranded = [m.appointment["id"] for m in moves if m.to is None]
+    if stranded:
+        await Appointment.update({Appointment.status: "needs_rebooking"}).where(
+            Appointment.id.is_in(stranded) & Appointment.status.is_in(list(ACTIVE_STATUSES))
+        )
+    await _record(ctx, moves, now)
+
+
+async def _record(ctx: Context, moves: list[Move], now: datetime) -> None:
+    ids = [m.appointment["id"] for m in moves]
+    await RescheduleItem.insert(
+        *[
+            RescheduleItem(
+                run=ctx.run_id,
+                appointment=m.appointment["id"],
+                outcome="moved" if m.to else "needs_rebooking",
+                from_slot=m.appointment["slot"],
+                to_slot=m.to.slot_id if m.to else None,
+                at=now,
+            )
+            for m in moves
+        ]
+    )
+    await AppointmentEvent.insert(
+        *[
+            AppointmentEvent(
+                appointment=m.appointment["id"],
+                kind="rescheduled" if m.to else "needs_rebooking",
+                from_slot=m.appointment["slot"],
+                to_slot=m.to.slot_id if m.to else None,
+                actor=f"run:{ctx.run_id}",
+                at=now,
+            )
+            for m in moves
+        ]
+    )
+    messages = await _messages(ctx, moves, now)
+    await enqueue_many(messages)
+    moved = sum(1 for m in moves if m.to)
+    await RescheduleRun.raw(
+        "UPDATE reschedule_run SET moved = moved + {}, needs_rebooking = needs_rebooking + {},"
+        " notified = notified + {}, lease_expires_at = {} WHERE id = {}",
+        moved,
+        len(ids) - moved,
+        len(messages),
+        now + LEASE,
+        ctx.run_id,
+    )
+
+
+async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[Any]:
+    ids = [m.appointment["id"] for m in moves]
+    parties: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in await Party.select(Party.appointment, Party.role, Party.phone).where(
+        Party.appointment.is_in(ids)
+    ):
+        parties[p["appointment"]].append(p)
+    offices = {
+        o["id"]: o for o in await Office.select().where(Office.id.is_in(list(ctx.timezones)))
+    }
+    slot_ids = [m.to.slot_id for m in moves if m.to]
+    new_slots = {s["id"]: s for s in await Slot.select().where(Slot.id.is_in(slot_ids or [-1]))}
+    reason = ctx.blackout["reason"] or {}
+    out = []
+    for m in moves:
+        a = m.appointment
+        tz = ctx.timezones[a["office"]]
+        old = a["slot.start_at"].astimezone(tz)
+        payload = {
+            "reference": a["reference"],
+            "old": f"{old:%m-%d %H:%M}",
+            "reason": reason.get(a["locale"]) or reason.get("zh-Hans") or "",
+            "office": sms_office_name(offices[a["office"]], a["locale"]),
+        }
+        if m.to is not None:
+            new = new_slots[m.to.slot_id]["start_at"].astimezone(ctx.timezones[m.to.office_id])
+            payload |= {
+                "new": f"{new:%m-%d %H:%M}",
+                "office": sms_office_name(offices[m.to.office_id], a["locale"]),
+            }
+        template = "rescheduled" if m.to else "needs_rebooking"
+        for p in parties[a["id"]]:
+            out.append(
+                new_message(
+                    key=f"appointment:{a['id']}:{template}:{ctx.run_id}:{p['role']}",
+                    to_phone=p["phone"],
+                    template=template,
+                    locale=a["locale"],
+                    payload=payload,
+                    now=now,
+                    urgent=True,
+                    appointment_id=a["id"],
+                )
+            )
+    return out
+
+
+async def _claim(run_id: int, owner: str, now: datetime) -> dict[str, Any] | None:
+    async with write_transaction():
+        rows = await RescheduleRun.raw(
+            "UPDATE reschedule_run SET status = 'running', lease_owner = {}, lease_expires_at = {},"
+            " started_at = COALESCE(started_at, {}) WHERE id = {}"
+            " AND (status = 'pending' OR (status = 'running' AND lease_expires_at < {}))"
+            " RETURNING id, blackout",
+            owner,
+            now + LEASE,
+            now,
+            run_id,
+            now,
+        )
+    return rows[0] if rows else None
+
+
+AfterBatch = Callable[[int], Awaitable[None]]
+
+
+async def execute(
+    run_id: int,
+    owner: str,
+    now: datetime,
+    *,
+    batch: int = BATCH,
+    after_batch: AfterBatch | None = None,
+) -> bool:
+    """Run (or resume) one reschedule run to its end; False if another owner holds it."""
+    run = await _claim(run_id, owner, now)
+    if run is None:
+        return False
+    ctx = await _context(run)
+    first_day = min(
+        tz_now.date() for tz_now in (now.astimezone(tz) for tz in ctx.timezones.values())
+    ) + timedelta(days=1)
+    conflicts, done = 0, 0
+    while True:
+        try:
+            async with write_transaction():
+                pending = await _pending(ctx, batch)
+                if not pending:
+                    break
+                planner = await planner_for(
+                    ctx, {a["service"] for a in pending}, {a["office"] for a in pending}, first_day
+                )
+                old = await _old_rows(ctx, pending)
+                moves = [
+                    Move(
+                        a,
+                        *old[a["id"]],
+                        planner.place(
+                            Want(
+                                a["id"],
+                                a["office"],
+                                a["service"],
+                                a["slot.day"],
+                                a["slot.start_at"].astimezone(ctx.timezones[a["office"]]).time(),
+                                a["people"],
+                            ),
+                            other_offices=bool(ctx.blackout["allow_other_office"]),
+                        ),
+                    )
+                    for a in pending
+                ]
+                await _apply(ctx, moves, now)
+        except Conflict:
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise
+            continue
+        done += len(pending)
+        if after_batch is not None:
+            await after_batch(done)
+    await RescheduleRun.update(
+        {
+            RescheduleRun.status: "done",
+            RescheduleRun.finished_at: now,
+            RescheduleRun.lease_owner: None,
+        }
+    ).where(RescheduleRun.id == run_id)
+    return True
+
+
+async def due_runs(now: datetime) -> list[int]:
+    rows = await RescheduleRun.select(RescheduleRun.id).where(
+        (RescheduleRun.status == "pending")
+        | ((RescheduleRun.status == "running") & (RescheduleRun.lease_expires_at < now))
+    )
+    return [r["id"] for r in rows]

@@ -1,0 +1,141 @@
+"""Admin API: blackouts, their reschedule runs, and the hot-date calendar."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Response, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Meta
+
+from scheduler import blackouts
+from scheduler.clock import utcnow
+from scheduler.domain.hotdates import hot_dates
+from scheduler.errors import DomainError
+from scheduler.staff import StaffMember
+from scheduler.web.api.public import problems
+from scheduler.web.staff.auth import provide_staff, requires_role
+
+Clock = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+ServiceName = Literal["marriage", "divorce", "reissue", "ceremony", "counselling"]
+
+
+class ReasonIn(
+    msgspec.Struct, forbid_unknown_fields=True, rename={"zh_hans": "zh-Hans", "zh_hant": "zh-Hant"}
+):
+    zh_hans: Annotated[str, Meta(min_length=1, max_length=60)]
+    en: Annotated[str, Meta(max_length=80)] = ""
+    zh_hant: Annotated[str, Meta(max_length=60)] = ""
+
+
+class BlackoutIn(msgspec.Struct, forbid_unknown_fields=True):
+    offices: list[Annotated[str, Meta(min_length=1, max_length=16)]] | Literal["all"]
+    start_date: date
+    end_date: date
+    kind: Literal["closed", "no_new_bookings", "discouraged"]
+    reason: ReasonIn
+    region: Annotated[str, Meta(max_length=32)] | None = None
+    start_time: Clock | None = None
+    end_time: Clock | None = None
+    services: list[ServiceName] = msgspec.field(default_factory=list)
+    cap_percent: Annotated[int, Meta(ge=0, le=99)] = 50
+    allow_other_office: bool = False
+    dry_run: bool = False
+
+
+def declaration(data: BlackoutIn) -> blackouts.Declaration:
+    reason = {
+        "zh-Hans": data.reason.zh_hans,
+        "zh-Hant": data.reason.zh_hant or data.reason.zh_hans,
+        "en": data.reason.en or data.reason.zh_hans,
+    }
+    return blackouts.Declaration(
+        kind=data.kind,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        offices=None if data.offices == "all" else list(data.offices),
+        all_offices=data.offices == "all" and not data.region,
+        region=data.region,
+        start_time=time.fromisoformat(data.start_time) if data.start_time else None,
+        end_time=time.fromisoformat(data.end_time) if data.end_time else None,
+        services=list(data.services),
+        reason=reason,
+        cap_percent=data.cap_percent,
+        allow_other_office=data.allow_other_office,
+    )
+
+
+def scope_of(member: StaffMember) -> frozenset[int] | None:
+    return None if member.role == "superadmin" else member.offices
+
+
+class AdminApi(Controller):
+    path = "/api/v1/admin"
+    tags = ("admin",)
+    guards = [requires_role("admin")]  # noqa: RUF012 - Litestar's layer attribute
+    dependencies = {"member": Provide(provide_staff)}  # noqa: RUF012 - Litestar's layer attribute
+
+    @post(
+        "/blackouts",
+        summary="Declare a blackout (dry_run: preview only)",
+        responses=problems(401, 403, 404, 409, 422),
+    )
+    async def declare(
+        self, data: JSONBody[BlackoutIn], member: NamedDependency[StaffMember]
+    ) -> Response[dict[str, Any]]:
+        result = await blackouts.declare(
+            declaration(data),
+            now=utcnow(),
+            actor=member,
+            scope=scope_of(member),
+            dry_run=data.dry_run,
+        )
+        return Response(result, status_code=200 if data.dry_run else 202)
+
+    @delete(
+        "/blackouts/{blackout_id:int}",
+        status_code=200,
+        summary="Lift a blackout",
+        responses=problems(401, 403, 404, 409),
+    )
+    async def lift(
+        self, blackout_id: FromPath[int], member: NamedDependency[StaffMember]
+    ) -> dict[str, Any]:
+        return await blackouts.lift(blackout_id, now=utcnow(), actor=member, scope=scope_of(member))
+
+    @get("/blackouts/{blackout_id:int}", summary="One blackout", responses=problems(401, 403, 404))
+    async def one(self, blackout_id: FromPath[int]) -> dict[str, Any]:
+        return await blackouts.view(blackout_id)
+
+    @get(
+        "/reschedule-runs/{run_id:int}",
+        summary="Progress of a reschedule run",
+        responses=problems(401, 403, 404),
+    )
+    async def run(self, run_id: FromPath[int]) -> dict[str, Any]:
+        return await blackouts.progress(run_id)
+
+    @get("/hot-dates", summary="Dates likely to be in demand", responses=problems(401, 403, 422))
+    async def hot(
+        self,
+        from_: Annotated[date, QueryParameter(name="from")],
+        to: Annotated[date, QueryParameter(name="to")],
+    ) -> list[dict[str, Any]]:
+        try:
+            found = hot_dates(from_, to)
+        except ValueError as exc:
+            raise DomainError(
+                "invalid-input", field="to", reason="range-too-long", days=3 * 366
+            ) from exc
+        return [
+            {
+                "date": h.day.isoformat(),
+                "kinds": list(h.kinds),
+                "label_zh": h.label_zh,
+                "label_en": h.label_en,
+            }
+            for h in found
+        ]
