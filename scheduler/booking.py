@@ -336,6 +336,9 @@ async def confirm(
             outcome = DomainError("wrong-code", field="code")
         else:
             await _confirm_party(loaded, party, now)
+            if (await _reload(reference)).row["status"] == "expired":
+                # The expiry job committed after our read: roll back, say so.
+                raise DomainError("hold-expired")
         loaded = await _reload(reference)
     if outcome is not None:
         raise outcome  # after commit: the expiry or the failed attempt is kept

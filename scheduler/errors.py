@@ -11,6 +11,9 @@ STATUSES: dict[str, int] = {
     "invalid-input": 422,
     "wrong-code": 422,
     "idempotency-key-reused": 422,
+    "unauthorized": 401,
+    "invalid-credentials": 401,
+    "forbidden": 403,
     "not-found": 404,
     "slot-full": 409,
     "day-full": 409,
@@ -33,6 +36,7 @@ STATUSES: dict[str, int] = {
     "blackout-exists": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,
+    "account-locked": 429,
     "service-unavailable": 503,
 }
 

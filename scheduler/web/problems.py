@@ -11,7 +11,9 @@ from litestar import Request, Response
 from litestar.exceptions import (
     ClientException,
     HTTPException,
+    NotAuthorizedException,
     NotFoundException,
+    PermissionDeniedException,
     SerializationException,
     TooManyRequestsException,
     ValidationException,
@@ -109,6 +111,10 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return problem_response(request, "not-found")
     if isinstance(exc, TooManyRequestsException):
         return problem_response(request, "rate-limited", headers=exc.headers)
+    if isinstance(exc, NotAuthorizedException):
+        return problem_response(request, "unauthorized", headers=exc.headers)
+    if isinstance(exc, PermissionDeniedException) and "CSRF" not in str(exc.detail):
+        return problem_response(request, "forbidden", headers=exc.headers)
     status = exc.status_code
     return problem_response(
         request, "http-error", status=status, key=f"error.http.{status}", headers=exc.headers
