@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -230,19 +231,7 @@ async def preview(
                 }
             )
             template = "rescheduled" if to else "needs_rebooking"
-            sample = {
-                "reference": "GZTH-0000-0000",
-                "old": "02-02 09:00",
-                "new": "02-03 09:00",
-                "office": "",
-                "reason": decl.reason.get(a["locale"], decl.reason.get("zh-Hans", "")),
-            }
-            segments += (
-                2
-                * count_segments(
-                    render_for(template, a["locale"], sample, "+8613800000000")
-                ).segments
-            )
+            segments += 2 * _segments(template, a["locale"], decl.reason)
     return {
         "affected": len(affected),
         "by_office_service_day": [
@@ -256,6 +245,23 @@ async def preview(
         "sms_segments": segments,
         "placements": placements[:500],
     }
+
+
+@cache
+def _sample_segments(template: str, locale: str, reason: str) -> int:
+    sample = {
+        "reference": "GZTH-0000-0000",
+        "old": "02-02 09:00",
+        "new": "02-03 09:00",
+        "office": "",
+        "reason": reason,
+    }
+    return count_segments(render_for(template, locale, sample, "+8613800000000")).segments
+
+
+def _segments(template: str, locale: str, reason: dict[str, str]) -> int:
+    """Segments of one notice to a mainland number (the costliest case) with this reason."""
+    return _sample_segments(template, locale, reason.get(locale) or reason.get("zh-Hans", ""))
 
 
 async def _regions() -> dict[int, list[int]]:

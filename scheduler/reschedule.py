@@ -12,8 +12,9 @@ couple twice nor texts them twice.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -21,10 +22,9 @@ from zoneinfo import ZoneInfo
 
 from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleItem, RescheduleRun
-from scheduler.db.engine import write_transaction
+from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.tables import (
     Appointment,
-    AppointmentEvent,
     Office,
     OfficeDay,
     OnsiteWindow,
@@ -33,10 +33,13 @@ from scheduler.db.tables import (
 )
 from scheduler.domain.blackouts import Candidate, Planner, Rule, Want
 from scheduler.domain.calendar import onsite_window_start
+from scheduler.domain.sms import apply_rule
 from scheduler.notify.couple import sms_office_name
-from scheduler.notify.outbox import enqueue_many, new_message
+from scheduler.notify.texts import render_sms, rule_for
+from scheduler.settings import get_settings
 
 BATCH = 500
+SERVICES_ALL = frozenset({"marriage", "divorce", "reissue", "ceremony", "counselling"})
 LEASE = timedelta(minutes=2)
 MAX_CONFLICTS = 20
 
@@ -127,10 +130,19 @@ async def _context(run: dict[str, Any]) -> Context:
     )
 
 
-async def _pending(ctx: Context, limit: int) -> list[dict[str, Any]]:
+async def _pending(
+    ctx: Context, limit: int, among: list[int] | None = None
+) -> list[dict[str, Any]]:
     """Active appointments still on covered slots and not yet handled by this run,
-    in booking order."""
+    in booking order (optionally only ``among`` these ids)."""
     done = RescheduleItem.select(RescheduleItem.appointment).where(RescheduleItem.run == ctx.run_id)
+    where = (
+        Appointment.slot.is_in(ctx.covered or [-1])
+        & Appointment.status.is_in(list(ACTIVE_STATUSES))
+        & Appointment.id.not_in(done)
+    )
+    if among is not None:
+        where &= Appointment.id.is_in(among or [-1])
     return await (
         Appointment.select(
             Appointment.id,
@@ -143,19 +155,22 @@ async def _pending(ctx: Context, limit: int) -> list[dict[str, Any]]:
             Appointment.slot.day,
             Appointment.slot.start_at,
         )
-        .where(
-            Appointment.slot.is_in(ctx.covered or [-1])
-            & Appointment.status.is_in(list(ACTIVE_STATUSES))
-            & Appointment.id.not_in(done)
-        )
+        .where(where)
         .order_by(Appointment.created_at)
         .order_by(Appointment.id)
         .limit(limit)
     )
 
 
+async def _queue(ctx: Context) -> list[int]:
+    """Every appointment the run still has to handle, in booking order: read once,
+    then each batch re-checks its share (a couple may cancel or move meanwhile)."""
+    rows = await _pending(ctx, 1_000_000)
+    return [r["id"] for r in rows]
+
+
 async def planner_for(
-    ctx: Context, services: set[str], offices: set[int], first_day: date
+    ctx: Context, services: Collection[str], offices: set[int], first_day: date
 ) -> Planner:
     """Free seats from ``first_day`` on, read from the counters now."""
     for office in list(offices):
@@ -239,27 +254,42 @@ class Move:
     to: Candidate | None
 
 
-async def _old_rows(
-    ctx: Context, batch: list[dict[str, Any]]
-) -> dict[int, tuple[int | None, int | None]]:
-    offices = sorted({a["office"] for a in batch})
+RowIds = tuple[dict[tuple[int, date], int], dict[tuple[int, datetime], int]]
+
+
+async def _row_ids(ctx: Context) -> RowIds:
+    """office_day and onsite_window ids by (office, day) and (office, window start)."""
     days = {
         (r["office"], r["day"]): r["id"]
-        for r in await OfficeDay.select().where(OfficeDay.office.is_in(offices))
+        for r in await OfficeDay.select(OfficeDay.id, OfficeDay.office, OfficeDay.day).where(
+            OfficeDay.office.is_in(ctx.office_ids or [-1])
+        )
     }
     windows = {
         (r["office"], r["window_start"]): r["id"]
-        for r in await OnsiteWindow.select().where(OnsiteWindow.office.is_in(offices))
+        for r in await OnsiteWindow.select(
+            OnsiteWindow.id, OnsiteWindow.office, OnsiteWindow.window_start
+        ).where(OnsiteWindow.office.is_in(ctx.office_ids or [-1]))
     }
-    return {
-        a["id"]: (
-            days.get((a["office"], a["slot.day"])),
-            windows.get(
-                (a["office"], onsite_window_start(a["slot.start_at"], ctx.timezones[a["office"]]))
-            ),
-        )
-        for a in batch
-    }
+    return days, windows
+
+
+def _move(ctx: Context, planner: Planner, a: dict[str, Any], rows: RowIds) -> Move:
+    tz = ctx.timezones[a["office"]]
+    want = Want(
+        a["id"],
+        a["office"],
+        a["service"],
+        a["slot.day"],
+        a["slot.start_at"].astimezone(tz).time(),
+        a["people"],
+    )
+    return Move(
+        a,
+        rows[0].get((a["office"], a["slot.day"])),
+        rows[1].get((a["office"], onsite_window_start(a["slot.start_at"], tz))),
+        planner.place(want, other_offices=bool(ctx.blackout["allow_other_office"])),
+    )
 
 
 async def _apply(ctx: Context, moves: list[Move], now: datetime) -> None:
@@ -315,48 +345,71 @@ async def _apply(ctx: Context, moves: list[Move], now: datetime) -> None:
 
 
 async def _record(ctx: Context, moves: list[Move], now: datetime) -> None:
-    ids = [m.appointment["id"] for m in moves]
-    await RescheduleItem.insert(
-        *[
-            RescheduleItem(
-                run=ctx.run_id,
-                appointment=m.appointment["id"],
-                outcome="moved" if m.to else "needs_rebooking",
-                from_slot=m.appointment["slot"],
-                to_slot=m.to.slot_id if m.to else None,
-                at=now,
+    """Items, history, SMS and run counters of one batch (inside its transaction)."""
+    await insert_rows(
+        "reschedule_item",
+        ("run", "appointment", "outcome", "from_slot", "to_slot", "at"),
+        [
+            (
+                ctx.run_id,
+                m.appointment["id"],
+                "moved" if m.to else "needs_rebooking",
+                m.appointment["slot"],
+                m.to.slot_id if m.to else None,
+                now,
             )
             for m in moves
-        ]
+        ],
     )
-    await AppointmentEvent.insert(
-        *[
-            AppointmentEvent(
-                appointment=m.appointment["id"],
-                kind="rescheduled" if m.to else "needs_rebooking",
-                from_slot=m.appointment["slot"],
-                to_slot=m.to.slot_id if m.to else None,
-                actor=f"run:{ctx.run_id}",
-                at=now,
+    await insert_rows(
+        "appointment_event",
+        ("appointment", "kind", "from_slot", "to_slot", "actor", "at"),
+        [
+            (
+                m.appointment["id"],
+                "rescheduled" if m.to else "needs_rebooking",
+                m.appointment["slot"],
+                m.to.slot_id if m.to else None,
+                f"run:{ctx.run_id}",
+                now,
             )
             for m in moves
-        ]
+        ],
     )
     messages = await _messages(ctx, moves, now)
-    await enqueue_many(messages)
+    await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
     moved = sum(1 for m in moves if m.to)
     await RescheduleRun.raw(
         "UPDATE reschedule_run SET moved = moved + {}, needs_rebooking = needs_rebooking + {},"
         " notified = notified + {}, lease_expires_at = {} WHERE id = {}",
         moved,
-        len(ids) - moved,
+        len(moves) - moved,
         len(messages),
         now + LEASE,
         ctx.run_id,
     )
 
 
-async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[Any]:
+OUTBOX_COLUMNS = (
+    "key",
+    "to_phone",
+    "template",
+    "locale",
+    "payload",
+    "body",
+    "status",
+    "due_at",
+    "attempts",
+    "created_at",
+    "urgent",
+    "validity_seconds",
+    "needs_call",
+    "appointment_id",
+)
+
+
+async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[tuple[object, ...]]:
+    """One urgent SMS per partner; the text rendered once per couple and country rule."""
     ids = [m.appointment["id"] for m in moves]
     parties: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for p in await Party.select(Party.appointment, Party.role, Party.phone).where(
@@ -367,13 +420,16 @@ async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[Any]
         o["id"]: o for o in await Office.select().where(Office.id.is_in(list(ctx.timezones)))
     }
     slot_ids = [m.to.slot_id for m in moves if m.to]
-    new_slots = {s["id"]: s for s in await Slot.select().where(Slot.id.is_in(slot_ids or [-1]))}
+    new_slots = {
+        s["id"]: s
+        for s in await Slot.select(Slot.id, Slot.start_at).where(Slot.id.is_in(slot_ids or [-1]))
+    }
     reason = ctx.blackout["reason"] or {}
-    out = []
+    validity = get_settings().sms_validity_seconds
+    out: list[tuple[object, ...]] = []
     for m in moves:
         a = m.appointment
-        tz = ctx.timezones[a["office"]]
-        old = a["slot.start_at"].astimezone(tz)
+        old = a["slot.start_at"].astimezone(ctx.timezones[a["office"]])
         payload = {
             "reference": a["reference"],
             "old": f"{old:%m-%d %H:%M}",
@@ -387,17 +443,25 @@ async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[Any]
                 "office": sms_office_name(offices[m.to.office_id], a["locale"]),
             }
         template = "rescheduled" if m.to else "needs_rebooking"
+        text = render_sms(template, a["locale"], payload)
+        encoded = json.dumps(payload, ensure_ascii=False)
         for p in parties[a["id"]]:
             out.append(
-                new_message(
-                    key=f"appointment:{a['id']}:{template}:{ctx.run_id}:{p['role']}",
-                    to_phone=p["phone"],
-                    template=template,
-                    locale=a["locale"],
-                    payload=payload,
-                    now=now,
-                    urgent=True,
-                    appointment_id=a["id"],
+                (
+                    f"appointment:{a['id']}:{template}:{ctx.run_id}:{p['role']}",
+                    p["phone"],
+                    template,
+                    a["locale"],
+                    encoded,
+                    apply_rule(text, rule_for(p["phone"])),
+                    "pending",
+                    now,
+                    0,
+                    now,
+                    True,
+                    validity,
+                    False,
+                    a["id"],
                 )
             )
     return out
@@ -438,42 +502,35 @@ async def execute(
     first_day = min(
         tz_now.date() for tz_now in (now.astimezone(tz) for tz in ctx.timezones.values())
     ) + timedelta(days=1)
-    conflicts, done = 0, 0
+    services = set(ctx.blackout["services"] or []) or SERVICES_ALL
+    conflicts, done, planner = 0, 0, None
+    rows = await _row_ids(ctx)
+    queue = await _queue(ctx)
     while True:
         try:
             async with write_transaction():
-                pending = await _pending(ctx, batch)
+                # The queue's next share, re-checked; once it is empty, one last full
+                # look catches anything the first read missed.
+                pending = await _pending(ctx, batch, queue[:batch]) if queue else []
+                pending = pending or await _pending(ctx, batch)
                 if not pending:
                     break
-                planner = await planner_for(
-                    ctx, {a["service"] for a in pending}, {a["office"] for a in pending}, first_day
+                # One plan for the whole run: the in-memory counters follow every
+                # batch's writes; only a conflict (a racing booking) re-reads them.
+                planner = planner or await planner_for(
+                    ctx, services, set(ctx.office_ids), first_day
                 )
-                old = await _old_rows(ctx, pending)
-                moves = [
-                    Move(
-                        a,
-                        *old[a["id"]],
-                        planner.place(
-                            Want(
-                                a["id"],
-                                a["office"],
-                                a["service"],
-                                a["slot.day"],
-                                a["slot.start_at"].astimezone(ctx.timezones[a["office"]]).time(),
-                                a["people"],
-                            ),
-                            other_offices=bool(ctx.blackout["allow_other_office"]),
-                        ),
-                    )
-                    for a in pending
-                ]
+                moves = [_move(ctx, planner, a, rows) for a in pending]
                 await _apply(ctx, moves, now)
         except Conflict:
             conflicts += 1
+            planner = None
             if conflicts > MAX_CONFLICTS:
                 raise
             continue
         done += len(pending)
+        handled = {a["id"] for a in pending}
+        queue = [i for i in queue[batch:] if i not in handled] if queue else []
         if after_batch is not None:
             await after_batch(done)
     await RescheduleRun.update(

@@ -94,3 +94,38 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return True
     return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+
+async def insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    """Insert many rows with one prepared statement on the current transaction's
+    connection, skipping rows that violate a unique index.
+
+    Piccolo builds a Table object and a query string per row, which costs more
+    than the database itself for thousands of rows (a reschedule run's SMS and
+    history). Call inside ``write_transaction``; values are plain Python values
+    (JSON already serialised).
+    """
+    if not rows:
+        return
+    engine = current_engine()
+    transaction = engine.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("insert_rows needs a transaction")
+    names = ", ".join(columns)
+    if isinstance(engine, SQLiteEngine):
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
+        await transaction.connection.executemany(sql, rows)
+        return
+    # PostgreSQL runs executemany as one statement per row; a multi-row VALUES
+    # is one statement per chunk (asyncpg allows 32767 parameters).
+    width = len(columns)
+    per_chunk = max(1, 32000 // width)
+    for start in range(0, len(rows), per_chunk):
+        chunk = rows[start : start + per_chunk]
+        groups = ", ".join(
+            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+            for i in range(len(chunk))
+        )
+        sql = f"INSERT INTO {table} ({names}) VALUES {groups} ON CONFLICT DO NOTHING"  # noqa: S608
+        await transaction.connection.execute(sql, *[v for row in chunk for v in row])

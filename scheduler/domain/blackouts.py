@@ -107,6 +107,7 @@ class Planner:
     day_free: dict[int, int]  # office_day.id -> couples left
     window_free: dict[int, int]  # onsite_window.id -> people left
     region_offices: dict[int, list[int]] = field(default_factory=dict)
+    _orders: dict[tuple[int, str, date], list[date]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -130,11 +131,19 @@ class Planner:
 
     def _best(self, want: Want, office_id: int) -> Candidate | None:
         by_day = self.candidates.get((office_id, want.service), {})
-        # Nearest day first; at equal distance the later day.
-        days = sorted(by_day, key=lambda d: (abs((d - want.day).days), d < want.day))
+        # Nearest day first; at equal distance the later day. Most couples of a
+        # run share a day: the order is computed once per office, service and day.
+        key = (office_id, want.service, want.day)
+        days = self._orders.get(key)
+        if days is None:
+            days = self._orders[key] = sorted(
+                by_day, key=lambda d: (abs((d - want.day).days), d < want.day)
+            )
         target = want.start.hour * 60 + want.start.minute
         for day in days:
-            slots = by_day[day]
+            slots = by_day.get(day)
+            if not slots:
+                continue
             if self.day_free.get(slots[0].day_row, 0) < 1:
                 continue  # the whole day is at its cap
             fitting = [c for c in slots if self._fits(c, want.people)]

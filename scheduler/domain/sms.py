@@ -53,13 +53,6 @@ class CountryRule:
     max_segments: int = 3
 
 
-def country_code(e164: str) -> str:
-    """The calling code of an E.164 number ("+8613800138000" -> "86")."""
-    import phonenumbers
-
-    return str(phonenumbers.parse(e164).country_code)
-
-
 def apply_rule(text: str, rule: CountryRule) -> str:
     """The text as sent: signature first (carriers in mainland China reject unsigned SMS)."""
     text = text.strip()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +29,14 @@ from scheduler.notify.sms import OutgoingSms, SmsBackend, TransportError
 from scheduler.notify.texts import render_for
 from scheduler.settings import Settings, get_settings
 
+log = logging.getLogger("scheduler.outbox")
+
 SEND_CONCURRENCY = 32
-# How long a claimed row stays leased beyond its scheduled send time: room for the
-# send (client timeout) and its record. A killed worker's rows wait this long.
+# How long a claimed row stays leased beyond its scheduled send time, and beyond
+# each renewal while its dispatcher lives. A killed worker's rows wait this long.
 LEASE_GRACE_SECONDS = 60.0
-# Rows one run claims at most, whatever the rate: the lease must still cover their
-# sends when Twilio is slower than the configured rate (1,000 in 60 s: 17/s).
+# Rows one run claims at most, whatever the rate (unpaced: 10,000/s): bounds the
+# sends one run holds, and so how long it takes to stop.
 MAX_CLAIM = 1000
 
 
@@ -100,10 +104,21 @@ class Claimed:
 
 
 async def claim_due(
-    now: datetime, owner: str, *, limit: int, lease_seconds: float
+    now: datetime,
+    owner: str,
+    *,
+    limit: int,
+    lease_seconds: float,
+    holding: Collection[int] = (),
 ) -> list[Claimed]:
-    """Atomically lease up to ``limit`` due rows to ``owner`` (urgent first)."""
+    """Atomically lease up to ``limit`` due rows to ``owner`` (urgent first).
+
+    ``holding``: rows this process is still sending. It never takes them back, even
+    if their lease lapsed while it was slow; another process may (then the holder
+    counts as dead).
+    """
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
+    keep = f" AND id NOT IN ({', '.join('{}' for _ in holding)})" if holding else ""
     async with write_transaction():
         rows = await OutboxMessage.raw(
             # Constant SQL apart from the locking clause; values go in as parameters.
@@ -111,13 +126,14 @@ async def claim_due(
             " attempts = attempts + 1"
             " WHERE id IN (SELECT id FROM outbox_message"
             "  WHERE (status = 'pending' AND due_at <= {})"
-            "     OR (status = 'sending' AND lease_expires_at < {})"
+            "     OR (status = 'sending' AND lease_expires_at < {}" + keep + ")"
             "  ORDER BY urgent DESC, due_at LIMIT {}" + skip_locked + ")"
             " RETURNING id, to_phone, body, attempts, validity_seconds, urgent",
             owner,
             now + timedelta(seconds=lease_seconds),
             now,
             now,
+            *holding,
             limit,
         )
     return [
@@ -147,6 +163,17 @@ async def release(message_ids: list[int], owner: str) -> None:
             OutboxMessage.id.is_in(message_ids)
             & (OutboxMessage.lease_owner == owner)
             & (OutboxMessage.status == "sending")
+        )
+
+
+async def extend_leases(message_ids: list[int], owner: str, until: datetime) -> None:
+    """Push the leases of rows ``owner`` still holds out to ``until`` (never shorten)."""
+    if message_ids:
+        await OutboxMessage.update({OutboxMessage.lease_expires_at: until}).where(
+            OutboxMessage.id.is_in(message_ids)
+            & (OutboxMessage.lease_owner == owner)
+            & (OutboxMessage.status == "sending")
+            & (OutboxMessage.lease_expires_at < until)
         )
 
 
@@ -251,6 +278,7 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._runs = 0
+        self._holding: set[int] = set()  # claimed by this process, not yet sent or given up
         self._in_flight: set[int] = set()
 
     async def run_once(self, now: datetime, *, window_seconds: float = 2.0) -> int:
@@ -285,20 +313,50 @@ class Dispatcher:
         if backlog + window_seconds >= self.settings.sms_validity_seconds:
             return 0
         limit = min(max(1, int(rate * window_seconds)), MAX_CLAIM)
+        # Runs may overlap (the next one starts while this one's last sends finish),
+        # but only a run that is almost done lets another claim: rows are never
+        # claimed faster than this process sends them.
+        if len(self._holding) > limit // 4:
+            return 0
         lease = window_seconds + backlog + limit / rate + self.lease_grace_seconds
-        claimed = await claim_due(now, self.owner, limit=limit, lease_seconds=lease)
+        claimed = await claim_due(
+            now, self.owner, limit=limit, lease_seconds=lease, holding=sorted(self._holding)
+        )
         if not claimed:
             return 0
+        self._holding.update(m.id for m in claimed)
         start = await reserve(self.sender, len(claimed), rate, now)
         loop = asyncio.get_running_loop()
         # ``now`` is the caller's clock; send times and records follow it, the
         # event loop's monotonic clock only measures how far we are into the window.
         origin = loop.time() + (start - now).total_seconds()
         clock = _Clock(now, loop.time())
-        await asyncio.gather(
-            *[self._send(m, origin + i / rate, clock) for i, m in enumerate(claimed)]
-        )
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leased(clock, done))
+        try:
+            results = await asyncio.gather(
+                *[self._send(m, origin + i / rate, clock) for i, m in enumerate(claimed)],
+                return_exceptions=True,  # every send runs to its end, renewed till then
+            )
+        finally:
+            done.set()
+            await keeper
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("outbox send failed", exc_info=result)
         return len(claimed)
+
+    async def _keep_leased(self, clock: _Clock, done: asyncio.Event) -> None:
+        """While a run lives, extend the leases of the rows this process holds: a live
+        dispatcher slower than its schedule keeps them (nobody sends them twice), while
+        a killed one's rows lapse ``lease_grace_seconds`` after its last renewal."""
+        every = max(0.2, self.lease_grace_seconds / 3)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), every)
+            if self._holding and not done.is_set():
+                until = clock.now() + timedelta(seconds=self.lease_grace_seconds)
+                await extend_leases(sorted(self._holding), self.owner, until)
 
     async def _turn(self, at: float) -> bool:
         """Wait for a send's reserved time, and 1/rate after this process's previous
@@ -315,13 +373,14 @@ class Dispatcher:
         return not self._stopping.is_set()
 
     async def _send(self, message: Claimed, at: float, clock: _Clock) -> None:
-        if not await self._turn(at):
-            return  # stopping: still leased to us, the worker hands it back
-        self._in_flight.add(message.id)
         try:
+            if not await self._turn(at):
+                return  # stopping: still leased to us, the worker hands it back
+            self._in_flight.add(message.id)
             await self._send_and_record(message, clock)
         finally:
             self._in_flight.discard(message.id)
+            self._holding.discard(message.id)
 
     async def _send_and_record(self, message: Claimed, clock: _Clock) -> None:
         async with self._gate:
@@ -330,6 +389,13 @@ class Dispatcher:
                 sid = await self.backend.send(sms)
             except TransportError as exc:
                 await record_failure(message, self.owner, exc, clock.now(), self.settings)
+                return
+            except Exception as exc:
+                # A backend bug or an error shape it does not know: retry with backoff
+                # until dead, instead of a row that is re-leased forever.
+                log.exception("SMS backend %s failed unexpectedly", self.backend.name)
+                error = TransportError(f"unexpected: {exc!r}"[:300], permanent=False, code="error")
+                await record_failure(message, self.owner, error, clock.now(), self.settings)
                 return
         sent_at = clock.now()
         if await record_sent(message.id, self.owner, sid, sent_at):
