@@ -103,6 +103,18 @@ def office_view(office: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def masked_party(party: dict[str, Any]) -> dict[str, Any]:
+    """A party as lists and views show it: ID number and phone masked."""
+    return {
+        "role": party["role"],
+        "name": party["name"],
+        "id_type": party["id_type"],
+        "id_number_masked": mask_id(party["id_number"]),
+        "phone_masked": mask_phone(party["phone"]),
+        "confirmed": party["confirmed_at"] is not None,
+    }
+
+
 def public_view(loaded: Loaded) -> dict[str, Any]:
     """What the couple sees: their own names, but ID numbers and phones masked."""
     row, tz = loaded.row, loaded.tz
@@ -115,15 +127,5 @@ def public_view(loaded: Loaded) -> dict[str, Any]:
         "slot": slot_view(row["slot"], tz),
         "hold_expires_at": _iso(row["hold_expires_at"], tz),
         "created_at": _iso(row["created_at"], tz),
-        "parties": [
-            {
-                "role": p["role"],
-                "name": p["name"],
-                "id_type": p["id_type"],
-                "id_number_masked": mask_id(p["id_number"]),
-                "phone_masked": mask_phone(p["phone"]),
-                "confirmed": p["confirmed_at"] is not None,
-            }
-            for p in loaded.parties
-        ],
+        "parties": [masked_party(p) for p in loaded.parties],
     }

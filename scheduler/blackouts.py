@@ -25,7 +25,13 @@ from scheduler.domain.blackouts import Rule, Want, problems, slot_state
 from scheduler.domain.sms import count_segments
 from scheduler.errors import DomainError
 from scheduler.notify.texts import render_for
-from scheduler.reschedule import Context, covered_slots, planner_for, rule_of
+from scheduler.reschedule import (
+    Context,
+    covered_slots,
+    planner_for,
+    region_neighbours,
+    rule_of,
+)
 from scheduler.seed import SERVICES
 
 
@@ -200,7 +206,7 @@ async def preview(
     )
     placements, unplaced, segments = [], 0, 0
     if affected:
-        regions = await _regions()
+        regions = await region_neighbours()
         ctx = Context(0, {"allow_other_office": decl.allow_other_office}, [], [], zones, regions)
         first_day = min(now.astimezone(z).date() for z in zones.values()) + timedelta(days=1)
         planner = await planner_for(
@@ -262,15 +268,6 @@ def _sample_segments(template: str, locale: str, reason: str) -> int:
 def _segments(template: str, locale: str, reason: dict[str, str]) -> int:
     """Segments of one notice to a mainland number (the costliest case) with this reason."""
     return _sample_segments(template, locale, reason.get(locale) or reason.get("zh-Hans", ""))
-
-
-async def _regions() -> dict[int, list[int]]:
-    offices = await Office.select(Office.id, Office.region).where(Office.active.eq(True))
-    by_region: dict[str, list[int]] = defaultdict(list)
-    for o in offices:
-        if o["region"]:
-            by_region[o["region"]].append(o["id"])
-    return {o["id"]: [x for x in by_region.get(o["region"], []) if x != o["id"]] for o in offices}
 
 
 async def declare(

@@ -7,11 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import audit
-from scheduler.appointments import load
+from scheduler.appointments import load, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment, Party
-from scheduler.domain.identity import ID_TYPES, mask_id, mask_phone
+from scheduler.domain.identity import ID_TYPES
 from scheduler.errors import DomainError
 from scheduler.security import keyed_hash, normalize_reference
 from scheduler.settings import Settings
@@ -89,17 +89,7 @@ async def day_list(
             "start": r["slot.start_at"].astimezone(tz).strftime("%H:%M"),
             "end": r["slot.end_at"].astimezone(tz).strftime("%H:%M"),
             "ticket": tickets.get(r["id"], {}).get("label"),
-            "parties": [
-                {
-                    "role": p["role"],
-                    "name": p["name"],
-                    "id_type": p["id_type"],
-                    "id_number_masked": mask_id(p["id_number"]),
-                    "phone_masked": mask_phone(p["phone"]),
-                    "confirmed": p["confirmed_at"] is not None,
-                }
-                for p in parties.get(r["id"], [])
-            ],
+            "parties": [masked_party(p) for p in parties.get(r["id"], [])],
         }
         for r in rows
     ]

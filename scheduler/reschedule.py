@@ -98,6 +98,16 @@ class Context:
     regions: dict[int, list[int]]
 
 
+async def region_neighbours() -> dict[int, list[int]]:
+    """For each active office, the other active offices of its region."""
+    offices = await Office.select(Office.id, Office.region).where(Office.active.eq(True))
+    by_region: dict[str, list[int]] = defaultdict(list)
+    for o in offices:
+        if o["region"]:
+            by_region[o["region"]].append(o["id"])
+    return {o["id"]: [x for x in by_region.get(o["region"], []) if x != o["id"]] for o in offices}
+
+
 async def _context(run: dict[str, Any]) -> Context:
     blackout = (
         await Blackout.select().where(Blackout.id == run["blackout"]).output(load_json=True).first()
@@ -109,16 +119,8 @@ async def _context(run: dict[str, Any]) -> Context:
             BlackoutOffice.blackout == run["blackout"]
         )
     ]
-    offices = await Office.select(Office.id, Office.timezone, Office.region).where(
-        Office.active.eq(True)
-    )
-    by_region: dict[str, list[int]] = defaultdict(list)
-    for o in offices:
-        if o["region"]:
-            by_region[o["region"]].append(o["id"])
-    regions = {
-        o["id"]: [x for x in by_region.get(o["region"], []) if x != o["id"]] for o in offices
-    }
+    offices = await Office.select(Office.id, Office.timezone).where(Office.active.eq(True))
+    regions = await region_neighbours()
     covered = [s["id"] for s in await covered_slots(rule_of(blackout), office_ids)]
     return Context(
         run["id"],

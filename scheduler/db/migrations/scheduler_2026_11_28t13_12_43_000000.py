@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+from scheduler.db.raw_indexes import unique_indexes
 
 ID = "2026-11-28T13:12:43:000000"
 VERSION = "1.38.0"
@@ -14,22 +13,4 @@ INDEXES = [
     ("hall_count_office_day_uq", "hall_count", "office, day"),
 ]
 
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        for name, table, columns in INDEXES:
-            await engine.run_ddl(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
-
-    async def run_backwards() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        for name, _table, _columns in INDEXES:
-            await engine.run_ddl(f"DROP INDEX IF EXISTS {name}")
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = unique_indexes(ID, DESCRIPTION, INDEXES)
