@@ -336,10 +336,11 @@ async def confirm(
             outcome = DomainError("wrong-code", field="code")
         else:
             await _confirm_party(loaded, party, now)
-            if (await _reload(reference)).row["status"] == "expired":
-                # The expiry job committed after our read: roll back, say so.
-                raise DomainError("hold-expired")
         loaded = await _reload(reference)
+        lost_to_expiry = status == "pending_confirmation" and loaded.row["status"] == "expired"
+        if outcome is None and lost_to_expiry:
+            # The expiry job committed after our first read: roll back and say so.
+            raise DomainError("hold-expired")
     if outcome is not None:
         raise outcome  # after commit: the expiry or the failed attempt is kept
     return public_view(loaded)

@@ -49,8 +49,9 @@ def outcomes(responses: list[httpx.Response]) -> Counter[tuple[int, str]]:
 
 
 async def assert_counters_consistent() -> dict[str, int]:
-    """Every stored counter equals what the active appointments really take, and
-    stays within 0..capacity. Returns a few totals for further checks."""
+    """Every stored counter equals what the active appointments (pending or
+    confirmed: nobody is checked in in these tests) really take, and stays within
+    0..capacity. Returns the number of active appointments and their people."""
     from scheduler.db.tables import Appointment, OfficeDay, OnsiteWindow, Slot
     from scheduler.domain.calendar import onsite_window_start
 
@@ -184,7 +185,7 @@ async def test_cancel_rebook_and_move_storm_keeps_counters_exact(client: httpx.A
     await assert_counters_consistent()
 
     statuses: Counter[tuple[int, str]] = Counter()
-    for _round in range(4):
+    for _round in range(3):
         calls = []
         for held in booked:
             ref, token = held["reference"], {"X-Manage-Token": held["manage_token"]}
@@ -245,7 +246,7 @@ async def test_cancel_racing_a_move_of_the_same_booking(client: httpx.AsyncClien
     await make_office(slot_cap=50)
     days = await open_days(client)
     first, second = days[0]["slots"][0]["id"], days[1]["slots"][0]["id"]
-    booked = [await _book_one(client, first) for _ in range(30)]
+    booked = [await _book_one(client, first) for _ in range(20)]
 
     async def cancel_after(held: dict[str, Any], reads: int) -> httpx.Response:
         ref, token = held["reference"], {"X-Manage-Token": held["manage_token"]}
@@ -264,7 +265,7 @@ async def test_cancel_racing_a_move_of_the_same_booking(client: httpx.AsyncClien
                 headers=token,
             )
         )
-        calls.append(cancel_after(held, i % 6))
+        calls.append(cancel_after(held, i % 5))
     responses = await gather(*calls)
     results = outcomes(responses)
     assert set(results) <= {(200, ""), (409, "not-pending")}, results
