@@ -65,14 +65,19 @@ def _keyed(purpose: str, value: str) -> str:
     return hmac.new(SECRET_KEY.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-async def _book(q: Query, n: int, slot: dict[str, Any]) -> bool:
-    """One hold; False when a cap refused it (the caller rolls back)."""
-    now = datetime.now(UTC)
+async def _take_seat(q: Query, slot: dict[str, Any]) -> bool:
     if await q(UPD_SLOT, slot["id"]) is None:
         return False
     if await q(UPD_DAY, slot["office"], slot["day"]) is None:
         return False
-    if await q(UPD_WINDOW, 2, slot["office"], slot["window"], 2) is None:
+    return await q(UPD_WINDOW, 2, slot["office"], slot["window"], 2) is not None
+
+
+async def _book(q: Query, n: int, slot: dict[str, Any], counters_last: bool = False) -> bool:
+    """One hold; False when a cap refused it (the caller rolls back). The service takes
+    the counters first; ``counters_last`` locks their rows only for the final statements."""
+    now = datetime.now(UTC)
+    if not counters_last and not await _take_seat(q, slot):
         return False
     reference = f"RAW-{n:010d}"
     appointment = await q(
@@ -97,7 +102,7 @@ async def _book(q: Query, n: int, slot: dict[str, Any]) -> bool:
             json.dumps(payload), f"【婚姻登记】验证码 123456，预约号 {reference}，15 分钟内有效。",
             "pending", now, now,
         )
-    return True
+    return await _take_seat(q, slot) if counters_last else True
 
 
 async def _drive(
@@ -125,7 +130,8 @@ async def _drive(
 
 
 async def raw_postgres(
-    dsn: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int, pool_size: int
+    dsn: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int, pool_size: int,
+    counters_last: bool = False,
 ) -> Result:
     import asyncpg
 
@@ -142,7 +148,7 @@ async def raw_postgres(
                 tx = conn.transaction()
                 await tx.start()
                 try:
-                    ok = await _book(q, n, slot)
+                    ok = await _book(q, n, slot, counters_last)
                 except BaseException:
                     await tx.rollback()
                     raise
@@ -162,7 +168,8 @@ def _sqlite_value(value: Any) -> Any:
 
 
 async def raw_sqlite(
-    path: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int
+    path: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int,
+    counters_last: bool = False,
 ) -> Result:
     import aiosqlite
 
@@ -178,7 +185,7 @@ async def raw_sqlite(
             async with lock:
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
-                    ok = await _book(q, n, slot)
+                    ok = await _book(q, n, slot, counters_last)
                 except BaseException:
                     await conn.execute("ROLLBACK")
                     raise

@@ -98,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client", choices=("raw", "httpx"), default="raw",
                    help="raw: asyncio streams + prebuilt requests (lean); httpx: AsyncClient")
     p.add_argument("--no-raw", action="store_true", help="skip the raw-SQL ceiling")
+    p.add_argument("--raw-counters", choices=("first", "last"), default="first",
+                   help="raw SQL: take the seat counters first (as the service) or last")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy the server during each scenario; collapsed stacks into DIR")
     p.add_argument("--app-dir", type=Path, default=REPO,
@@ -151,10 +153,11 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
             for line in report.lines:
                 count = line.service.count
                 work = jobs(raw_plan[line.scenario], count)
+                last = args.raw_counters == "last"
                 if kind == "postgres":
-                    line.raw = await raw_postgres(url, work, args.concurrency, args.db_pool)
+                    line.raw = await raw_postgres(url, work, args.concurrency, args.db_pool, last)
                 else:
-                    line.raw = await raw_sqlite(db.path, work, args.concurrency)
+                    line.raw = await raw_sqlite(db.path, work, args.concurrency, last)
                 print_raw(line)
         report.checks = await check_caps(db)
         log = server.log_text()
@@ -251,7 +254,9 @@ def print_line(line: Line, concurrency: int) -> None:
         f"  p99 {r.pct(0.99):6.1f} ms  201={r.statuses[201]} 409={r.statuses[409]}"
         f" other={r.other} (5xx={r.errors_5xx})  [{r.count} req, {concurrency} clients,"
         f" {r.wall:.1f} s{', time limit' if r.count < line.planned else ''}]"
-        f"\n          CPU us/request: {cpu}   (others used {others:.2f} of {os.cpu_count()} cores)"
+        f"\n          CPU us/request: {cpu}  => one worker's core saturates at"
+        f" {1 / line.cpu['server'] if line.cpu['server'] else 0:.0f} req/s"
+        f"\n          (other processes used {others:.2f} of {os.cpu_count()} cores meanwhile)"
     )
 
 

@@ -32,7 +32,7 @@ from scheduler.web.board import board_events, board_page
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import sms_rate_limit
-from scheduler.web.staff import STAFF_ROUTES
+from scheduler.web.staff.routes import STAFF_ROUTES
 from scheduler.web.webhooks import twilio_status
 
 log = logging.getLogger("scheduler")

@@ -336,10 +336,22 @@ async def declare(
     }
 
 
-async def view(blackout_id: int) -> dict[str, Any]:
+async def _check_scope(blackout_id: int, scope: frozenset[int] | None) -> None:
+    """Admins see the blackouts that touch any of their offices; others are 404."""
+    if scope is None:
+        return
+    offices = await BlackoutOffice.select(BlackoutOffice.office).where(
+        BlackoutOffice.blackout == blackout_id
+    )
+    if not any(o["office"] in scope for o in offices):
+        raise DomainError("not-found")
+
+
+async def view(blackout_id: int, scope: frozenset[int] | None = None) -> dict[str, Any]:
     row = await Blackout.select().where(Blackout.id == blackout_id).output(load_json=True).first()
     if row is None:
         raise DomainError("not-found")
+    await _check_scope(blackout_id, scope)
     codes = await BlackoutOffice.select(BlackoutOffice.office.code).where(
         BlackoutOffice.blackout == blackout_id
     )
@@ -359,10 +371,11 @@ async def view(blackout_id: int) -> dict[str, Any]:
     }
 
 
-async def progress(run_id: int) -> dict[str, Any]:
+async def progress(run_id: int, scope: frozenset[int] | None = None) -> dict[str, Any]:
     run = await RescheduleRun.select().where(RescheduleRun.id == run_id).first()
     if run is None:
         raise DomainError("not-found")
+    await _check_scope(run["blackout"], scope)
     statuses = await OutboxMessage.select(OutboxMessage.status).where(
         OutboxMessage.key.like(f"appointment:%:%:{run_id}:%")
         & OutboxMessage.template.is_in(["rescheduled", "needs_rebooking"])

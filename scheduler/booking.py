@@ -20,6 +20,7 @@ from scheduler.appointments import (
     load_for_owner,
     public_view,
     seat_of,
+    slot_view,
 )
 from scheduler.capacity import lock_counters, release_seat, take_seat
 from scheduler.db.engine import is_unique_violation, write_transaction
@@ -43,6 +44,9 @@ from scheduler.settings import Settings
 ONE_ACTIVE_PER_ID = frozenset({"marriage"})
 PARTY_ROLES = ("a", "b")
 PENDING = ("pending_confirmation",)
+# A couple a blackout could not place may still move or cancel themselves; their
+# old slot is closed, so the online cutoff does not apply to them.
+CHANGEABLE = (*ACTIVE_STATUSES, "needs_rebooking")
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ async def hold(
         if data.service in ONE_ACTIVE_PER_ID
         else []
     )
+    claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     if claims and await IdClaim.exists().where(IdClaim.claim.is_in(claims)):
         raise DomainError("already-booked")  # early, friendlier answer; the insert decides
     seat = seat_of(slot, ZoneInfo(office["timezone"]), people=2)
@@ -360,7 +365,31 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
-    return public_view(await load_for_owner(_possible_reference(reference), token))
+    loaded = await load_for_owner(_possible_reference(reference), token)
+    return public_view(loaded) | {"rescheduled_from": await _rescheduled_from(loaded)}
+
+
+async def _rescheduled_from(loaded: Loaded) -> dict[str, Any] | None:
+    """The slot a blackout moved the couple away from, if that is the latest change."""
+    last = await (
+        AppointmentEvent.select(AppointmentEvent.kind, AppointmentEvent.from_slot)
+        .where(AppointmentEvent.appointment == loaded.id)
+        .order_by(AppointmentEvent.id, ascending=False)
+        .first()
+    )
+    if last is None or last["kind"] not in ("rescheduled", "needs_rebooking"):
+        return None
+    slot = await Slot.select().where(Slot.id == last["from_slot"]).first()
+    return slot_view(slot, loaded.tz) if slot else None
+
+
+def _check_changeable(loaded: Loaded, now: datetime, settings: Settings) -> None:
+    status = loaded.row["status"]
+    if status not in CHANGEABLE:
+        raise DomainError("not-pending")
+    too_close = loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours)
+    if status != "needs_rebooking" and too_close:
+        raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
 
 
 async def cancel(
@@ -369,11 +398,8 @@ async def cancel(
     reference = _possible_reference(reference)
     async with write_transaction():
         loaded = await load_for_owner(reference, token)
-        if loaded.row["status"] not in ACTIVE_STATUSES:
-            raise DomainError("not-pending")
-        if loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours):
-            raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
-        if not await _free(loaded, "cancelled", now, actor="couple"):
+        _check_changeable(loaded, now, settings)
+        if not await _free(loaded, "cancelled", now, actor="couple", from_statuses=CHANGEABLE):
             raise DomainError("not-pending")
         await notify_couple(loaded, "cancelled", now, urgent=True)
         loaded = await _reload(reference)
@@ -387,12 +413,9 @@ async def move(
     before the old one is freed, in one transaction, so the couple never ends up
     with no seat (or two)."""
     loaded = await load_for_owner(_possible_reference(reference), token)
-    if loaded.row["status"] not in ACTIVE_STATUSES:
-        raise DomainError("not-pending")
     if slot_id == loaded.row["slot"]["id"]:
         return public_view(loaded)
-    if loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours):
-        raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
+    _check_changeable(loaded, now, settings)
     slot = await _bookable_slot(slot_id, loaded.row["service"], now)
     if slot["office"]["id"] != loaded.row["office"]["id"]:
         raise DomainError("invalid-input", field="slot_id", reason="other-office")
@@ -400,12 +423,14 @@ async def move(
     async with write_transaction():
         # The appointment row first, then the counters in their global order: the
         # lock order of cancel and expiry too, so none of them can deadlock a move.
+        # A couple waiting for a new time (needs_rebooking) is confirmed again by choosing one.
+        status = "confirmed" if loaded.row["status"] == "needs_rebooking" else loaded.row["status"]
         moved = await (
-            Appointment.update({Appointment.slot: slot_id})
+            Appointment.update({Appointment.slot: slot_id, Appointment.status: status})
             .where(
                 (Appointment.id == loaded.id)
                 & (Appointment.slot == old_seat.slot_id)
-                & Appointment.status.is_in(list(ACTIVE_STATUSES))
+                & (Appointment.status == loaded.row["status"])
             )
             .returning(Appointment.id)
         )
@@ -416,7 +441,9 @@ async def move(
         await release_seat(old_seat, keep=new_seat)
         await _event(loaded.id, "moved", now, from_slot=old_seat.slot_id, to_slot=slot_id)
         loaded = await _reload(reference)
-        await notify_couple(loaded, "moved", now, suffix=f":{slot_id}", urgent=True)
+        # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
+        suffix = f":{slot_id}:{int(now.timestamp())}"
+        await notify_couple(loaded, "moved", now, suffix=suffix, urgent=True)
     return public_view(loaded)
 
 

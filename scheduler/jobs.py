@@ -104,8 +104,11 @@ def build_scheduler(
         id="dispatch_outbox",
         # A run ends a moment after its window (the last send's answer and record):
         # with one instance the next tick would be skipped, halving the paced rate.
-        # Two overlap safely: claims are atomic and send times come from the shared pace.
+        # Two overlap safely: claims are atomic, a process never re-claims rows it is
+        # still sending, and send times come from the shared pace.
         **(common | {"max_instances": 2}),
+        # A (re)started worker sends at once rather than one interval later.
+        next_run_time=utcnow(),
     )
     scheduler.add_job(
         _logged("reschedule_runs", reschedule_runs),

@@ -17,7 +17,6 @@ from piccolo.engine.postgres import PostgresEngine
 
 from scheduler import audit
 from scheduler.appointments import Loaded, load
-from scheduler.live import notify_board
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.queue_tables import HallCount, QueueTicket, TicketSequence
 from scheduler.db.tables import Appointment, AppointmentEvent, Office, Party
@@ -29,6 +28,7 @@ from scheduler.domain.queue import (
     ticket_label,
 )
 from scheduler.errors import DomainError
+from scheduler.live import notify_board
 from scheduler.notify.couple import notify_couple
 from scheduler.security import keyed_hash, normalize_reference
 from scheduler.settings import Settings, get_settings

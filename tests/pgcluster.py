@@ -81,7 +81,11 @@ def start_cluster() -> Cluster:
     cluster = Cluster(root=root, port=_free_port())
     subprocess.run(
         _as_owner(
-            [_bin("initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]
+            [
+                _bin("initdb"),
+                *("-D", str(cluster.data), "-U", "postgres", "--auth=trust"),
+                *("-E", "UTF8", "--locale=C"),
+            ]
         ),
         check=True,
         capture_output=True,

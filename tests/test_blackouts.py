@@ -279,6 +279,20 @@ async def test_permissions(client: httpx.AsyncClient) -> None:
     assert (
         await client.post("/api/v1/admin/blackouts", json=_closed(day), headers=futian_admin)
     ).status_code == 404
+    tianhe_admin = await _admin(client)
+    declared = await client.post("/api/v1/admin/blackouts", json=_closed(day), headers=tianhe_admin)
+    blackout_id = declared.json()["blackout"]["id"]
+    run_id = declared.json()["run"]["id"]
+    # Another office's admin sees neither the blackout nor its run.
+    assert (
+        await client.get(f"/api/v1/admin/blackouts/{blackout_id}", headers=futian_admin)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/admin/reschedule-runs/{run_id}", headers=futian_admin)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/admin/reschedule-runs/{run_id}", headers=tianhe_admin)
+    ).status_code == 200
 
 
 async def test_no_new_bookings_keeps_existing_and_lift_reopens(client: httpx.AsyncClient) -> None:

@@ -3,23 +3,18 @@ headless Debian Chromium driven by Playwright, the SMS codes read from the outbo
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers import make_office, person, sms_codes
+from tests.servers import running_server
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # As root Chromium needs --no-sandbox; the rest keeps it from calling out anywhere.
 CHROMIUM_ARGS = [
@@ -32,67 +27,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def server_log(tmp_path: Path) -> Iterator[IO[bytes]]:
-    with (tmp_path / "server.log").open("wb") as log:
-        yield log
-
-
-@pytest.fixture
-async def server(db: None, server_log: IO[bytes]) -> AsyncIterator[str]:
+async def server(db: None, tmp_path: Path) -> AsyncIterator[str]:
     """The app on a free loopback port, on the test session's database. The office
     is created first: the ``db`` fixture empties the tables before each test."""
     await make_office()
-    port = _free_port()
-    env = os.environ | {
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "APP_ENV": "test",
-        "JOBS_ENABLED": "false",
-        "SECRET_KEY": os.environ["SECRET_KEY"],
-        "RATE_LIMIT_SMS_PER_MINUTE": "0",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "scheduler.asgi:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=env,
-        stdout=server_log,
-        stderr=server_log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_until_up(base, proc)
-        yield base
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 15)
-
-
-async def _wait_until_up(base: str, proc: asyncio.subprocess.Process) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if proc.returncode is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}; see server.log")
-            try:
-                if (await client.get(base + "/")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not start within 30 s")
+    async with running_server(tmp_path / "server.log") as running:
+        yield running.base
 
 
 async def test_book_in_zh_hans_with_chromium(server: str) -> None:

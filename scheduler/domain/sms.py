@@ -31,17 +31,29 @@ class SegmentCount:
 
 def count_segments(text: str) -> SegmentCount:
     if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text):
-        units = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
+        costs = [2 if ch in _GSM_EXTENDED else 1 for ch in text]
         single, multi = 160, 153
         encoding: Encoding = "GSM-7"
     else:
         # Characters beyond the BMP (emoji) take two UTF-16 code units.
-        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, multi = 70, 67
         encoding = "UCS-2"
+    units = sum(costs)
     if units <= single:
         return SegmentCount(encoding, units, 1 if units else 0)
-    return SegmentCount(encoding, units, -(-units // multi))
+    return SegmentCount(encoding, units, _packed(costs, multi))
+
+
+def _packed(costs: list[int], size: int) -> int:
+    """Segments needed when a two-unit character (an escape sequence, a surrogate
+    pair) is never split across segments: it moves whole to the next one."""
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > size:
+            segments, used = segments + 1, 0
+        used += cost
+    return segments
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,16 @@ async def apply_pending_events(sid: str, now: datetime, settings: Settings | Non
         await apply_status(sid, event["status"], event["error_code"], now, settings)
 
 
+async def sids_with_pending_events(sids: list[str]) -> set[str]:
+    """Which of these SIDs have callbacks waiting to be applied (one query for many)."""
+    if not sids:
+        return set()
+    rows = await DeliveryEvent.select(DeliveryEvent.provider_sid).where(
+        DeliveryEvent.provider_sid.is_in(sids) & DeliveryEvent.applied.eq(False)
+    )
+    return {row["provider_sid"] for row in rows}
+
+
 async def apply_status(
     sid: str,
     status: str,

@@ -26,6 +26,7 @@ from scheduler.i18n import translate
 from scheduler.web.locale import request_locale
 
 log = logging.getLogger("scheduler.web")
+_BAD_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 # The database is down or restarting: tell the client to come back, not that we broke.
 _UNAVAILABLE = (
     OSError,
@@ -122,6 +123,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, _BAD_TEXT):
+        # Text PostgreSQL cannot store (NUL bytes): the client's input, not our fault.
+        return problem_response(request, "invalid-input")
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(request, "service-unavailable", status=503)

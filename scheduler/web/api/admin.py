@@ -107,16 +107,20 @@ class AdminApi(Controller):
         return await blackouts.lift(blackout_id, now=utcnow(), actor=member, scope=scope_of(member))
 
     @get("/blackouts/{blackout_id:int}", summary="One blackout", responses=problems(401, 403, 404))
-    async def one(self, blackout_id: FromPath[int]) -> dict[str, Any]:
-        return await blackouts.view(blackout_id)
+    async def one(
+        self, blackout_id: FromPath[int], member: NamedDependency[StaffMember]
+    ) -> dict[str, Any]:
+        return await blackouts.view(blackout_id, scope_of(member))
 
     @get(
         "/reschedule-runs/{run_id:int}",
         summary="Progress of a reschedule run",
         responses=problems(401, 403, 404),
     )
-    async def run(self, run_id: FromPath[int]) -> dict[str, Any]:
-        return await blackouts.progress(run_id)
+    async def run(
+        self, run_id: FromPath[int], member: NamedDependency[StaffMember]
+    ) -> dict[str, Any]:
+        return await blackouts.progress(run_id, scope_of(member))
 
     @get("/hot-dates", summary="Dates likely to be in demand", responses=problems(401, 403, 422))
     async def hot(

@@ -105,7 +105,7 @@ class PartyOut(msgspec.Struct):
     confirmed: bool
 
 
-class AppointmentOut(msgspec.Struct):
+class AppointmentOut(msgspec.Struct, omit_defaults=True):
     reference: str
     status: str
     service: str
@@ -115,7 +115,9 @@ class AppointmentOut(msgspec.Struct):
     hold_expires_at: str | None
     created_at: str | None
     parties: list[PartyOut]
+    # Set when a blackout moved the booking (or could not): where it was before.
+    rescheduled_from: AppointmentSlotOut | None = None
 
 
-class HoldOut(AppointmentOut):
+class HoldOut(AppointmentOut, kw_only=True):
     manage_token: str

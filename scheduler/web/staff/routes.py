@@ -1,0 +1,13 @@
+"""Every staff route handler, for the app. Kept out of the package's __init__ so
+that importing ``scheduler.web.staff.auth`` (the API modules do) loads no pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scheduler.web.staff.admin_pages import AdminPages
+from scheduler.web.staff.api import StaffApi
+from scheduler.web.staff.desk_pages import DeskPages
+from scheduler.web.staff.pages import StaffLoginPages, StaffPages
+
+STAFF_ROUTES: list[Any] = [StaffApi, StaffLoginPages, StaffPages, DeskPages, AdminPages]
