@@ -236,20 +236,17 @@ def main() -> None:
     if args.child:
         print(json.dumps(asyncio.run(measure(args.appointments))))
         return
-    print(
-        f"reschedule benchmark: {args.appointments} appointments over {len(OFFICES)} offices, one closed day"
-    )
-    header = f"{'db':9} {'preview s':>10} {'declare→done s':>15} {'moved':>7} {'rebook':>7} {'sms':>7} {'inside':>7} {'drift':>6}"
-    print(header)
+    offices = len(OFFICES)
+    print(f"reschedule benchmark: {args.appointments} appointments, {offices} offices, one day")
+    columns = ("preview_s", "declare_to_done_s", "moved", "needs_rebooking", "sms_enqueued")
+    columns += ("left_inside", "counter_drift")
+    print(f"{'db':9}" + "".join(f"{c:>19}" for c in columns))
     for database in args.db:
         r = child(database, args.appointments)
-        print(
-            f"{database:9} {r['preview_s']:>10} {r['declare_to_done_s']:>15} {r['moved']:>7} "
-            f"{r['needs_rebooking']:>7} {r['sms_enqueued']:>7} {r['left_inside']:>7} {r['counter_drift']:>6}"
-        )
+        print(f"{database:9}" + "".join(f"{r[c]:>19}" for c in columns))
     print(
-        f"targets:  preview < {TARGETS['preview_s']} s, declaration to done < {TARGETS['declare_to_done_s']} s,"
-        " inside = 0, drift = 0"
+        f"targets: preview_s < {TARGETS['preview_s']}, declare_to_done_s < "
+        f"{TARGETS['declare_to_done_s']}, left_inside = 0, counter_drift = 0"
     )
 
 

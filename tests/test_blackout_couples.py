@@ -39,7 +39,7 @@ async def _booked_then_closed(
 async def test_moved_couple_sees_where_they_were_and_can_move_again(
     client: httpx.AsyncClient,
 ) -> None:
-    held, start = await _booked_then_closed(client)
+    held, _ = await _booked_then_closed(client)
     token = {"X-Manage-Token": held["manage_token"]}
     view = (await client.get(f"/api/v1/appointments/{held['reference']}", headers=token)).json()
     assert view["rescheduled_from"]["id"] == held["slot"]["id"]
