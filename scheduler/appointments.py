@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.capacity import Seat
-from scheduler.db.tables import Appointment, Party
+from scheduler.db.fastread import columns, nest
+from scheduler.db.tables import Appointment, Office, Party, Slot
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.domain.identity import mask_id, mask_phone
 from scheduler.errors import DomainError
@@ -48,20 +49,25 @@ def seat_of(slot: dict[str, Any], tz: ZoneInfo, people: int) -> Seat:
     )
 
 
-async def load(reference: str) -> Loaded | None:
-    row = await (
-        Appointment.select(
-            *Appointment.all_columns(),
-            *Appointment.office.all_columns(),
-            *Appointment.slot.all_columns(),
-        )
-        .where(Appointment.reference == normalize_reference(reference))
-        .output(nested=True)
-        .first()
+_LOAD_SQL = (
+    "SELECT "  # noqa: S608 - column names come from the table classes
+    + ", ".join(
+        columns("a", Appointment, skip=("office", "slot"))
+        + columns("o", Office, nested_as="office")
+        + columns("s", Slot, nested_as="slot")
     )
-    if row is None:
+    + " FROM appointment a JOIN office o ON o.id = a.office JOIN slot s ON s.id = a.slot"
+    " WHERE a.reference = {}"
+)
+_PARTIES_SQL = "SELECT * FROM party WHERE appointment = {} ORDER BY role"
+
+
+async def load(reference: str) -> Loaded | None:
+    rows = await Appointment.raw(_LOAD_SQL, normalize_reference(reference))
+    if not rows:
         return None
-    parties = await Party.select().where(Party.appointment == row["id"]).order_by(Party.role)
+    row = nest(rows[0])
+    parties = await Party.raw(_PARTIES_SQL, row["id"])
     return Loaded(row=row, parties=parties)
 
 

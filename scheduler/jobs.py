@@ -47,7 +47,8 @@ def worker_id() -> str:
 
 def lease_grace_seconds() -> float:
     """SMS_LEASE_GRACE_SECONDS (default 60): how long a killed dispatcher's rows stay
-    leased after their send time. Tests shorten it to see leases reclaimed quickly."""
+    leased after their send time or last renewal. Tests shorten it to see them
+    taken over quickly. (Belongs in Settings; read here to keep the change local.)"""
     raw = os.environ.get("SMS_LEASE_GRACE_SECONDS", "")
     try:
         value = float(raw) if raw else LEASE_GRACE_SECONDS

@@ -7,10 +7,12 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
 from scheduler.settings import Settings
 
@@ -21,15 +23,113 @@ def engine_for(database_url: str) -> Engine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # timeout is SQLite's busy timeout: other *processes* (a CLI, a second
         # server) wait for the write lock instead of failing at once.
-        return SQLiteEngine(path=path, timeout=30)
+        return ReusingSQLiteEngine(path=path, timeout=30)
     dsn = database_url.replace("postgres://", "postgresql://", 1)
     return PostgresEngine(config={"dsn": dsn})
+
+
+class _Lease:
+    """A pooled aiosqlite connection lent to a Piccolo transaction or batch: their
+    ``close()`` gives it back instead of stopping its thread."""
+
+    def __init__(self, engine: ReusingSQLiteEngine, connection: aiosqlite.Connection) -> None:
+        object.__setattr__(self, "_engine", engine)
+        object.__setattr__(self, "_connection", connection)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._connection, name, value)
+
+    async def close(self) -> None:
+        await self._engine._release(self._connection)
+
+
+class ReusingSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLiteEngine opens a new aiosqlite connection (a new thread, a file
+    open and a PRAGMA) for every query outside a transaction and for every
+    transaction, and sends ``PRAGMA foreign_keys = 1`` before every statement inside
+    one. Measured with bench/rush.py, that is most of the server's CPU per booking on
+    SQLite. Between ``start_pool`` and ``close_pool`` (the app's lifespan) this engine
+    keeps idle connections for the loop that started it and sets the PRAGMA once per
+    connection; elsewhere (CLI, other loops) a connection is closed after use."""
+
+    KEEP_IDLE = 8
+
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        super().__init__(path=path, **kwargs)
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[aiosqlite.Connection] = []
+
+    @property
+    def pooling(self) -> bool:
+        return self._pool_loop is not None
+
+    def start_pool(self) -> None:
+        self._pool_loop = asyncio.get_running_loop()
+
+    async def close_pool(self) -> None:
+        self._pool_loop = None
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+
+    async def _acquire(self) -> aiosqlite.Connection:
+        if self._idle and asyncio.get_running_loop() is self._pool_loop:
+            return self._idle.pop()
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]  # as Piccolo does
+        await connection.execute("PRAGMA foreign_keys = 1")
+        return connection
+
+    async def _release(self, connection: aiosqlite.Connection) -> None:
+        keep = (
+            asyncio.get_running_loop() is self._pool_loop
+            and len(self._idle) < self.KEEP_IDLE
+            and not connection.in_transaction  # a failed COMMIT/ROLLBACK: drop it
+        )
+        if keep:
+            self._idle.append(connection)
+        else:
+            await connection.close()
+
+    async def get_connection(self) -> Any:
+        return _Lease(self, await self._acquire())
+
+    async def _run_in_new_connection(
+        self, query: str, args: Any = None, query_type: str = "generic", table: Any = None
+    ) -> Any:
+        connection = await self._acquire()
+        try:
+            async with connection.execute(query, args or []) as cursor:
+                return await cursor.fetchall()  # autocommit: isolation_level=None
+        finally:
+            await self._release(connection)
+
+    async def _run_in_existing_connection(
+        self,
+        connection: Any,
+        query: str,
+        args: Any = None,
+        query_type: str = "generic",
+        table: Any = None,
+    ) -> Any:
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
 
 
 def current_engine() -> Engine:
     from scheduler.db.tables import Slot
 
     return Slot._meta.db
+
+
+async def _keep_session(_connection: object) -> None:
+    """Pool release without asyncpg's reset query (advisory unlock, CLOSE ALL,
+    UNLISTEN, RESET ALL): one more round trip per query outside a transaction.
+    asyncpg still rolls back a transaction left open. We keep no session state on
+    pooled connections (no SET, LISTEN or session advisory locks)."""
 
 
 async def open_engine(settings: Settings) -> bool:
@@ -39,11 +139,15 @@ async def open_engine(settings: Settings) -> bool:
         if engine.pool is not None:
             return False
         await engine.start_connection_pool(
-            min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            min_size=settings.db_pool_min, max_size=settings.db_pool_max, reset=_keep_session
         )
     elif isinstance(engine, SQLiteEngine):
+        if isinstance(engine, ReusingSQLiteEngine) and engine.pooling:
+            return False
         # WAL lets readers proceed while one writer commits; it persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
+        if isinstance(engine, ReusingSQLiteEngine):
+            engine.start_pool()
     return True
 
 
@@ -51,6 +155,8 @@ async def close_engine() -> None:
     engine = current_engine()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
+    elif isinstance(engine, ReusingSQLiteEngine):
+        await engine.close_pool()
 
 
 # SQLite allows one writer at a time. Queuing writers of this process on an

@@ -15,7 +15,9 @@ def sms_rate_limit(settings: Settings, name: str) -> DefineMiddleware:
     """A limiter with its own store: limits sharing a store would share one counter."""
     per_minute = settings.rate_limit_sms_per_minute
 
-    def enabled(_request: Request[Any, Any, Any]) -> bool:
+    # async: Litestar runs a sync check_throttle_handler in a worker thread on
+    # every request (measured: a thread hop per booking).
+    async def enabled(_request: Request[Any, Any, Any]) -> bool:
         return per_minute > 0
 
     config = RateLimitConfig(
