@@ -56,8 +56,12 @@ def service_env(database_url: str, port: int, *, pool: int, log_level: str) -> d
 
 def scheduler_cli(env: dict[str, str], app_dir: Path, *args: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "scheduler", *args], env=env, cwd=app_dir,
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "scheduler", *args],
+        env=env,
+        cwd=app_dir,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"scheduler {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -101,8 +105,11 @@ class Server:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler", "serve"], env=env, cwd=app_dir,
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "scheduler", "serve"],
+            env=env,
+            cwd=app_dir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     async def wait_ready(self, within: float = 30) -> None:
@@ -236,9 +243,13 @@ class CapCheck:
 async def check_caps(db: Db) -> dict[str, CapCheck]:
     """Stored counters equal what active appointments add up to, and never exceed
     their capacity: per slot, per office day and per on-site window."""
-    slots = {r["id"]: r for r in await db.fetch(
-        "SELECT s.id, s.office, s.day, s.start_at, s.capacity, s.booked, o.timezone"
-        " FROM slot s JOIN office o ON o.id = s.office")}
+    slots = {
+        r["id"]: r
+        for r in await db.fetch(
+            "SELECT s.id, s.office, s.day, s.start_at, s.capacity, s.booked, o.timezone"
+            " FROM slot s JOIN office o ON o.id = s.office"
+        )
+    }
     status_list = ", ".join(f"'{s}'" for s in ACTIVE)
     appts = await db.fetch(
         f"SELECT slot, people FROM appointment WHERE status IN ({status_list})"  # noqa: S608
@@ -250,9 +261,8 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
         s = slots[a["slot"]]
         by_slot[s["id"]] += 1
         by_day[(s["office"], as_date(s["day"]))] += 1
-        by_window[(s["office"], window_start(as_utc(s["start_at"]), ZoneInfo(s["timezone"])))] += (
-            a["people"]
-        )
+        window = window_start(as_utc(s["start_at"]), ZoneInfo(s["timezone"]))
+        by_window[(s["office"], window)] += a["people"]
     out = {"slot": CapCheck(), "office_day": CapCheck(), "onsite_window": CapCheck()}
 
     def verify(kind: str, name: str, stored: int, actual: int, capacity: int) -> None:
@@ -289,10 +299,15 @@ def person(n: int) -> dict[str, str]:
 
 def booking_request(port: int, slot_id: int, n: int) -> bytes:
     """A complete HTTP/1.1 request for couple ``n`` (people 2n and 2n+1)."""
-    body = json.dumps({
-        "slot_id": slot_id, "service": "marriage", "locale": "zh-Hans",
-        "party_a": person(2 * n), "party_b": person(2 * n + 1),
-    }).encode()
+    body = json.dumps(
+        {
+            "slot_id": slot_id,
+            "service": "marriage",
+            "locale": "zh-Hans",
+            "party_a": person(2 * n),
+            "party_b": person(2 * n + 1),
+        }
+    ).encode()
     head = (
         f"POST /api/v1/appointments HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -81,26 +81,49 @@ async def _book(q: Query, n: int, slot: dict[str, Any], counters_last: bool = Fa
         return False
     reference = f"RAW-{n:010d}"
     appointment = await q(
-        INS_APPOINTMENT, reference, hashlib.sha256(reference.encode()).hexdigest(),
-        slot["office"], slot["id"], "marriage", "pending_confirmation", "zh-Hans", 2,
-        now + timedelta(minutes=15), now,
+        INS_APPOINTMENT,
+        reference,
+        hashlib.sha256(reference.encode()).hexdigest(),
+        slot["office"],
+        slot["id"],
+        "marriage",
+        "pending_confirmation",
+        "zh-Hans",
+        2,
+        now + timedelta(minutes=15),
+        now,
     )
     parties = (("a", person(2 * n)), ("b", person(2 * n + 1)))
     for role, p in parties:
         id_hash = _keyed("id", f"{p['id_type']}:{p['id_number']}")
         await q(
-            INS_PARTY, appointment, role, p["name"], p["id_type"], p["id_number"], id_hash,
-            p["phone"], _keyed("code", f"{appointment}:{role}:123456"),
+            INS_PARTY,
+            appointment,
+            role,
+            p["name"],
+            p["id_type"],
+            p["id_number"],
+            id_hash,
+            p["phone"],
+            _keyed("code", f"{appointment}:{role}:123456"),
         )
     for _, p in parties:
-        await q(INS_CLAIM, "marriage:" + _keyed("id", f"{p['id_type']}:{p['id_number']}"),
-                appointment)
+        await q(
+            INS_CLAIM, "marriage:" + _keyed("id", f"{p['id_type']}:{p['id_number']}"), appointment
+        )
     for role, p in parties:
         payload = {"code": "123456", "reference": reference, "minutes": 15}
         await q(
-            INS_OUTBOX, f"appointment:{appointment}:code:{role}", p["phone"], "code", "zh-Hans",
-            json.dumps(payload), f"【婚姻登记】验证码 123456，预约号 {reference}，15 分钟内有效。",
-            "pending", now, now,
+            INS_OUTBOX,
+            f"appointment:{appointment}:code:{role}",
+            p["phone"],
+            "code",
+            "zh-Hans",
+            json.dumps(payload),
+            f"【婚姻登记】验证码 123456，预约号 {reference}，15 分钟内有效。",
+            "pending",
+            now,
+            now,
         )
     return await _take_seat(q, slot) if counters_last else True
 
@@ -130,7 +153,10 @@ async def _drive(
 
 
 async def raw_postgres(
-    dsn: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int, pool_size: int,
+    dsn: str,
+    jobs: Iterable[tuple[int, dict[str, Any]]],
+    concurrency: int,
+    pool_size: int,
     counters_last: bool = False,
 ) -> Result:
     import asyncpg
@@ -168,7 +194,9 @@ def _sqlite_value(value: Any) -> Any:
 
 
 async def raw_sqlite(
-    path: str, jobs: Iterable[tuple[int, dict[str, Any]]], concurrency: int,
+    path: str,
+    jobs: Iterable[tuple[int, dict[str, Any]]],
+    concurrency: int,
     counters_last: bool = False,
 ) -> Result:
     import aiosqlite

@@ -81,7 +81,8 @@ class Report:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="bench/rush.py", description=__doc__,
+        prog="bench/rush.py",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--db", choices=("both", "postgres", "sqlite"), default="both")
@@ -89,21 +90,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-c", "--concurrency", type=int, default=64, help="concurrent clients")
     p.add_argument("-n", "--requests", type=int, default=5000, help="requests per scenario")
     p.add_argument("--duration", type=float, help="seconds per scenario instead of --requests")
-    p.add_argument("--time-limit", type=float, default=40,
-                   help="stop a scenario after this many seconds even if requests remain")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=40,
+        help="stop a scenario after this many seconds even if requests remain",
+    )
     p.add_argument("--capacity", type=int, default=100, help="seats per slot")
-    p.add_argument("--db-pool", type=int, default=10,
-                   help="server DB_POOL_MIN/MAX and the raw pool (service default 10)")
+    p.add_argument(
+        "--db-pool",
+        type=int,
+        default=10,
+        help="server DB_POOL_MIN/MAX and the raw pool (service default 10)",
+    )
     p.add_argument("--log-level", default="INFO", help="server LOG_LEVEL (INFO logs each request)")
-    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                   help="raw: asyncio streams + prebuilt requests (lean); httpx: AsyncClient")
+    p.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: asyncio streams + prebuilt requests (lean); httpx: AsyncClient",
+    )
     p.add_argument("--no-raw", action="store_true", help="skip the raw-SQL ceiling")
-    p.add_argument("--raw-counters", choices=("first", "last"), default="first",
-                   help="raw SQL: take the seat counters first (as the service) or last")
-    p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="py-spy the server during each scenario; collapsed stacks into DIR")
-    p.add_argument("--app-dir", type=Path, default=REPO,
-                   help="checkout the server runs from (A/B a patched copy)")
+    p.add_argument(
+        "--raw-counters",
+        choices=("first", "last"),
+        default="first",
+        help="raw SQL: take the seat counters first (as the service) or last",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the server during each scenario; collapsed stacks into DIR",
+    )
+    p.add_argument(
+        "--app-dir",
+        type=Path,
+        default=REPO,
+        help="checkout the server runs from (A/B a patched copy)",
+    )
     p.add_argument("--keep", action="store_true", help="keep temp dirs (server log, database)")
     return p.parse_args(argv)
 
@@ -175,7 +200,11 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
 
 
 async def run_scenario(
-    kind: str, name: str, server: Server, requests: list[bytes], cluster: Any,
+    kind: str,
+    name: str,
+    server: Server,
+    requests: list[bytes],
+    cluster: Any,
     args: argparse.Namespace,
 ) -> Line:
     profiler = start_profiler(server, args.profile / f"{kind}-{name}.txt") if args.profile else None
@@ -183,8 +212,11 @@ async def run_scenario(
     server0, db0, busy0 = server.cpu_seconds(), db_cpu(), machine_busy()
     load = run_load if args.client == "raw" else run_load_httpx
     result = await load(server.port, requests, args.concurrency, args.duration or args.time_limit)
-    cpu = {"server": server.cpu_seconds() - server0, "db": db_cpu() - db0,
-           "client": result.client_cpu}
+    cpu = {
+        "server": server.cpu_seconds() - server0,
+        "db": db_cpu() - db0,
+        "client": result.client_cpu,
+    }
     cpu["others"] = max(machine_busy() - busy0 - sum(cpu.values()), 0.0)
     if profiler is not None:
         stop_profiler(profiler, args.profile / f"{kind}-{name}.txt")
@@ -200,9 +232,21 @@ def start_profiler(server: Server, out: Path) -> subprocess.Popen[bytes]:
     out.parent.mkdir(parents=True, exist_ok=True)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     proc = subprocess.Popen(
-        [py_spy, "record", "--pid", str(server.proc.pid), "--rate", "250", "--format", "raw",
-         "--nonblocking", "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server.proc.pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(1.0)  # let it attach before the load starts
     return proc
@@ -276,22 +320,23 @@ def print_checks(report: Report, log_path: Path) -> None:
         print(f"  overbooking check {kind:<13} {verdict}  ({check.rows} rows)")
         for failure in check.failures[:5]:
             print(f"      {failure}")
-    print(f"  server log {log_path.name}: {report.locked} x '{LOCKED}',"
-          f" {report.tracebacks} tracebacks")
+    print(
+        f"  server log {log_path.name}: {report.locked} x '{LOCKED}',"
+        f" {report.tracebacks} tracebacks"
+    )
 
 
 def verdicts(report: Report) -> list[tuple[str, bool]]:
-    out = [(f"{report.db}: no overbooking",
-            all(not c.failures for c in report.checks.values()))]
+    out = [(f"{report.db}: no overbooking", all(not c.failures for c in report.checks.values()))]
     for line in report.lines:
         r, label = line.service, f"{report.db} {line.scenario}"
         if report.db == "postgres" and line.scenario == "hot":
             out.append((f"{label}: {r.rps:.0f} req/s >= {PG_RPS}", r.rps >= PG_RPS))
-            out.append((f"{label}: p99 {r.pct(0.99):.0f} ms < {PG_P99_MS}",
-                        r.pct(0.99) < PG_P99_MS))
+            out.append(
+                (f"{label}: p99 {r.pct(0.99):.0f} ms < {PG_P99_MS}", r.pct(0.99) < PG_P99_MS)
+            )
         if report.db == "postgres" and line.ratio is not None:
-            out.append((f"{label}: service/raw {line.ratio:.2f} >= {RATIO}",
-                        line.ratio >= RATIO))
+            out.append((f"{label}: service/raw {line.ratio:.2f} >= {RATIO}", line.ratio >= RATIO))
         if report.db == "sqlite":
             out.append((f"{label}: {r.rps:.0f} req/s >= {SQLITE_RPS}", r.rps >= SQLITE_RPS))
             out.append((f"{label}: 5xx = {r.errors_5xx}", r.errors_5xx == 0))
@@ -304,12 +349,16 @@ async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("Per-client SMS rate limit is OFF for this run (RATE_LIMIT_SMS_PER_MINUTE=0):")
     print("  all load comes from one loopback address, which the limit would throttle.")
-    print(f"Targets: overbooking {TARGETS['overbooking']}; PostgreSQL {TARGETS['postgres']};"
-          f" SQLite {TARGETS['sqlite']}.")
+    print(
+        f"Targets: overbooking {TARGETS['overbooking']}; PostgreSQL {TARGETS['postgres']};"
+        f" SQLite {TARGETS['sqlite']}."
+    )
     reports = []
     for kind in ("postgres", "sqlite") if args.db == "both" else (args.db,):
-        print(f"\n== {kind}: {args.concurrency} clients, capacity {args.capacity}/slot,"
-              f" server pool {args.db_pool}, LOG_LEVEL={args.log_level}, client={args.client} ==")
+        print(
+            f"\n== {kind}: {args.concurrency} clients, capacity {args.capacity}/slot,"
+            f" server pool {args.db_pool}, LOG_LEVEL={args.log_level}, client={args.client} =="
+        )
         reports.append(await bench_database(kind, args))
     print("\n== targets ==")
     results = [v for report in reports for v in verdicts(report)]

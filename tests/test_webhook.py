@@ -26,7 +26,7 @@ import pytest
 
 from scheduler.app import create_app
 from scheduler.db.engine import write_transaction
-from scheduler.db.tables import DeliveryEvent, OutboxMessage
+from scheduler.db.tables import Appointment, DeliveryEvent, Office, OutboxMessage, Slot
 from scheduler.notify import delivery, outbox
 from scheduler.notify.sms import OutgoingSms, TwilioBackend
 from scheduler.settings import Settings, get_settings
@@ -256,6 +256,46 @@ async def test_a_fallback_waits_for_the_end_of_quiet_hours(db: None) -> None:
     await delivery.record_callback(SID, "undelivered", "30003", evening, _settings())
     retry = await _row("m:1:fallback")
     assert retry["due_at"] == datetime(2026, 12, 2, 0, 0, tzinfo=UTC)  # 08:00 next morning
+
+
+async def test_the_quiet_hours_are_those_of_the_couples_office(db: None) -> None:
+    await _sent(urgent=False)
+    appointment = await _appointment_in("Asia/Tokyo")
+    await OutboxMessage.update({OutboxMessage.appointment_id: appointment}).where(
+        OutboxMessage.key == "m:1"
+    )
+    evening = datetime(2026, 12, 1, 11, 30, tzinfo=UTC)  # 20:30 in Tokyo, 19:30 in Guangzhou
+    await delivery.record_callback(SID, "undelivered", "30003", evening, _settings())
+    retry = await _row("m:1:fallback")
+    assert retry["due_at"] == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 in Tokyo
+
+
+async def _appointment_in(timezone: str) -> int:
+    office = await Office.insert(
+        Office(code="JP-TK", name_zh="东京", name_en="Tokyo", timezone=timezone)
+    ).returning(Office.id)
+    start = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+    slot = await Slot.insert(
+        Slot(
+            office=office[0]["id"],
+            service="marriage",
+            day=start.date(),
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            capacity=1,
+        )
+    ).returning(Slot.id)
+    appointment = await Appointment.insert(
+        Appointment(
+            reference="JPTK-0001-2345",
+            manage_token_hash="0" * 64,
+            office=office[0]["id"],
+            slot=slot[0]["id"],
+            service="marriage",
+            status="confirmed",
+        )
+    ).returning(Appointment.id)
+    return int(appointment[0]["id"])
 
 
 # ---------------------------------------------------------------- over real sockets
