@@ -143,7 +143,7 @@ async def measure(appointments: int) -> dict[str, Any]:
     from scheduler import blackouts, reschedule
     from scheduler.__main__ import migrate
     from scheduler.audit import NamedActor
-    from scheduler.db.engine import open_engine
+    from scheduler.db.engine import close_engine, open_engine
     from scheduler.db.tables import Appointment, OutboxMessage, Slot
     from scheduler.settings import get_settings
 
@@ -179,6 +179,10 @@ async def measure(appointments: int) -> dict[str, Any]:
         1 for s in await Slot.select() if s["booked"] != counts.get(s["id"], 0) and not s["blocked"]
     )
     progress = await blackouts.progress(declared["run"]["id"])
+    sms_enqueued = await OutboxMessage.count()
+    # The engine keeps pooled SQLite connections (threads): close them, or the
+    # process waits for them at exit.
+    await close_engine()
     return {
         "appointments": appointments,
         "preview_s": round(preview_s, 3),
@@ -186,7 +190,7 @@ async def measure(appointments: int) -> dict[str, Any]:
         "declare_to_done_s": round(done_s, 3),
         "moved": progress["moved"],
         "needs_rebooking": progress["needs_rebooking"],
-        "sms_enqueued": await OutboxMessage.count(),
+        "sms_enqueued": sms_enqueued,
         "left_inside": inside,
         "counter_drift": drift,
     }
