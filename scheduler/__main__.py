@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     # APScheduler logs every run of every interval job at INFO: noise, not news.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Twilio's client logs every request at INFO with the recipient and the text:
+    # personal data that must not reach the logs.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
     if args.command == "serve":
         serve(args.workers)
     elif args.command == "worker":

@@ -17,9 +17,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler import booking, idempotency, reminders, reschedule, slots
 from scheduler.clock import utcnow
-from scheduler.notify.outbox import LEASE_GRACE_SECONDS, Dispatcher, sender_id
+from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
-from scheduler.settings import Settings, SettingsError
+from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.jobs")
 
@@ -45,23 +45,13 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def lease_grace_seconds() -> float:
-    """SMS_LEASE_GRACE_SECONDS (default 60): how long a killed dispatcher's rows stay
-    leased after their send time or last renewal. Tests shorten it to see them
-    taken over quickly. (Belongs in Settings; read here to keep the change local.)"""
-    raw = os.environ.get("SMS_LEASE_GRACE_SECONDS", "")
-    try:
-        value = float(raw) if raw else LEASE_GRACE_SECONDS
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise SettingsError(f"SMS_LEASE_GRACE_SECONDS={raw!r}: expected seconds from 0 to 3600")
-    return value
-
-
 def make_dispatcher(settings: Settings, sms: SmsBackend) -> Dispatcher:
     return Dispatcher(
-        sms, worker_id(), settings, sender_id(settings), lease_grace_seconds=lease_grace_seconds()
+        sms,
+        worker_id(),
+        settings,
+        sender_id(settings),
+        lease_grace_seconds=settings.sms_lease_grace_seconds,
     )
 
 

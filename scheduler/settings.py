@@ -50,6 +50,8 @@ class Settings:
     # Twilio drops a message still queued after this long; we stop claiming before that.
     sms_validity_seconds: int = 14400
     sms_max_attempts: int = 8
+    # How long a killed dispatcher's rows stay leased after their send time or last renewal.
+    sms_lease_grace_seconds: float = 60.0
     sms_backoff_base_seconds: int = 10
     # Local hours in which non-urgent SMS wait (start-end, may wrap past midnight).
     sms_quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
@@ -181,6 +183,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SMS_RATE_PER_SECOND": ("sms_rate_per_second", _positive_float),
     "SMS_VALIDITY_SECONDS": ("sms_validity_seconds", _to_int_range(60, 36000)),
     "SMS_MAX_ATTEMPTS": ("sms_max_attempts", _to_int_range(1, 50)),
+    "SMS_LEASE_GRACE_SECONDS": ("sms_lease_grace_seconds", _positive_float),
     "SMS_BACKOFF_BASE_SECONDS": ("sms_backoff_base_seconds", _to_int_range(1, 3600)),
     "SMS_QUIET_HOURS": ("sms_quiet_hours", _quiet_hours),
     "SMS_FALLBACK": ("sms_fallback", _one_of("retry", "clerk")),
