@@ -72,3 +72,15 @@ async def test_unplaceable_couple_can_choose_a_time_or_cancel(client: httpx.Asyn
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     slot = await Slot.select().where(Slot.id == held["slot"]["id"]).first()
     assert slot["booked"] == 0
+
+
+async def test_manage_page_tells_a_moved_couple(client: httpx.AsyncClient) -> None:
+    held, _ = await _booked_then_closed(client)
+    page = await client.get(
+        f"/manage/{held['reference']}",
+        params={"token": held["manage_token"]},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200
+    assert "登记处因停办调整了您的预约" in page.text
+    assert held["slot"]["date"] in page.text
