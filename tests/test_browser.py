@@ -11,20 +11,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import make_office, person, sms_codes
-from tests.servers import running_server
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, running_server
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-# As root Chromium needs --no-sandbox; the rest keeps it from calling out anywhere.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
