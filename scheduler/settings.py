@@ -80,6 +80,8 @@ class Settings:
     db_pool_max: int = 10
     log_level: str = "INFO"
     demo_offices_file: str = "config/offices.toml"
+    # AES-256 keys for personal data at rest, newest first; empty: derived from SECRET_KEY.
+    data_keys: tuple[bytes, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -160,6 +162,12 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _data_keys(raw: str) -> tuple[bytes, ...]:
+    from scheduler.crypto import parse_data_keys
+
+    return parse_data_keys(raw)
+
+
 # env name -> (field name, converter)
 _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "APP_ENV": ("app_env", _one_of("development", "test", "production")),
@@ -204,6 +212,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DB_POOL_MAX": ("db_pool_max", _to_int_range(1, 500)),
     "LOG_LEVEL": ("log_level", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
     "DEMO_OFFICES_FILE": ("demo_offices_file", str),
+    "DATA_KEYS": ("data_keys", _data_keys),
 }
 
 
@@ -222,6 +231,8 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
     settings = Settings(**values)
     if settings.app_env == "production" and settings.secret_key == DEV_SECRET_KEY:
         errors.append("SECRET_KEY: must be set to a long random value in production")
+    if settings.app_env == "production" and not settings.data_keys:
+        errors.append("DATA_KEYS: required in production (see config/example.env)")
     if len(settings.secret_key) < 16:
         errors.append("SECRET_KEY: must be at least 16 characters")
     if settings.sms_backend == "twilio":
