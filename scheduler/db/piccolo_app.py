@@ -7,13 +7,14 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from scheduler.db.blackout_tables import BLACKOUT_TABLES
+from scheduler.db.office_tables import OFFICE_TABLES
 from scheduler.db.queue_tables import QUEUE_TABLES
 from scheduler.db.tables import ALL_TABLES
 
 APP_CONFIG = AppConfig(
     app_name="scheduler",
     migrations_folder_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"),
-    table_classes=[*ALL_TABLES, *QUEUE_TABLES, *BLACKOUT_TABLES],
+    table_classes=[*ALL_TABLES, *QUEUE_TABLES, *BLACKOUT_TABLES, *OFFICE_TABLES],
     migration_dependencies=[],
     commands=[],
 )
