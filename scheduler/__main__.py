@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -72,10 +71,16 @@ async def create_staff(args: argparse.Namespace, password: str) -> int:
     return 0
 
 
-def serve(workers: int) -> None:
+def serve(workers: int) -> int:
     import uvicorn
 
     settings = get_settings()
+    if workers > 1 and settings.is_sqlite:
+        # Boards (in-memory ticks) and SQLite's write lock work within one process.
+        print("--workers > 1 needs PostgreSQL: SQLite runs one process", file=sys.stderr)
+        return 2
+    # Each worker process imports scheduler.asgi and runs the app's lifespan: its
+    # own database pool, its own board listener (and jobs, unless JOBS_ENABLED=false).
     uvicorn.run(
         "scheduler.asgi:app",
         host=settings.host,
@@ -83,7 +88,9 @@ def serve(workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handlers (JSON, masking, request ids), set in scheduler.asgi
     )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,16 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # APScheduler logs every run of every interval job at INFO: noise, not news.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # Twilio's client logs every request at INFO with the recipient and the text:
-    # personal data that must not reach the logs.
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    from scheduler.observability.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        serve(args.workers)
+        return serve(args.workers)
     elif args.command == "worker":
         from scheduler.worker import run_worker
 

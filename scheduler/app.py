@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -24,11 +25,14 @@ from scheduler.jobs import build_scheduler
 from scheduler.live import make_plugin
 from scheduler.notify.sms import backend_for
 from scheduler.notify.texts import TEMPLATES_DIR
+from scheduler.observability.logs import request_id_middleware
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.desk import DeskApi
+from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.board import board_events, board_page
+from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import sms_rate_limit
@@ -40,6 +44,17 @@ log = logging.getLogger("scheduler")
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals.update(t=translate, LOCALES=LOCALES)
+
+
+def _request_metrics() -> PrometheusConfig:
+    # Paths grouped by route template: a reference in the path must not become a label.
+    return PrometheusConfig(
+        app_name="registry",
+        prefix="registry",
+        group_path=True,
+        exclude=["^/metrics", "^/health/", "^/static/"],
+        exclude_unhandled_paths=True,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -68,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             PublicApi,
+            PrecheckApi,
+            PrecheckStaffApi,
             twilio_status,
             board_page,
             board_events,
@@ -76,11 +93,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Router(
                 "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
             ),
+            *OPS_ROUTES,
             *PAGE_ROUTES,
             *STAFF_ROUTES,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],
+        middleware=[request_id_middleware, _request_metrics().middleware],
         state=State(state),
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
@@ -101,6 +120,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
-        plugins=[make_plugin()],
+        plugins=[make_plugin(settings)],
         debug=False,
     )

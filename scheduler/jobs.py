@@ -19,6 +19,7 @@ from scheduler import booking, idempotency, reminders, reschedule, slots
 from scheduler.clock import utcnow
 from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
+from scheduler.observability.metrics import job_run
 from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.jobs")
@@ -27,7 +28,8 @@ log = logging.getLogger("scheduler.jobs")
 def _logged(name: str, fn: Callable[[datetime], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         try:
-            result = await fn(utcnow())
+            with job_run(name):
+                result = await fn(utcnow())
         except Exception:
             # A failing run must not kill the schedule; the next run retries from the database.
             log.exception("job %s failed", name)

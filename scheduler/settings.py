@@ -82,6 +82,12 @@ class Settings:
     demo_offices_file: str = "config/offices.toml"
     # AES-256 keys for personal data at rest, newest first; empty: derived from SECRET_KEY.
     data_keys: tuple[bytes, ...] = ()
+    # text for a terminal, json (one object per line) for log collectors.
+    log_format: str = "text"
+    # /health/ready fails when more outbox rows than this are due and unsent.
+    health_outbox_backlog_max: int = 5000
+    # Bearer token required by /metrics; empty leaves it open (restrict it at the proxy).
+    metrics_token: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -213,6 +219,9 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
     "DEMO_OFFICES_FILE": ("demo_offices_file", str),
     "DATA_KEYS": ("data_keys", _data_keys),
+    "LOG_FORMAT": ("log_format", _one_of("text", "json")),
+    "HEALTH_OUTBOX_BACKLOG_MAX": ("health_outbox_backlog_max", _to_int_range(1, 10_000_000)),
+    "METRICS_TOKEN": ("metrics_token", str),
 }
 
 

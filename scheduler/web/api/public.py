@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from scheduler import booking, idempotency, slots
 from scheduler.clock import utcnow
 from scheduler.ics import appointment_ics
+from scheduler.observability.metrics import booking_outcome
 from scheduler.web.api.schemas import (
     AppointmentOut,
     AvailabilityOut,
@@ -153,9 +154,10 @@ class SmsSendingApi(Controller):
         ] = None,
     ) -> Response[HoldOut]:
         idem = idempotency.make_key("book", idempotency_key, msgspec.to_builtins(data))
-        status, body = await booking.book(
-            booking_input(data), now=utcnow(), settings=state.settings, idem=idem
-        )
+        with booking_outcome():
+            status, body = await booking.book(
+                booking_input(data), now=utcnow(), settings=state.settings, idem=idem
+            )
         return Response(msgspec.convert(body, HoldOut), status_code=status)
 
     @post(
