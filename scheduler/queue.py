@@ -17,7 +17,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from scheduler import audit
 from scheduler.appointments import Loaded, load
-from scheduler.db.engine import current_engine, write_transaction
+from scheduler.db.engine import current_engine
 from scheduler.db.queue_tables import HallCount, QueueTicket, TicketSequence
 from scheduler.db.tables import Appointment, AppointmentEvent, Office, Party
 from scheduler.domain.queue import (
@@ -28,7 +28,7 @@ from scheduler.domain.queue import (
     ticket_label,
 )
 from scheduler.errors import DomainError
-from scheduler.live import notify_board
+from scheduler.live import board_change
 from scheduler.notify.couple import notify_couple
 from scheduler.security import keyed_hash, normalize_reference
 from scheduler.settings import Settings, get_settings
@@ -149,7 +149,7 @@ async def check_in(
     if verdict == "late" and not cmd.accept_late:
         raise DomainError("late-decision-needed")
     day = loaded.row["slot"]["day"]
-    async with write_transaction():
+    async with board_change(office["id"]):
         moved = await (
             Appointment.update({Appointment.status: "checked_in"})
             .where((Appointment.id == loaded.id) & (Appointment.status == "confirmed"))
@@ -184,7 +184,6 @@ async def check_in(
             after={"status": "checked_in", "label": ticket_label(service, number)},
             now=now,
         )
-    notify_board(office["id"])
     return await ticket_view(loaded.id)
 
 
@@ -200,7 +199,7 @@ async def call_next(
     """Give the next waiting ticket to ``counter``; 409 queue-empty when none waits."""
     today = now.astimezone(ZoneInfo((await _office(office_id))["timezone"])).date()
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
-    async with write_transaction():
+    async with board_change(office_id):
         rows = await QueueTicket.raw(
             "UPDATE queue_ticket SET status = 'called', counter = {}, called_at = {},"  # noqa: S608
             " call_count = call_count + 1"
@@ -226,7 +225,6 @@ async def call_next(
             after={"status": "called", "counter": counter},
             now=now,
         )
-    notify_board(office_id)
     return await ticket_view(rows[0]["appointment"])
 
 
@@ -295,7 +293,7 @@ async def act(
         values.update(
             {QueueTicket.requeued: True, QueueTicket.order_at: now, QueueTicket.call_count: 0}
         )
-    async with write_transaction():
+    async with board_change(ticket["office"]):
         changed = await (
             QueueTicket.update(values)
             .where((QueueTicket.id == ticket_id) & QueueTicket.status.is_in(list(sources)))
@@ -314,7 +312,6 @@ async def act(
             after={"status": target},
             now=now,
         )
-    notify_board(ticket["office"])
     return await ticket_view(ticket["appointment"])
 
 
