@@ -17,20 +17,20 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from scheduler import slots
-from scheduler.clock import utcnow
 from scheduler.db.engine import close_engine, open_engine
 from scheduler.i18n import LOCALES, translate
-from scheduler.jobs import build_scheduler
 from scheduler.live import make_plugin
-from scheduler.notify.sms import backend_for
 from scheduler.notify.texts import TEMPLATES_DIR
 from scheduler.observability.logs import request_id_middleware
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
+from scheduler.web.api.admin_offices import AdminOfficesApi
+from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.desk import DeskApi
+from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
+from scheduler.web.api.reports import ReportsApi
 from scheduler.web.board import board_events, board_page
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
@@ -38,6 +38,7 @@ from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import sms_rate_limit
 from scheduler.web.staff.routes import STAFF_ROUTES
 from scheduler.web.webhooks import twilio_status
+from scheduler.worker import running_jobs
 
 log = logging.getLogger("scheduler")
 
@@ -63,19 +64,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         opened = await open_engine(settings)
-        jobs, sms = None, None
-        if settings.jobs_enabled:
-            await slots.generate_slots(utcnow())
-            sms = backend_for(settings)
-            jobs = build_scheduler(settings, sms)
-            jobs.start()
         try:
-            yield
+            if settings.jobs_enabled:
+                async with running_jobs(settings):
+                    yield
+            else:
+                yield
         finally:
-            if jobs is not None:
-                jobs.shutdown(wait=False)
-            if sms is not None:
-                await sms.close()
             if opened:
                 await close_engine()
 
@@ -90,8 +85,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             board_events,
             DeskApi,
             AdminApi,
+            PoliciesApi,
+            AdminOfficesApi,
+            ReportsApi,
             Router(
                 "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
+            ),
+            *LOTTERY_API,
+            Router(
+                "/",
+                route_handlers=[LotteryApplyApi],
+                middleware=[sms_rate_limit(settings, "lottery")],
             ),
             *OPS_ROUTES,
             *PAGE_ROUTES,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from scheduler import slots
 from scheduler.clock import utcnow
@@ -41,20 +43,20 @@ async def release_leases(owner: str, keep: set[int] | None = None) -> None:
     ).where(where)
 
 
-async def run_worker(settings: Settings) -> None:
-    await open_engine(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+@asynccontextmanager
+async def running_jobs(settings: Settings) -> AsyncIterator[None]:
+    """The fixed jobs, started; on exit the outbox is drained before anything stops.
+
+    Used by the worker and by web processes with jobs on, so that SIGTERM to
+    either hands unsent leases back instead of leaving them to lapse.
+    """
     sms = backend_for(settings)
     dispatcher = make_dispatcher(settings, sms)
     jobs = build_scheduler(settings, sms, dispatcher)
     try:
         await slots.generate_slots(utcnow())
         jobs.start()
-        log.info("worker %s started", worker_id())
-        await stop.wait()
+        yield
     finally:
         # Sends first: shutting the scheduler down cancels a running dispatch mid-send.
         on_the_wire = await dispatcher.stop(STOP_WAIT_SECONDS)
@@ -62,5 +64,18 @@ async def run_worker(settings: Settings) -> None:
             jobs.shutdown(wait=False)
         await release_leases(worker_id(), on_the_wire)
         await sms.close()
+
+
+async def run_worker(settings: Settings) -> None:
+    await open_engine(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_jobs(settings):
+            log.info("worker %s started", worker_id())
+            await stop.wait()
+    finally:
         await close_engine()
         log.info("worker %s stopped", worker_id())
