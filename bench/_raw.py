@@ -28,6 +28,12 @@ from typing import Any
 
 from _common import SECRET_KEY, Result, person
 
+from scheduler.crypto import seal
+from scheduler.domain.identity import mask_id
+from scheduler.settings import parse_settings
+
+_SETTINGS = parse_settings({"SECRET_KEY": SECRET_KEY})
+
 Query = Callable[..., Awaitable[Any]]  # (sql, *args) -> first column of the first row
 
 UPD_SLOT = "UPDATE slot SET booked = booked + 1 WHERE id = ? AND booked < capacity RETURNING id"
@@ -45,8 +51,8 @@ INS_APPOINTMENT = (
     " RETURNING id"
 )
 INS_PARTY = (
-    "INSERT INTO party (appointment, role, name, id_type, id_number, id_hash, phone, code_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO party (appointment, role, name, id_type, id_sealed, id_masked, id_hash, phone,"
+    " code_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INS_CLAIM = "INSERT INTO id_claim (claim, appointment) VALUES (?, ?)"
 INS_OUTBOX = (
@@ -102,7 +108,8 @@ async def _book(q: Query, n: int, slot: dict[str, Any], counters_last: bool = Fa
             role,
             p["name"],
             p["id_type"],
-            p["id_number"],
+            seal(_SETTINGS, "id_number", p["id_number"]),  # the service seals too
+            mask_id(p["id_number"]),
             id_hash,
             p["phone"],
             _keyed("code", f"{appointment}:{role}:123456"),

@@ -44,7 +44,7 @@ async def seed(appointments: int) -> Any:
         Slot,
     )
     from scheduler.domain.calendar import onsite_window_start
-    from scheduler.domain.identity import make_mainland_id
+    from scheduler.domain.identity import make_mainland_id, mask_id
     from scheduler.security import hash_token, new_reference
     from scheduler.slots import generate_slots
 
@@ -116,7 +116,7 @@ async def seed(appointments: int) -> Any:
                         role=role,
                         name=f"测试{n}",
                         id_type="mainland_id",
-                        id_number=number,
+                        id_masked=mask_id(number),
                         id_hash=f"h{n}",
                         phone=f"+86138{n:08d}",
                         code_hash="x",

@@ -1,4 +1,4 @@
-"""Command line: python -m scheduler {serve,worker,migrate,seed-demo,create-staff}."""
+"""Command line: python -m scheduler {serve,worker,migrate,seed-demo,create-staff,reseal}."""
 
 from __future__ import annotations
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run the jobs only (slot generation, holds, SMS dispatch)")
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("reseal", help="re-seal personal data sealed with an old DATA_KEYS key")
     seed_cmd = sub.add_parser("seed-demo", help="load demo offices and generate their slots")
     seed_cmd.add_argument("--file", type=Path, default=None)
     staff_cmd = sub.add_parser("create-staff", help="create a staff account (the first superadmin)")
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_worker(settings))
     elif args.command == "migrate":
         asyncio.run(migrate())
+    elif args.command == "reseal":
+        from scheduler.personal_data import reseal_command
+
+        return asyncio.run(reseal_command(settings))
     elif args.command == "seed-demo":
         asyncio.run(seed_demo(args.file or Path(settings.demo_offices_file)))
     elif args.command == "create-staff":

@@ -11,7 +11,7 @@ from scheduler.capacity import Seat
 from scheduler.db.fastread import columns, nest
 from scheduler.db.tables import Appointment, Office, Party, Slot
 from scheduler.domain.calendar import onsite_window_start
-from scheduler.domain.identity import mask_id, mask_phone
+from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.security import normalize_reference, tokens_match
 
@@ -115,7 +115,7 @@ def masked_party(party: dict[str, Any]) -> dict[str, Any]:
         "role": party["role"],
         "name": party["name"],
         "id_type": party["id_type"],
-        "id_number_masked": mask_id(party["id_number"]),
+        "id_number_masked": party["id_masked"],
         "phone_masked": mask_phone(party["phone"]),
         "confirmed": party["confirmed_at"] is not None,
     }

@@ -39,6 +39,7 @@ from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
 from scheduler.notify import outbox
 from scheduler.notify.couple import notify_couple
+from scheduler.personal_data import id_columns
 from scheduler.security import (
     hash_token,
     keyed_hash,
@@ -200,6 +201,9 @@ async def hold(
     reference, token = new_reference(office["code"]), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
     async with write_transaction():
+    # Stored sealed, masked and hashed, never in plaintext (scheduler/personal_data.py).
+    ids = {"a": id_columns(settings, party_a.id_type, party_a.id_number)}
+    ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
         inserted = await Appointment.insert(
             Appointment(
                 reference=reference,
@@ -223,8 +227,6 @@ async def hold(
                     role=role,
                     name=p.name,
                     id_type=p.id_type,
-                    id_number=p.id_number,
-                    id_hash=keyed_hash(settings.secret_key, "id", f"{p.id_type}:{p.id_number}"),
                     phone=p.phone,
                     code_hash=keyed_hash(
                         settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"
@@ -232,6 +234,9 @@ async def hold(
                 )
                 for role, p in (("a", party_a), ("b", party_b))
             ]
+                    id_sealed=ids[role]["id_sealed"],
+                    id_masked=ids[role]["id_masked"],
+                    id_hash=ids[role]["id_hash"],
         )
         await _event(appointment_id, "held", now, to_slot=slot["id"])
         # What a reload would read back, from what was just written: two statements
@@ -256,7 +261,7 @@ async def hold(
                     "role": role,
                     "name": p.name,
                     "id_type": p.id_type,
-                    "id_number": p.id_number,
+                    "id_masked": ids[role]["id_masked"],
                     "phone": p.phone,
                     "confirmed_at": None,
                 }

@@ -13,6 +13,7 @@ from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment, Party
 from scheduler.domain.identity import ID_TYPES
 from scheduler.errors import DomainError
+from scheduler.personal_data import open_id
 from scheduler.security import keyed_hash, normalize_reference
 from scheduler.settings import Settings
 
@@ -96,7 +97,13 @@ async def day_list(
 
 
 async def reveal(
-    office_id: int, reference: str, *, actor: audit.Actor, ip: str | None, now: datetime
+    office_id: int,
+    reference: str,
+    *,
+    actor: audit.Actor,
+    ip: str | None,
+    now: datetime,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Full ID numbers and phones of one appointment; every reveal is audited."""
     loaded = await load(reference)
@@ -105,6 +112,16 @@ async def reveal(
     async with write_transaction():
         await audit.record(
             actor,
+    parties = [
+        {
+            "role": p["role"],
+            "name": p["name"],
+            "id_type": p["id_type"],
+            "id_number": open_id(settings, p),  # decrypted here only, before the audit row
+            "phone": p["phone"],
+        }
+        for p in loaded.parties
+    ]
             "appointment.reveal",
             office_id=office_id,
             object_type="appointment",
@@ -112,16 +129,4 @@ async def reveal(
             ip=ip,
             now=now,
         )
-    return {
-        "reference": loaded.row["reference"],
-        "parties": [
-            {
-                "role": p["role"],
-                "name": p["name"],
-                "id_type": p["id_type"],
-                "id_number": p["id_number"],
-                "phone": p["phone"],
-            }
-            for p in loaded.parties
-        ],
-    }
+    return {"reference": loaded.row["reference"], "parties": parties}

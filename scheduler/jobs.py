@@ -9,13 +9,14 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import booking, idempotency, reminders, reschedule, slots
+from scheduler import booking, idempotency, reminders, reschedule, retention, slots
 from scheduler.clock import utcnow
 from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
@@ -119,6 +120,12 @@ def build_scheduler(
         _logged("purge_idempotency", purge),
         IntervalTrigger(hours=1),
         id="purge_idempotency",
+        **common,
+    )
+    scheduler.add_job(  # issue 6.6: personal data past RETENTION_DAYS, see scheduler/retention.py
+        _logged("erase_personal_data", partial(retention.erase_expired, settings=settings)),
+        IntervalTrigger(hours=1),
+        id="erase_personal_data",
         **common,
     )
     return scheduler

@@ -88,6 +88,8 @@ class Settings:
     health_outbox_backlog_max: int = 5000
     # Bearer token required by /metrics; empty leaves it open (restrict it at the proxy).
     metrics_token: str = ""
+    # Days after the appointment day until the couple's personal data is erased.
+    retention_days: int = 180
 
     @property
     def is_sqlite(self) -> bool:
@@ -228,6 +230,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
 def parse_settings(environ: Mapping[str, str]) -> Settings:
     """Build settings from a mapping; raises SettingsError naming every bad value."""
     values: dict[str, Any] = {}
+    "RETENTION_DAYS": ("retention_days", _to_int_range(30, 3650)),
     errors: list[str] = []
     for env_name, (attr, convert) in _SPEC.items():
         raw = environ.get(env_name)

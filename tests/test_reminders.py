@@ -76,7 +76,6 @@ def _party(appointment_id: int, role: str, n: int) -> Party:
         role=role,
         name=f"测试{n}{role}",
         id_type="mainland_id",
-        id_number="x",
         id_hash=f"{n}{role}",
         phone=f"+86138{n:06d}{0 if role == 'a' else 1}0",
         code_hash="x",

@@ -101,6 +101,8 @@ class Appointment(Table):
     created_at = Timestamptz(default=TimestamptzNow())
     confirmed_at = Timestamptz(null=True, default=None)
     cancelled_at = Timestamptz(null=True, default=None)
+    # Set when scheduler.retention erased the couple's personal data (kept: statistics).
+    erased_at = Timestamptz(null=True, default=None, index=True)
 
 
 class Party(Table):
@@ -109,7 +111,10 @@ class Party(Table):
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
     id_type = Varchar(length=24)
-    id_number = Varchar(length=32)
+    # The ID number sealed for reveals (scheduler.crypto), masked for lists, and
+    # keyed-hashed for lookups; see scheduler/personal_data.py.
+    id_sealed = Text(default="")
+    id_masked = Varchar(length=40, default="")
     id_hash = Varchar(length=64, index=True)
     phone = Varchar(length=20)
     code_hash = Varchar(length=64)

@@ -99,7 +99,12 @@ class DeskApi(Controller):
     ) -> dict[str, Any]:
         row = await scoped_office(office, member)
         return await desk.reveal(
-            row["id"], reference, actor=member, ip=client_ip(request), now=utcnow()
+            row["id"],
+            reference,
+            actor=member,
+            ip=client_ip(request),
+            now=utcnow(),
+            settings=request.app.state.settings,
         )
 
     @post(

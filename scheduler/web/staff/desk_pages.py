@@ -169,7 +169,12 @@ class DeskPages(Controller):
     ) -> Template:
         row = await desk_api.scoped_office(office, member)
         revealed = await desk.reveal(
-            row["id"], reference, actor=member, ip=client_ip(request), now=utcnow()
+            row["id"],
+            reference,
+            actor=member,
+            ip=client_ip(request),
+            now=utcnow(),
+            settings=request.app.state.settings,
         )
         try:
             day = date.fromisoformat(field(data, "date"))
