@@ -14,6 +14,7 @@ from scheduler.db.tables import Appointment, Party
 from scheduler.domain.identity import ID_TYPES
 from scheduler.errors import DomainError
 from scheduler.personal_data import open_id
+from scheduler.precheck import statuses_of as precheck_statuses
 from scheduler.security import keyed_hash, normalize_reference
 from scheduler.settings import Settings
 
@@ -82,6 +83,7 @@ async def day_list(
             QueueTicket.appointment, QueueTicket.label, QueueTicket.status
         ).where(QueueTicket.appointment.is_in(ids))
     }
+    prechecked = await precheck_statuses(ids)
     return [
         {
             "reference": r["reference"],
@@ -90,6 +92,7 @@ async def day_list(
             "start": r["slot.start_at"].astimezone(tz).strftime("%H:%M"),
             "end": r["slot.end_at"].astimezone(tz).strftime("%H:%M"),
             "ticket": tickets.get(r["id"], {}).get("label"),
+            "precheck": prechecked.get(r["id"]),
             "parties": [masked_party(p) for p in parties.get(r["id"], [])],
         }
         for r in rows

@@ -6,5 +6,6 @@ from typing import Any
 
 from scheduler.web.pages.book import BookingPages
 from scheduler.web.pages.manage import ManagePages
+from scheduler.web.pages.precheck import PrecheckPages
 
-PAGE_ROUTES: list[Any] = [BookingPages, ManagePages]
+PAGE_ROUTES: list[Any] = [BookingPages, ManagePages, PrecheckPages]

@@ -9,5 +9,13 @@ from scheduler.web.staff.admin_pages import AdminPages
 from scheduler.web.staff.api import StaffApi
 from scheduler.web.staff.desk_pages import DeskPages
 from scheduler.web.staff.pages import StaffLoginPages, StaffPages
+from scheduler.web.staff.precheck_pages import PrecheckPages
 
-STAFF_ROUTES: list[Any] = [StaffApi, StaffLoginPages, StaffPages, DeskPages, AdminPages]
+STAFF_ROUTES: list[Any] = [
+    StaffApi,
+    StaffLoginPages,
+    StaffPages,
+    DeskPages,
+    AdminPages,
+    PrecheckPages,
+]
