@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import idempotency
+from scheduler import idempotency, suspensions
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -193,7 +193,7 @@ async def hold(
     # Early answers from a read that may be a moment old; take_seat decides.
     # They save the write transaction (and on SQLite the write lock) per refusal.
     if slot["blocked"]:
-        raise DomainError("date-closed", reason="blackout")
+        raise await suspensions.blocked_error(office["code"], data.service, slot["day"])
     cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]
     if slot["booked"] >= cap:
         raise DomainError("slot-full")

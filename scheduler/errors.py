@@ -34,6 +34,7 @@ STATUSES: dict[str, int] = {
     "queue-empty": 409,
     "bad-transition": 409,
     "blackout-exists": 409,
+    "cap-below-bookings": 409,
     "precheck-not-offered": 409,
     "precheck-closed": 409,
     "precheck-not-submitted": 409,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.appointments import office_view
 from scheduler.blackouts import day_notes
+from scheduler.clock import utcnow
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import (
@@ -20,6 +21,7 @@ from scheduler.domain.calendar import (
     slot_starts,
 )
 from scheduler.errors import DomainError
+from scheduler.suspensions import active_by_service
 
 MAX_RANGE_DAYS = 62
 _CHUNK = 500
@@ -78,6 +80,10 @@ async def generate_slots(now: datetime) -> int:
     planned = 0
     for office in offices:
         slots, days, hall = plan_office(office, by_office[office["id"]], now)
+        # A day that has slots of a service keeps them: after a change of hours or
+        # slot length, booked days stay as they were (scheduler/offices.py).
+        have = await generated_days(office["id"], min((s.day for s in slots), default=None))
+        slots = [s for s in slots if (s.service, s.day) not in have]
         planned += len(slots)
         for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
             for i in range(0, len(rows), _CHUNK):
@@ -86,16 +92,31 @@ async def generate_slots(now: datetime) -> int:
     return planned
 
 
+async def generated_days(office_id: int, first: date | None) -> set[tuple[str, date]]:
+    """(service, day) pairs of the office that have slots, from ``first`` on."""
+    if first is None:
+        return set()
+    rows = (
+        await Slot.select(Slot.service, Slot.day)
+        .where((Slot.office == office_id) & (Slot.day >= first))
+        .distinct()
+    )
+    return {(r["service"], r["day"]) for r in rows}
+
+
 async def list_offices() -> list[dict[str, Any]]:
     offices = await Office.select().where(Office.active.eq(True)).order_by(Office.code)
     services = await OfficeService.select().order_by(OfficeService.id)
+    suspended = await active_by_service(utcnow())
     by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for svc in services:
+        pause = suspended.get((svc["office"], svc["service"]))
         by_office[svc["office"]].append(
             {
                 "service": svc["service"],
                 "slot_minutes": svc["slot_minutes"],
-                "suspended": not svc["active"],
+                "suspended": not svc["active"] or bool(pause and pause["now"]),
+                "suspension": pause,
             }
         )
     return [

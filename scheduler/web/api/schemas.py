@@ -53,10 +53,20 @@ class OfficeOut(msgspec.Struct):
     timezone: str
 
 
+class SuspensionOut(msgspec.Struct):
+    """The current or next suspension of a service (scheduler/suspensions.py)."""
+
+    from_: str = msgspec.field(name="from")
+    to: str
+    reason: dict[str, str]
+    now: bool
+
+
 class OfficeServiceOut(msgspec.Struct):
     service: str
     slot_minutes: int
     suspended: bool
+    suspension: SuspensionOut | None = None
 
 
 class OfficeListItem(OfficeOut):

@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, precheck
+from scheduler import booking, precheck, suspensions
 from scheduler.clock import utcnow
 from scheduler.errors import DomainError
 from scheduler.settings import Settings
@@ -72,6 +72,7 @@ class ManagePages(Controller):
             # Opened from the confirmation page's link: keep the token in the cookie
             # and take it out of the address bar (and of the history) from here on.
             return to_manage(appt, token, state.settings)
+        appt = await suspensions.annotate(appt)
         appt["precheck"] = await precheck.summary(appt["reference"])
         return manage_page(request, appt, token_of(request, reference), notice=notice)
 
