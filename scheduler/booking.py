@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import idempotency, suspensions
+from scheduler import bans, idempotency, suspensions
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -190,6 +190,8 @@ async def hold(
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     slot = await _bookable_slot(data.slot_id, data.service, now, claims)
     office = slot["office"]
+    parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
+    await bans.admit(data.service, parties, office["timezone"], now, settings)  # policies
     # Early answers from a read that may be a moment old; take_seat decides.
     # They save the write transaction (and on SQLite the write lock) per refusal.
     if slot["blocked"]:

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import booking, idempotency, reminders, reschedule, retention, slots
+from scheduler import booking, idempotency, no_show, reminders, reschedule, retention, slots
 from scheduler.clock import utcnow
 from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
@@ -120,6 +120,12 @@ def build_scheduler(
         _logged("purge_idempotency", purge),
         IntervalTrigger(hours=1),
         id="purge_idempotency",
+        **common,
+    )
+    scheduler.add_job(  # issue 4.8: late confirmed appointments -> no_show, then bans
+        _logged("no_shows", partial(no_show.run, settings=settings)),
+        IntervalTrigger(minutes=1),
+        id="no_shows",
         **common,
     )
     scheduler.add_job(  # issue 6.6: personal data past RETENTION_DAYS, see scheduler/retention.py

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from piccolo.columns import Column
 
+from scheduler import policies
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
 from scheduler.domain.sms import after_quiet_hours
@@ -150,4 +151,4 @@ async def _retry_at(row: dict[str, Any], now: datetime, settings: Settings) -> d
             .first()
         )
     tz = office["office.timezone"] if office else settings.default_timezone
-    return after_quiet_hours(due, ZoneInfo(tz), settings.sms_quiet_hours)
+    return after_quiet_hours(due, ZoneInfo(tz), policies.cached().quiet_hours(settings))

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from piccolo.columns import Column
 from piccolo.engine.postgres import PostgresEngine
 
+from scheduler import policies
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.tables import OutboxMessage, SmsPace
 from scheduler.domain.sms import after_quiet_hours
@@ -61,7 +62,7 @@ def new_message(
         now
         if urgent
         else after_quiet_hours(
-            now, ZoneInfo(tz or settings.default_timezone), settings.sms_quiet_hours
+            now, ZoneInfo(tz or settings.default_timezone), policies.cached().quiet_hours(settings)
         )
     )
     return OutboxMessage(
@@ -85,6 +86,7 @@ async def enqueue(**fields: Any) -> None:
 
     Call inside the transaction of the change that causes the message.
     """
+    await policies.current()  # quiet hours and country rules as edited (cached)
     await enqueue_many([new_message(**fields)])
 
 
@@ -354,7 +356,7 @@ class Dispatcher:
         return set(self._in_flight)
 
     async def _run(self, now: datetime, window_seconds: float) -> int:
-        rate = self.settings.sms_rate_per_second
+        rate = (await policies.current()).sms_rate(self.settings)
         backlog = await pace_backlog(self.sender, now)
         # Messages queued further ahead than their validity would be dropped by
         # Twilio unsent: leave them in the outbox until the queue drains.

@@ -10,6 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from scheduler import policies
 from scheduler.domain.sms import CountryRule, apply_rule
 from scheduler.i18n import DEFAULT_LOCALE, LOCALES
 from scheduler.settings import get_settings
@@ -53,7 +54,7 @@ def rules() -> dict[str, CountryRule]:
 def rule_for(phone: str) -> CountryRule:
     """The rule of an E.164 number's country. Calling codes are prefix-free, so a
     string prefix match is exact, and much cheaper than parsing the number."""
-    table = rules()
+    table = policies.sms_rules()  # config/sms_rules.toml unless an admin edited them
     for code, rule in table.items():
         if code != "default" and phone.startswith("+" + code):
             return rule

@@ -48,6 +48,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+    # 409 banned: the local date the ban ends (scheduler/bans.py).
+    banned_until: str | None = None
 
 
 def _is_api(request: Request[Any, Any, Any]) -> bool:
@@ -77,6 +79,7 @@ def problem_response(
             instance=request.url.path,
             field=field,
             errors=errors,
+            banned_until=params.get("banned_until"),
         )
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     return Template(

@@ -10,9 +10,10 @@ from scheduler.web.staff.api import StaffApi
 from scheduler.web.staff.desk_pages import DeskPages
 from scheduler.web.staff.office_pages import OfficePages
 from scheduler.web.staff.pages import StaffLoginPages, StaffPages
+from scheduler.web.staff.policy_pages import PolicyPages
 from scheduler.web.staff.precheck_pages import PrecheckPages
 
-STAFF_ROUTES: list[Any] = [
+STAFF_ROUTES: list[Any, PolicyPages] = [
     StaffApi,
     StaffLoginPages,
     StaffPages,
