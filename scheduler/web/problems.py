@@ -33,6 +33,9 @@ _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A connection the server is terminating (shutdown, failover) can fail its next
+    # query with this before asyncpg notices the close; the pool then replaces it.
+    asyncpg.InternalClientError,
 )
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://registry.example.cn/problems/"
@@ -91,7 +94,11 @@ def problem_response(
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return problem_response(request, exc.slug, key=exc.key, field=exc.field, **exc.params)
+    retry = exc.params.get("retry_after")
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return problem_response(
+        request, exc.slug, key=exc.key, field=exc.field, headers=headers, **exc.params
+    )
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -131,7 +138,10 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         return problem_response(request, "invalid-input")
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable: %s", type(exc).__name__)
-        return problem_response(request, "service-unavailable", status=503)
+        # A PostgreSQL restart takes seconds: worth a retry soon, not a hammering.
+        return problem_response(
+            request, "service-unavailable", status=503, headers={"Retry-After": "5"}
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, "internal", status=HTTP_500_INTERNAL_SERVER_ERROR)
 
