@@ -12,8 +12,9 @@ from scheduler.web.staff.office_pages import OfficePages
 from scheduler.web.staff.pages import StaffLoginPages, StaffPages
 from scheduler.web.staff.policy_pages import PolicyPages
 from scheduler.web.staff.precheck_pages import PrecheckPages
+from scheduler.web.staff.report_pages import ReportPages
 
-STAFF_ROUTES: list[Any, PolicyPages] = [
+STAFF_ROUTES: list[Any] = [
     StaffApi,
     StaffLoginPages,
     StaffPages,
@@ -21,4 +22,6 @@ STAFF_ROUTES: list[Any, PolicyPages] = [
     AdminPages,
     OfficePages,
     PrecheckPages,
+    ReportPages,
+    PolicyPages,
 ]

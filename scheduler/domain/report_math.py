@@ -1,0 +1,127 @@
+"""Pure rules of the admin reports: the date range, percentiles and rates, lead-time
+buckets, and the cells of a table as the page, the CSV file and the API show them.
+
+No I/O: scheduler/reports.py reads the rows and calls these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from scheduler.errors import DomainError
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+# Lead time buckets in days: [low, high). The last one is open.
+LEAD_BUCKETS: tuple[tuple[int, int | None], ...] = (
+    (0, 1),
+    (1, 3),
+    (3, 7),
+    (7, 14),
+    (14, 30),
+    (30, None),
+)
+# Appointment statuses that no longer hold a seat (the slot counter gave it back).
+SEATLESS = ("cancelled", "expired")
+SMS_FAILED = ("failed", "undelivered", "dead")
+SMS_IN_FLIGHT = ("pending", "sending", "sent")
+
+
+def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[date, date]:
+    """``from``/``to`` (YYYY-MM-DD, both inclusive); by default the 30 days up to today
+    (or from ``from`` on). More than 366 days, an end before the start or a malformed
+    date: 422."""
+    start = _date(raw_from, "from")
+    end = _date(raw_to, "to")
+    if end is None:
+        end = today if start is None else start + timedelta(days=DEFAULT_DAYS - 1)
+    if start is None:
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise DomainError("invalid-input", field="to", reason="range-order")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise DomainError("invalid-input", field="to", reason="range-too-long", days=MAX_DAYS)
+    return start, end
+
+
+def _date(raw: str | None, name: str) -> date | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        if len(raw.strip()) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise DomainError("invalid-input", field=name, reason="report-date") from exc
+
+
+def days_of(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def median(values: Sequence[float]) -> float | None:
+    return round(float(statistics.median(values)), 1) if values else None
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """The 90th percentile by nearest rank: a value that really occurred, so that
+    "90% waited at most this long" is literally true."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(float(ordered[math.ceil(0.9 * len(ordered)) - 1]), 1)
+
+
+def pct(part: int | float, whole: int | float) -> float | None:
+    """A percentage with one decimal; None (shown as an empty cell) when nothing to divide."""
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def lead_bucket(days: float) -> str:
+    for low, high in LEAD_BUCKETS:
+        if high is None or days < high:
+            return bucket_name(low, high)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def bucket_name(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else f"{low}-{high}"
+
+
+def bucket_names() -> list[str]:
+    return [bucket_name(low, high) for low, high in LEAD_BUCKETS]
+
+
+def cell(value: Any) -> str:
+    """One cell as text, the same on the page and in the CSV file."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """UTF-8 with a byte-order mark, so that Excel opens Chinese text correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([cell(v) for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def total_by(rows: Iterable[Mapping[str, Any]], key: str, value: str) -> dict[Any, float]:
+    """Sum of ``value`` per ``key`` (e.g. bookings per day over every office)."""
+    totals: dict[Any, float] = {}
+    for row in rows:
+        totals[row[key]] = totals.get(row[key], 0) + (row[value] or 0)
+    return totals
