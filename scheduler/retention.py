@@ -136,15 +136,20 @@ async def _erase_appointments(candidates: list[int], now: datetime) -> int:
     return len(ids)
 
 
-async def _blank_messages(where: Combinable) -> None:
-    await OutboxMessage.update(
-        {
-            OutboxMessage.to_phone: "",
-            OutboxMessage.body: "",
-            OutboxMessage.payload: "{}",
-            OutboxMessage.error_text: None,
-        }
-    ).where(where)
+async def _blank_messages(where: Combinable) -> int:
+    changed = await (
+        OutboxMessage.update(
+            {
+                OutboxMessage.to_phone: "",
+                OutboxMessage.body: "",
+                OutboxMessage.payload: "{}",
+                OutboxMessage.error_text: None,
+            }
+        )
+        .where(where)
+        .returning(OutboxMessage.id)
+    )
+    return len(changed)
 
 
 async def erase_unlinked_messages(
@@ -167,5 +172,7 @@ async def erase_unlinked_messages(
         if not rows:
             return erased
         async with write_transaction():
-            await _blank_messages(OutboxMessage.id.is_in([r["id"] for r in rows]))
-        erased += len(rows)
+            # Conditional, so that two processes racing for a batch count it once.
+            erased += await _blank_messages(
+                OutboxMessage.id.is_in([r["id"] for r in rows]) & (OutboxMessage.to_phone != "")
+            )
