@@ -42,6 +42,7 @@ from scheduler.db.tables import (
     Slot,
 )
 from scheduler.domain.calendar import onsite_window_start
+from scheduler.live_pg import APPLICATION_NAME
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 from tests.servers import free_port
@@ -117,6 +118,22 @@ async def _wait_up(web: list[Proc]) -> None:
                 await asyncio.sleep(0.2)
 
 
+COMMON_ENV = {"APP_ENV": "test", "DB_POOL_MIN": "2", "DB_POOL_MAX": "10"}
+
+
+def _web_env(port: int) -> dict[str, str]:
+    return (
+        os.environ
+        | COMMON_ENV
+        | {
+            "JOBS_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def postgres_only(db_kind: str) -> None:
     if db_kind != "postgres":
@@ -129,11 +146,9 @@ async def topology(
 ) -> AsyncIterator[Topology]:
     logs = tmp_path_factory.mktemp("multiprocess")
     fake = FakeTwilio.start()
-    common = {"APP_ENV": "test", "DB_POOL_MIN": "2", "DB_POOL_MAX": "10"}
-    web_env = os.environ | common | {"JOBS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
     worker_env = (
         os.environ
-        | common
+        | COMMON_ENV
         | fake.env()
         | {
             "SMS_RATE_PER_SECOND": "50",
@@ -146,8 +161,7 @@ async def topology(
     try:
         for name in "ABC":
             port = free_port()
-            env = web_env | {"HOST": "127.0.0.1", "PORT": str(port)}
-            web.append(_spawn(name, ["serve"], env, logs / f"web-{name}.log", port))
+            web.append(_spawn(name, ["serve"], _web_env(port), logs / f"web-{name}.log", port))
         for n in (1, 2):
             workers.append(_spawn(f"W{n}", ["worker"], worker_env, logs / f"worker-{n}.log"))
         await _wait_up(web)
@@ -396,6 +410,36 @@ async def test_a_web_process_killed_mid_rush_loses_no_committed_booking(
     assert {r["reference"] for r in stored} == set(told)
     assert {r["status"] for r in stored} == {"pending_confirmation"}
     assert await _recount_differences() == []
+
+
+# ---------------------------------------------------------------- serve --workers
+
+
+async def _listeners() -> int:
+    rows = await Office.raw(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = {}",
+        APPLICATION_NAME,
+    )
+    return int(rows[0]["n"])
+
+
+async def test_serve_workers_runs_app_processes_with_their_own_listeners(
+    postgres_only: None, db: None, tmp_path: Path
+) -> None:
+    """``serve --workers 2``: uvicorn starts two processes from the import string,
+    each with its own lifespan: its own pool and its own board listener."""
+    before = await _listeners()
+    port = free_port()
+    served = _spawn("W", ["serve", "--workers", "2"], _web_env(port), tmp_path / "w.log", port)
+    try:
+        await _wait_up([served])
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
+        while await _listeners() < before + 2:
+            assert asyncio.get_running_loop().time() < deadline, served.tail()
+            await asyncio.sleep(0.2)
+    finally:
+        served.stop()
+    assert served.proc.returncode == 0, served.tail()
 
 
 # ---------------------------------------------------------------- SQLite
