@@ -39,6 +39,8 @@ PUBLIC_OPERATIONS = {
     "POST /api/v1/appointments/{reference}/confirm",
     "POST /api/v1/appointments/{reference}/cancel",
     "POST /api/v1/appointments/{reference}/move",
+    "GET /api/v1/appointments/{reference}/precheck",
+    "PUT /api/v1/appointments/{reference}/precheck",
 }
 
 
