@@ -31,6 +31,7 @@ from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
+from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
@@ -89,8 +90,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminOfficesApi,
             ReportsApi,
             Router(
-                "/", route_handlers=[SmsSendingApi], middleware=[sms_rate_limit(settings, "api")]
+                "/",
+                route_handlers=[SmsSendingApi, WaitlistJoinApi],
+                middleware=[sms_rate_limit(settings, "api")],
             ),
+            WaitlistApi,
             *LOTTERY_API,
             Router(
                 "/",

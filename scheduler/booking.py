@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, idempotency, suspensions
+from scheduler import bans, idempotency, ratelimits, suspensions, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -179,6 +179,7 @@ async def hold(
     party_b = clean_party("b", data.party_b)
     if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    await ratelimits.check_parties(settings, (party_a, party_b), now)  # per ID and phone
     claims = (
         [
             id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
@@ -476,6 +477,7 @@ async def cancel(
             raise DomainError("not-pending")
         await notify_couple(loaded, "cancelled", now, urgent=True)
         loaded = await _reload(reference)
+    await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
     return public_view(loaded)
 
 
@@ -517,6 +519,7 @@ async def move(
         # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
         suffix = f":{slot_id}:{int(now.timestamp())}"
         await notify_couple(loaded, "moved", now, suffix=suffix, urgent=True)
+    await waitlist_offers.seat_freed(old_seat, loaded.row["service"], now)  # after commit
     return public_view(loaded)
 
 
@@ -536,6 +539,9 @@ async def expire_holds(now: datetime, *, batch: int = 200) -> int:
             ):
                 await notify_couple(loaded, "expired", now)
                 released += 1
+            else:
+                continue
+        await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
     return released
 
 

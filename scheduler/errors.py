@@ -19,6 +19,7 @@ STATUSES: dict[str, int] = {
     "day-full": 409,
     "onsite-full": 409,
     "already-booked": 409,
+    "already-waiting": 409,
     "date-closed": 409,
     "booking-not-open": 409,
     "service-suspended": 409,

@@ -76,6 +76,12 @@ class Settings:
     twilio_api_base: str = "https://api.twilio.com"
     # Requests per minute per client address on endpoints that send SMS; 0 turns it off.
     rate_limit_sms_per_minute: int = 20
+    # Applications, bookings and code requests per ID number / per phone per hour
+    # (all processes together); 0 turns it off.
+    rate_limit_id_per_hour: int = 10
+    rate_limit_phone_per_hour: int = 10
+    # How long a waiting-list couple has to confirm an offered seat.
+    waitlist_offer_minutes: int = 60
     db_pool_min: int = 2
     db_pool_max: int = 10
     log_level: str = "INFO"
@@ -216,6 +222,9 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TWILIO_MESSAGING_SERVICE_SID": ("twilio_messaging_service_sid", str),
     "TWILIO_API_BASE": ("twilio_api_base", _base_url),
     "RATE_LIMIT_SMS_PER_MINUTE": ("rate_limit_sms_per_minute", _to_int_range(0, 100_000)),
+    "RATE_LIMIT_ID_PER_HOUR": ("rate_limit_id_per_hour", _to_int_range(0, 100_000)),
+    "RATE_LIMIT_PHONE_PER_HOUR": ("rate_limit_phone_per_hour", _to_int_range(0, 100_000)),
+    "WAITLIST_OFFER_MINUTES": ("waitlist_offer_minutes", _to_int_range(5, 24 * 60)),
     "DB_POOL_MIN": ("db_pool_min", _to_int_range(1, 200)),
     "DB_POOL_MAX": ("db_pool_max", _to_int_range(1, 500)),
     "LOG_LEVEL": ("log_level", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),

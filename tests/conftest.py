@@ -34,6 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "JOBS_ENABLED": "false",
             "SECRET_KEY": "test-secret-key-0123456789",
             "RATE_LIMIT_SMS_PER_MINUTE": "0",
+            # Tests book the same people many times; tests/test_ratelimits.py turns these on.
+            "RATE_LIMIT_ID_PER_HOUR": "0",
+            "RATE_LIMIT_PHONE_PER_HOUR": "0",
             "DB_POOL_MIN": "5",
             "DB_POOL_MAX": "50",
         }

@@ -12,11 +12,20 @@ from scheduler.db.policy_tables import POLICY_TABLES
 from scheduler.db.precheck_tables import PRECHECK_TABLES
 from scheduler.db.queue_tables import QUEUE_TABLES
 from scheduler.db.tables import ALL_TABLES
+from scheduler.db.waitlist_tables import WAITLIST_TABLES
 
 APP_CONFIG = AppConfig(
     app_name="scheduler",
     migrations_folder_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"),
-    table_classes=[*ALL_TABLES, *QUEUE_TABLES, *BLACKOUT_TABLES, *OFFICE_TABLES, *PRECHECK_TABLES, *POLICY_TABLES],
+    table_classes=[
+        *ALL_TABLES,
+        *QUEUE_TABLES,
+        *BLACKOUT_TABLES,
+        *OFFICE_TABLES,
+        *PRECHECK_TABLES,
+        *POLICY_TABLES,
+        *WAITLIST_TABLES,
+    ],
     migration_dependencies=[],
     commands=[],
 )

@@ -1,0 +1,149 @@
+"""Abuse limits shared by every process: per client address, per ID number and per
+phone, on applying (waiting list, lottery), booking and anything that sends an SMS.
+
+Two layers:
+
+* **Shared store**: fixed-window counters in the ``rate_counter`` table. One
+  statement (an upsert with RETURNING) counts a hit for every key of a request and
+  answers the new totals, so two processes can never both admit the last hit of a
+  window: the database serialises the increments of one row.
+* **In-process pre-filter** (``domain.ratelimits.Prefilter``): counts the same hits
+  in memory and refuses, without a query, a key this process alone has already
+  seen over the limit, or one the store has refused in this window. It only
+  refuses what the store would refuse too, so the limit enforced across processes
+  is the store's; the pre-filter keeps a one-address flood from turning into one
+  database write per request (only about ``limit`` of them reach the store per
+  window and process, the rest are answered from memory).
+
+Keys are keyed hashes: the table never holds an address, ID number or phone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from litestar.exceptions import TooManyRequestsException
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from scheduler.db.engine import write_transaction
+from scheduler.db.waitlist_tables import RateCounter
+from scheduler.domain.ratelimits import Limit, Prefilter, retry_after, window_start
+from scheduler.errors import DomainError
+from scheduler.security import keyed_hash
+from scheduler.settings import Settings
+
+IP_WINDOW_SECONDS = 60
+PERSON_WINDOW_SECONDS = 3600
+
+_UPSERT = (
+    "INSERT INTO rate_counter (key, window_start, window_end, hits) VALUES {rows}"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " hits = CASE WHEN rate_counter.window_start = excluded.window_start"
+    " THEN rate_counter.hits + 1 ELSE 1 END,"
+    " window_start = excluded.window_start, window_end = excluded.window_end"
+    " RETURNING key, hits"
+)
+
+
+def _key(settings: Settings, kind: str, value: str) -> str:
+    return f"{kind}:" + keyed_hash(settings.secret_key, "rate", value)[:40]
+
+
+async def count_hits(keys: Iterable[str], seconds: int, now: float) -> dict[str, int]:
+    """Count one hit for each key in the current window; the totals after it."""
+    unique = sorted(set(keys))  # one order for all: no deadlock between two requests
+    if not unique:
+        return {}
+    start = window_start(now, seconds)
+    rows = ", ".join("({}, {}, {}, 1)" for _ in unique)
+    args: list[Any] = []
+    for key in unique:
+        args += [key, start, start + seconds]
+    # On SQLite the write waits for this process's writer lock like any other write.
+    async with write_transaction():
+        result = await RateCounter.raw(_UPSERT.format(rows=rows), *args)
+    return {row["key"]: int(row["hits"]) for row in result}
+
+
+async def purge(now: datetime) -> int:
+    """Delete counters whose window has ended (the ``purge_rate_counters`` job)."""
+    rows = (
+        await RateCounter.delete()
+        .where(RateCounter.window_end < int(now.timestamp()))
+        .returning(RateCounter.id)
+    )
+    return len(rows)
+
+
+async def _check(
+    prefilter: Prefilter, limits: dict[str, Limit], now: float
+) -> tuple[str, Limit] | None:
+    """The first key over its limit, or None. All limits of one call share a window length."""
+    for key, limit in limits.items():
+        if not prefilter.admit(key, limit, now):
+            return key, limit
+    seconds = next(iter(limits.values())).seconds
+    hits = await count_hits(limits, seconds, now)
+    for key, limit in limits.items():
+        if hits.get(key, 0) > limit.count:
+            prefilter.block(key, limit, now)
+            return key, limit
+    return None
+
+
+class PartyLike(Protocol):
+    @property
+    def id_type(self) -> str: ...
+    @property
+    def id_number(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+
+
+_PEOPLE = Prefilter()
+
+
+async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: datetime) -> None:
+    """Count an application, booking or code request against each party's ID number
+    and phone; ``rate-limited`` (429, with Retry-After) if any is over its hourly limit.
+    Counted even when the request later fails: a failing request is still an attempt."""
+    by_id = Limit(settings.rate_limit_id_per_hour, PERSON_WINDOW_SECONDS)
+    by_phone = Limit(settings.rate_limit_phone_per_hour, PERSON_WINDOW_SECONDS)
+    limits: dict[str, Limit] = {}
+    for party in parties:
+        if by_id.enabled:
+            limits[_key(settings, "id", f"{party.id_type}:{party.id_number}")] = by_id
+        if by_phone.enabled:
+            limits[_key(settings, "phone", party.phone)] = by_phone
+    if not limits:
+        return
+    at = now.timestamp()
+    over = await _check(_PEOPLE, limits, at)
+    if over is not None:
+        raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
+
+
+class ClientRateLimit:
+    """ASGI middleware: per client address, before the body is even read."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.limit = Limit(settings.rate_limit_sms_per_minute, IP_WINDOW_SECONDS)
+        self.prefilter = Prefilter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.limit.enabled:
+            client = scope.get("client")
+            # Behind a proxy, run uvicorn with --proxy-headers so this is the real client.
+            address = client[0] if client else "unknown"
+            key = _key(self.settings, "ip", address)
+            now = time.time()
+            if await _check(self.prefilter, {key: self.limit}, now) is not None:
+                raise TooManyRequestsException(
+                    headers={"Retry-After": str(retry_after(now, self.limit.seconds))}
+                )
+        await self.app(scope, receive, send)

@@ -1,0 +1,383 @@
+"""Waiting list, couple side: join, verify phones, view, leave. One transaction each.
+
+A couple is ONE entry (both partners' IDs and phones); both phones are verified
+with SMS codes as for a booking before the entry takes its place in the queue.
+Offers (a held appointment when a seat frees) live in scheduler/waitlist_offers.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler import booking, ratelimits, waitlist_offers
+from scheduler.appointments import slot_view
+from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.tables import Appointment, Office, OfficeService, Slot
+from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
+from scheduler.domain import waitlist as rules
+from scheduler.domain.calendar import last_bookable_day
+from scheduler.domain.identity import mask_phone
+from scheduler.errors import DomainError
+from scheduler.i18n import LOCALES
+from scheduler.notify import outbox
+from scheduler.personal_data import id_columns
+from scheduler.security import (
+    hash_token,
+    keyed_hash,
+    new_code,
+    new_manage_token,
+    new_reference,
+    normalize_reference,
+    tokens_match,
+)
+from scheduler.settings import Settings
+
+log = logging.getLogger("scheduler.waitlist")
+ROLES = ("a", "b")
+
+
+@dataclass(frozen=True)
+class JoinInput:
+    service: str
+    day: date
+    offices: tuple[str, ...]
+    party_a: booking.PartyInput
+    party_b: booking.PartyInput
+    time_from: str | None = None
+    time_to: str | None = None
+    locale: str = "zh-Hans"
+
+
+def _invalid(exc: rules.InvalidRequest) -> DomainError:
+    return DomainError("invalid-input", field=exc.field, reason=exc.reason)
+
+
+async def _offices(codes: tuple[str, ...], service: str) -> list[dict[str, Any]]:
+    """The requested offices in the couple's order; each must offer the service."""
+    rows = await Office.select().where(Office.code.is_in(list(codes)) & Office.active.eq(True))
+    offering = {
+        r["office"]
+        for r in await OfficeService.select(OfficeService.office).where(
+            (OfficeService.service == service) & OfficeService.active.eq(True)
+        )
+    }
+    by_code = {r["code"]: r for r in rows if r["id"] in offering}
+    missing = [c for c in codes if c not in by_code]
+    if missing:
+        raise DomainError("invalid-input", field="offices", reason="unknown-office")
+    return [by_code[c] for c in codes]
+
+
+def claim_of(day: date, id_hash: str) -> str:
+    return f"{day.isoformat()}:{id_hash}"
+
+
+async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """Put a couple on the list (pending until both phones are verified)."""
+    if data.locale not in LOCALES:
+        raise DomainError("invalid-input", field="locale", reason="locale")
+    try:
+        codes = rules.check_offices(data.offices)
+        window = rules.parse_time_range(data.time_from, data.time_to)
+    except rules.InvalidRequest as exc:
+        raise _invalid(exc) from exc
+    party_a = booking.clean_party("a", data.party_a)
+    party_b = booking.clean_party("b", data.party_b)
+    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
+        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    offices = await _offices(codes, data.service)
+    first = offices[0]
+    tz = ZoneInfo(first["timezone"])
+    opens = datetime.strptime(first["booking_opens_at"], "%H:%M").time()
+    try:
+        rules.check_day(
+            data.day,
+            now.astimezone(tz).date(),
+            last_bookable_day(now, tz, first["booking_days_ahead"], opens),
+        )
+    except rules.InvalidRequest as exc:
+        raise _invalid(exc) from exc
+    await ratelimits.check_parties(settings, (party_a, party_b), now)
+    reference, token = new_reference(first["code"]), new_manage_token()
+    codes_sent = {"a": new_code(), "b": new_code()}
+    parties = (("a", party_a), ("b", party_b))
+    ids = {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+    async with write_transaction():
+        rows = await WaitlistEntry.insert(
+            WaitlistEntry(
+                reference=reference,
+                manage_token_hash=hash_token(token),
+                service=data.service,
+                day=data.day,
+                office=first["id"],
+                offices=[o["id"] for o in offices],
+                time_from=window[0].strftime("%H:%M") if window else None,
+                time_to=window[1].strftime("%H:%M") if window else None,
+                status="pending",
+                locale=data.locale,
+                created_at=now,
+                verify_expires_at=now + timedelta(minutes=first["hold_minutes"]),
+            )
+        ).returning(WaitlistEntry.id)
+        entry_id = rows[0]["id"]
+        try:
+            await WaitlistClaim.insert(
+                *[
+                    WaitlistClaim(claim=claim_of(data.day, h), entry=entry_id)
+                    for h in sorted(i["id_hash"] for i in ids.values())
+                ]
+            )
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise DomainError("already-waiting") from exc
+            raise
+        await WaitlistParty.insert(
+            *[
+                WaitlistParty(
+                    entry=entry_id,
+                    role=role,
+                    name=p.name,
+                    id_type=p.id_type,
+                    id_sealed=ids[role]["id_sealed"],
+                    id_masked=ids[role]["id_masked"],
+                    id_hash=ids[role]["id_hash"],
+                    phone=p.phone,
+                    code_hash=keyed_hash(
+                        settings.secret_key,
+                        "code",
+                        f"waitlist:{entry_id}:{role}:{codes_sent[role]}",
+                    ),
+                )
+                for role, p in parties
+            ]
+        )
+        for role, p in parties:
+            await outbox.enqueue(
+                key=f"waitlist:{entry_id}:code:{role}",
+                to_phone=p.phone,
+                template="waitlist_code",
+                locale=data.locale,
+                payload={
+                    "code": codes_sent[role],
+                    "reference": reference,
+                    "minutes": first["hold_minutes"],
+                },
+                now=now,
+                urgent=True,
+                validity_seconds=max(60, first["hold_minutes"] * 60),
+            )
+    return await _view(reference) | {"manage_token": token}
+
+
+async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    if not reference.isprintable():
+        return None
+    entry = (
+        await WaitlistEntry.select()
+        .where(WaitlistEntry.reference == normalize_reference(reference))
+        .first()
+        .output(load_json=True)
+    )
+    if entry is None:
+        return None
+    parties = (
+        await WaitlistParty.select()
+        .where(WaitlistParty.entry == entry["id"])
+        .order_by(WaitlistParty.role)
+    )
+    return entry, parties
+
+
+async def _load_for_owner(
+    reference: str, token: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """404 alike for an unknown reference and a wrong token."""
+    loaded = await _load(reference)
+    if loaded is None or not token or not tokens_match(token, loaded[0]["manage_token_hash"]):
+        raise DomainError("not-found")
+    return loaded
+
+
+async def _end(
+    entry_id: int, to_status: str, from_statuses: tuple[str, ...], now: datetime
+) -> bool:
+    """Close an entry and free its per-date ID claims; False if someone else did first."""
+    rows = (
+        await WaitlistEntry.update({WaitlistEntry.status: to_status, WaitlistEntry.ended_at: now})
+        .where((WaitlistEntry.id == entry_id) & WaitlistEntry.status.is_in(list(from_statuses)))
+        .returning(WaitlistEntry.id)
+    )
+    if rows:
+        await WaitlistClaim.delete().where(WaitlistClaim.entry == entry_id)
+    return bool(rows)
+
+
+async def confirm(
+    reference: str, role: str, code: str, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """One partner verifies their phone; both verified puts the couple in the queue."""
+    if role not in ROLES:
+        raise DomainError("invalid-input", field="party", reason="party")
+    outcome: DomainError | None = None
+    queued = False
+    async with write_transaction():
+        loaded = await _load(reference)
+        if loaded is None:
+            raise DomainError("not-found")
+        entry, parties = loaded
+        party = next(p for p in parties if p["role"] == role)
+        if entry["status"] == "pending" and entry["verify_expires_at"] <= now:
+            await _end(entry["id"], "ended", ("pending",), now)
+            outcome = DomainError("hold-expired")
+        elif entry["status"] != "pending" or party["confirmed_at"] is not None:
+            if party["confirmed_at"] is None:
+                raise DomainError("not-pending")
+            # Already verified: a retried request gets the same answer.
+        elif party["code_attempts"] >= settings.code_max_attempts:
+            raise DomainError("too-many-attempts")
+        elif (
+            keyed_hash(settings.secret_key, "code", f"waitlist:{entry['id']}:{role}:{code.strip()}")
+            != party["code_hash"]
+        ):
+            await WaitlistParty.update(
+                {WaitlistParty.code_attempts: WaitlistParty.code_attempts + 1}
+            ).where(WaitlistParty.id == party["id"])
+            outcome = DomainError("wrong-code", field="code")
+        else:
+            await WaitlistParty.update({WaitlistParty.confirmed_at: now}).where(
+                WaitlistParty.id == party["id"]
+            )
+            if all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"]):
+                queued = bool(
+                    await WaitlistEntry.update(
+                        {WaitlistEntry.status: "waiting", WaitlistEntry.joined_at: now}
+                    )
+                    .where((WaitlistEntry.id == entry["id"]) & (WaitlistEntry.status == "pending"))
+                    .returning(WaitlistEntry.id)
+                )
+    if outcome is not None:
+        raise outcome  # after commit: the failed attempt or the expiry is kept
+    if queued:
+        # A seat may be free already (or the day was never full): offer it at once.
+        await waitlist_offers.offer_for_entry(entry["id"], now, settings)
+    return await _view(entry["reference"])
+
+
+async def view(reference: str, token: str | None, *, now: datetime) -> dict[str, Any]:
+    entry, _parties = await _load_for_owner(reference, token)
+    if entry["status"] == "offered":
+        await waitlist_offers.settle_entry(entry["id"], now)  # confirmed or lapsed meanwhile
+    return await _view(entry["reference"])
+
+
+async def leave(
+    reference: str, token: str | None, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """Leave the list. With an offer pending, the held seat is given back (and passed on)."""
+    entry, _parties = await _load_for_owner(reference, token)
+    await waitlist_offers.settle_entry(entry["id"], now)  # a confirmed offer is booked, not left
+    async with write_transaction():
+        if not await _end(entry["id"], "left", ("pending", "waiting", "offered"), now):
+            raise DomainError("not-pending")
+    if entry["status"] == "offered" and entry["appointment_id"] is not None:
+        appointment = (
+            await Appointment.select(Appointment.reference, Appointment.status)
+            .where(Appointment.id == entry["appointment_id"])
+            .first()
+        )
+        if appointment is not None and appointment["status"] == "pending_confirmation":
+            try:  # the offer's appointment shares the entry's manage token
+                await booking.cancel(appointment["reference"], token, now=now, settings=settings)
+            except DomainError as exc:
+                # Too close to the slot, or confirmed meanwhile: the couple keeps or
+                # loses it as any booking; the hold lapses by itself otherwise.
+                log.info("waitlist leave: offer not cancelled (%s)", exc.slug)
+    return await _view(entry["reference"])
+
+
+async def _view(reference: str) -> dict[str, Any]:
+    loaded = await _load(reference)
+    assert loaded is not None
+    entry, parties = loaded
+    offices = {
+        o["id"]: o
+        for o in await Office.select(
+            Office.id, Office.code, Office.name_zh, Office.name_en, Office.timezone
+        ).where(Office.id.is_in(entry["offices"]))
+    }
+    ahead = None
+    if entry["status"] == "waiting":
+        ahead = await WaitlistEntry.count().where(
+            (WaitlistEntry.service == entry["service"])
+            & (WaitlistEntry.day == entry["day"])
+            & (WaitlistEntry.status == "waiting")
+            & (
+                (WaitlistEntry.joined_at < entry["joined_at"])
+                | (
+                    (WaitlistEntry.joined_at == entry["joined_at"])
+                    & (WaitlistEntry.id < entry["id"])
+                )
+            )
+        )
+    return {
+        "reference": entry["reference"],
+        "status": entry["status"],
+        "service": entry["service"],
+        "date": entry["day"].isoformat(),
+        "offices": [
+            {
+                "code": offices[i]["code"],
+                "name_zh": offices[i]["name_zh"],
+                "name_en": offices[i]["name_en"],
+            }
+            for i in entry["offices"]
+            if i in offices
+        ],
+        "time_from": entry["time_from"],
+        "time_to": entry["time_to"],
+        "locale": entry["locale"],
+        "ahead": ahead,
+        "offer": await _offer_view(entry, offices),
+        "parties": [
+            {
+                "role": p["role"],
+                "name": p["name"],
+                "id_type": p["id_type"],
+                "id_number_masked": p["id_masked"],
+                "phone_masked": mask_phone(p["phone"]),
+                "confirmed": p["confirmed_at"] is not None,
+            }
+            for p in parties
+        ],
+    }
+
+
+async def _offer_view(entry: dict[str, Any], offices: dict[int, Any]) -> dict[str, Any] | None:
+    if entry["appointment_id"] is None or entry["status"] not in ("offered", "booked"):
+        return None
+    appointment = (
+        await Appointment.select(
+            Appointment.reference, Appointment.status, Appointment.hold_expires_at, Appointment.slot
+        )
+        .where(Appointment.id == entry["appointment_id"])
+        .first()
+    )
+    if appointment is None:
+        return None
+    slot = await Slot.select().where(Slot.id == appointment["slot"]).first()
+    office = offices.get(slot["office"]) if slot else None
+    if slot is None or office is None:
+        return None
+    tz = ZoneInfo(office["timezone"])
+    expires = appointment["hold_expires_at"]
+    return {
+        "reference": appointment["reference"],
+        "status": appointment["status"],
+        "office": office["code"],
+        "slot": slot_view(slot, tz),
+        "expires_at": expires.astimezone(tz).isoformat() if expires else None,
+    }
