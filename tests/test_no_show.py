@@ -97,9 +97,11 @@ async def confirmed(
 
 
 async def _status(reference: str) -> str:
-    row = await Appointment.select(Appointment.status).where(
-        Appointment.reference == reference
-    ).first()
+    row = (
+        await Appointment.select(Appointment.status)
+        .where(Appointment.reference == reference)
+        .first()
+    )
     assert row is not None
     return str(row["status"])
 
@@ -241,5 +243,7 @@ async def test_couples_cancellations_count_once_settled(
     assert await no_show.evaluate_strikes(now + no_show.SETTLE + timedelta(seconds=10)) == 0
     [ban] = await Ban.select()
     assert ban["kind"] == "cancelled" and ban["strikes"] == 2
-    refused = await client.post("/api/v1/appointments", json=booking_body(slots[2]["id"], a=canceller))
+    refused = await client.post(
+        "/api/v1/appointments", json=booking_body(slots[2]["id"], a=canceller)
+    )
     assert refused.status_code == 409 and "banned_until" in refused.json()
