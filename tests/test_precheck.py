@@ -330,6 +330,30 @@ async def test_concurrent_reviews_approve_once_and_text_once(
     assert len(await entries("appointment", ref)) == 1
 
 
+async def test_concurrent_submissions_of_one_couple_keep_one_consistent_record(
+    client: httpx.AsyncClient, office: None
+) -> None:
+    """Both partners (or a retrying app) sending at once: every request answers 200,
+    one pre-check with exactly two party rows remains, holding one of the versions sent."""
+    from scheduler.db.precheck_tables import Precheck, PrecheckParty
+
+    couple = await booked(client)
+    url = f"/api/v1/appointments/{couple['reference']}/precheck"
+    jobs = ["教师", "医生", "工程师", "律师", "护士", "厨师"]
+    results = await asyncio.gather(
+        *(
+            client.put(url, json=submission(occupation=j), headers=couple["token_header"])
+            for j in jobs
+        )
+    )
+    assert [r.status_code for r in results] == [200] * len(jobs), [r.text for r in results]
+    assert await Precheck.count() == 1 and await PrecheckParty.count() == 2
+    final = (await client.get(url, headers=couple["token_header"])).json()
+    assert final["status"] == "submitted" and final["parties"][0]["occupation"] in jobs
+    # Each request that changed the data raised the version once: none was lost.
+    assert final["version"] == len(jobs)
+
+
 # --- pages -----------------------------------------------------------------------------
 
 
