@@ -10,6 +10,7 @@ in the past (``domain.retention.first_kept_day``):
 - its outbox messages' recipient, text, payload and provider error text (Twilio's
   texts quote the number); outbox messages tied to no appointment are erased
   once *created* longer ago than the retention;
+- its pre-check answers, except nationality and the document ticks;
 - whatever registered erasers hold for it (see below).
 
 It keeps everything statistical: office, service, slot, status, timestamps,
@@ -51,11 +52,18 @@ from zoneinfo import ZoneInfo
 from piccolo.columns.combination import Combinable
 
 from scheduler.db.engine import write_transaction
+from scheduler.db.precheck_tables import Precheck, PrecheckParty
 from scheduler.db.tables import Appointment, IdClaim, Office, OutboxMessage, Party
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
 
 BATCH = 500
+PRECHECK_ERASED = (
+    PrecheckParty.occupation,
+    PrecheckParty.education,
+    PrecheckParty.marital_status,
+    PrecheckParty.hukou_address,
+)
 
 AppointmentEraser = Callable[[list[int], datetime], Awaitable[None]]
 ScheduledEraser = Callable[[datetime, Settings], Awaitable[int]]
@@ -134,6 +142,23 @@ async def _erase_appointments(candidates: list[int], now: datetime) -> int:
         for fn in APPOINTMENT_ERASERS.values():
             await fn(ids, now)
     return len(ids)
+
+
+@erase_with_appointments("precheck")
+async def _erase_precheck(ids: list[int], now: datetime) -> None:
+    """Pre-check answers: the free texts (occupation, hukou address, the clerk's note),
+    education and marital status go; nationality and the document ticks stay (anonymous
+    statistics, e.g. marriages with a foreign partner)."""
+    prechecks = [
+        r["id"]
+        for r in await Precheck.update({Precheck.note: ""})
+        .where(Precheck.appointment.is_in(ids))
+        .returning(Precheck.id)
+    ]
+    if prechecks:
+        await PrecheckParty.update(dict.fromkeys(PRECHECK_ERASED, "")).where(
+            PrecheckParty.precheck.is_in(prechecks)
+        )
 
 
 async def _blank_messages(where: Combinable) -> int:

@@ -18,6 +18,15 @@ from tests.helpers import booking_body, make_office, open_slots, sms_codes, staf
 
 TZ = ZoneInfo("Asia/Shanghai")
 PERSONAL_PARTY = ("name", "phone", "id_sealed", "id_masked", "id_hash")
+PRECHECK_PARTY = {
+    "nationality": "CN",
+    "occupation": "教师",
+    "education": "bachelor",
+    "marital_status": "divorced",
+    "hukou_address": "广东省广州市天河区体育西路 1 号",
+    "documents": ["id_card", "hukou_book", "photos", "declaration"],
+}
+PRECHECK_ERASED = ("occupation", "education", "marital_status", "hukou_address")
 BLANK_MESSAGE = {"to_phone": "", "body": "", "payload": {}, "error_text": None}
 
 
@@ -51,6 +60,13 @@ async def _book(client: httpx.AsyncClient, slot: dict[str, Any], *, confirm: boo
                 json={"party": role, "code": codes[role]},
             )
             assert resp.status_code == 200, resp.text
+        # Pre-check answers (issue 4.7): personal, free text included.
+        precheck = await client.put(
+            f"/api/v1/appointments/{reference}/precheck",
+            json={"party_a": PRECHECK_PARTY, "party_b": PRECHECK_PARTY | {"nationality": "FR"}},
+            headers={"X-Manage-Token": held.json()["manage_token"]},
+        )
+        assert precheck.status_code == 200, precheck.text
     return reference
 
 
@@ -80,6 +96,12 @@ async def _scenario(client: httpx.AsyncClient) -> dict[str, Any]:
     for ref in (refs["old_confirmed"], refs["boundary"]):
         resp = await client.post(f"/api/v1/offices/GZ-TH/appointments/{ref}/reveal", headers=clerk)
         assert resp.status_code == 200
+        review = await client.post(
+            f"/api/v1/offices/GZ-TH/prechecks/{ref}/review",
+            json={"decision": "needs_correction", "note": "王先生请带户口簿原件", "version": 1},
+            headers=clerk,
+        )
+        assert review.status_code == 200, review.text
     failed = refs["old_confirmed"]
     rows = await Appointment.select(Appointment.id, Appointment.reference)
     ids = {r["reference"]: r["id"] for r in rows}
@@ -139,6 +161,14 @@ def _expected(
     after["id_claim"] = {
         pk: row for pk, row in after["id_claim"].items() if row["appointment"] not in erased
     }
+    prechecks = set()
+    for pk, row in after["precheck"].items():
+        if row["appointment"] in erased:
+            row["note"] = ""
+            prechecks.add(int(pk))
+    for row in after["precheck_party"].values():
+        if row["precheck"] in prechecks:
+            row.update(dict.fromkeys(PRECHECK_ERASED, ""))
     for pk, row in after["outbox_message"].items():
         if row["appointment_id"] in erased or int(pk) in unlinked:
             row.update(BLANK_MESSAGE)
@@ -169,6 +199,7 @@ async def test_erases_exactly_what_is_past_retention(
     unlinked = await _unlinked_messages(now, r)
     before = await snapshot()
     assert before["id_claim"], "held and confirmed marriages hold ID claims"
+    assert len(before["precheck"]) == 3 and len(before["precheck_party"]) == 6
     ids, refs = setup["ids"], setup["refs"]
     old = {ids[refs["old_confirmed"]], ids[refs["old_pending"]]}
 
