@@ -29,6 +29,7 @@ from scheduler.settings import get_settings
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
 from tests.test_desk_pages import make_staff, post_form, sign_in
 from tests.test_outbox import RecordingBackend
+from tests.test_pages import pick_slot
 
 NO_SHOW = {"enabled": True, "no_shows": 3, "cancellations": 0, "window_days": 60, "ban_days": 30}
 
@@ -218,6 +219,10 @@ async def test_narrowing_id_types_refuses_a_passport_booking(
     }
     resp = await client.put("/api/v1/admin/policies/id_types", json=body, headers=staff["root"])
     assert resp.status_code == 200, resp.text
+    # The booking page offers only the accepted types.
+    form = await client.get(await pick_slot(client))
+    assert form.status_code == 200 and 'value="mainland_id"' in form.text
+    assert 'value="passport"' not in form.text
     refused = await client.post(
         "/api/v1/appointments", json=booking_body(slots[0]["id"], b=foreigner)
     )

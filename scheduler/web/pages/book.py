@@ -14,9 +14,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, idempotency, slots
+from scheduler import booking, idempotency, policies, slots
 from scheduler.clock import utcnow
-from scheduler.domain.identity import ID_TYPES
 from scheduler.errors import DomainError
 from scheduler.i18n import translate
 from scheduler.web.locale import request_locale
@@ -151,7 +150,8 @@ def booking_form(
         slot=slot,
         values=values,
         errors=errors or {},
-        id_types=ID_TYPES,
+        # The types the ID-type policy accepts for this service (its cached copy).
+        id_types=policies.cached().id_types().for_service(slot["service"]),
         # A double tap or a reload re-sends the same form: the same booking comes back.
         form_id=secrets.token_urlsafe(16),
     )
