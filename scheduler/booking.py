@@ -37,6 +37,7 @@ from scheduler.domain.calendar import last_bookable_day
 from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
+from scheduler.lottery_admin import refuse_lottery_date
 from scheduler.notify import outbox
 from scheduler.notify.couple import notify_couple
 from scheduler.personal_data import id_columns
@@ -149,6 +150,7 @@ async def _bookable_slot(
         raise DomainError("booking-not-open")
     if not slot.pop("offered"):
         raise DomainError("service-suspended")
+    await refuse_lottery_date(slot)  # a lottery date is not first come (issue 7)
     if slot.pop("claimed", False):
         raise DomainError("already-booked")  # early, friendlier answer; the insert decides
     return slot
@@ -201,12 +203,12 @@ async def hold(
     if slot["booked"] >= cap:
         raise DomainError("slot-full")
     seat = seat_of(slot, ZoneInfo(office["timezone"]), people=2)
-    reference, token = new_reference(office["code"]), new_manage_token()
-    codes = {"a": new_code(), "b": new_code()}
-    async with write_transaction():
     # Stored sealed, masked and hashed, never in plaintext (scheduler/personal_data.py).
     ids = {"a": id_columns(settings, party_a.id_type, party_a.id_number)}
     ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
+    reference, token = new_reference(office["code"]), new_manage_token()
+    codes = {"a": new_code(), "b": new_code()}
+    async with write_transaction():
         inserted = await Appointment.insert(
             Appointment(
                 reference=reference,
@@ -234,12 +236,12 @@ async def hold(
                     code_hash=keyed_hash(
                         settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"
                     ),
-                )
-                for role, p in (("a", party_a), ("b", party_b))
-            ]
                     id_sealed=ids[role]["id_sealed"],
                     id_masked=ids[role]["id_masked"],
                     id_hash=ids[role]["id_hash"],
+                )
+                for role, p in (("a", party_a), ("b", party_b))
+            ]
         )
         await _event(appointment_id, "held", now, to_slot=slot["id"])
         # What a reload would read back, from what was just written: two statements

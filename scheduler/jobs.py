@@ -16,12 +16,23 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import booking, idempotency, no_show, reminders, reschedule, retention, slots
+from scheduler import (
+    booking,
+    idempotency,
+    lottery,
+    no_show,
+    reminders,
+    reschedule,
+    retention,
+    slots,
+)
 from scheduler.clock import utcnow
 from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
 from scheduler.observability.metrics import job_run
+from scheduler.ratelimits import purge as purge_rate_counters
 from scheduler.settings import Settings
+from scheduler.waitlist_offers import run as waitlist_offers
 
 log = logging.getLogger("scheduler.jobs")
 
@@ -122,16 +133,34 @@ def build_scheduler(
         id="purge_idempotency",
         **common,
     )
-    scheduler.add_job(  # issue 4.8: late confirmed appointments -> no_show, then bans
-        _logged("no_shows", partial(no_show.run, settings=settings)),
-        IntervalTrigger(minutes=1),
-        id="no_shows",
+    scheduler.add_job(  # issue 7.3: safety net for seats freed without a hook (capacity raised...)
+        _logged("waitlist_offers", partial(waitlist_offers, settings=settings)),
+        IntervalTrigger(seconds=20),
+        id="waitlist_offers",
+        **common,
+    )
+    scheduler.add_job(  # issue 7.4: shared rate-limit counters whose window has ended
+        _logged("purge_rate_counters", purge_rate_counters),
+        IntervalTrigger(hours=1),
+        id="purge_rate_counters",
         **common,
     )
     scheduler.add_job(  # issue 6.6: personal data past RETENTION_DAYS, see scheduler/retention.py
         _logged("erase_personal_data", partial(retention.erase_expired, settings=settings)),
         IntervalTrigger(hours=1),
         id="erase_personal_data",
+        **common,
+    )
+    scheduler.add_job(  # issue 4.8: late confirmed appointments -> no_show, then bans
+        _logged("no_shows", partial(no_show.run, settings=settings)),
+        IntervalTrigger(minutes=1),
+        id="no_shows",
+        **common,
+    )
+    scheduler.add_job(  # issue 7: draw closed lotteries, pass lapsed winners' seats on
+        _logged("lotteries", partial(lottery.tick, settings=settings)),
+        IntervalTrigger(seconds=30),
+        id="lotteries",
         **common,
     )
     return scheduler

@@ -21,6 +21,7 @@ from scheduler.domain.calendar import (
     slot_starts,
 )
 from scheduler.errors import DomainError
+from scheduler.lottery_admin import mark_lottery_days
 from scheduler.suspensions import active_by_service
 
 MAX_RANGE_DAYS = 62
@@ -241,6 +242,7 @@ async def availability(
             }
         )
         day += timedelta(days=1)
+    await mark_lottery_days(office, service, days, locale)  # status "lottery" (issue 7)
     return {
         "office": office_view(office),
         "service": service,

@@ -59,6 +59,7 @@ SAMPLE = {
     "new": "02-03 09:30",
     "reason": "疫情防控",
     "counter": "12",
+    "deadline": "02-09 09:00",
 }
 SERVICES = ("marriage", "divorce", "ceremony")
 # Mainland China, Hong Kong and a country on the default rule.

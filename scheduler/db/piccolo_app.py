@@ -7,6 +7,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from scheduler.db.blackout_tables import BLACKOUT_TABLES
+from scheduler.db.lottery_tables import LOTTERY_TABLES
 from scheduler.db.office_tables import OFFICE_TABLES
 from scheduler.db.policy_tables import POLICY_TABLES
 from scheduler.db.precheck_tables import PRECHECK_TABLES
@@ -23,8 +24,9 @@ APP_CONFIG = AppConfig(
         *BLACKOUT_TABLES,
         *OFFICE_TABLES,
         *PRECHECK_TABLES,
-        *POLICY_TABLES,
         *WAITLIST_TABLES,
+        *LOTTERY_TABLES,
+        *POLICY_TABLES,
     ],
     migration_dependencies=[],
     commands=[],

@@ -82,11 +82,21 @@ class SlotOut(msgspec.Struct):
     remaining: int
 
 
+class DayLotteryOut(msgspec.Struct):
+    """A lottery date's application window (details at /api/v1/lotteries/{id})."""
+
+    id: int
+    opens_at: str
+    closes_at: str
+    status: str
+
+
 class DayOut(msgspec.Struct):
     date: str
     status: DayStatusName
     reason: str | None
     slots: list[SlotOut]
+    lottery: DayLotteryOut | None = None
 
 
 class AvailabilityOut(msgspec.Struct, rename={"from_": "from"}):
