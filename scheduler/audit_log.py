@@ -1,11 +1,13 @@
 """Reading the audit log: filters (actor, office, action, local date range), pages of
 entries newest first, scoped to the reader's offices, and the CSV export.
 
-An entry belongs to an office when it names it (``office_id``). Two kinds of entry
-name none and are placed through their object instead: a blackout declared over
-several offices (and every lift) belongs to each office of the blackout, and a staff
-member's sign-in, sign-out and lockout belong to the offices that member works for.
-Everything else without an office (e.g. the command line creating accounts) is seen
+An entry belongs to an office when it names it (``office_id``). An entry naming no
+office (an action over several offices, or one that did not record its office)
+belongs to the offices whose codes its before/after values name (use cases record
+``"offices": [codes]`` for actions over several offices), and to the offices of any
+other entry about the same object: lifting a blackout belongs where declaring it
+did, a staff member's sign-ins where their account was created for.
+Everything else without an office (policy changes, superadmin accounts) is seen
 by superadmins only. The values are shown as they were stored: use cases record
 masked or no personal data, so nothing here needs unmasking or masking again.
 """
@@ -19,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db.tables import AuditLog
+from scheduler.db.tables import AuditLog, Office
 from scheduler.domain.report_math import csv_bytes
 
 PAGE_SIZE = 50
@@ -51,27 +53,47 @@ def _in(values: Sequence[Any]) -> str:
     return "(" + ", ".join("{}" for _ in values) + ")" if values else "(NULL)"
 
 
-def _belongs(office_ids: Iterable[int]) -> tuple[str, list[Any]]:
+def _mentions(alias: str, codes: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL: the entry's before or after names one of these office codes (as a JSON
+    string, e.g. ``"offices": ["GZ-TH", "SZ-FT"]``)."""
+    parts, args = [], []
+    for code in codes:
+        escaped = code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f'%"{escaped}"%'
+        for column in ("after", "before"):
+            parts.append(f"CAST({alias}.{column} AS TEXT) LIKE {{}} ESCAPE '\\'")
+            args.append(pattern)
+    return "(" + (" OR ".join(parts) or "1 = 0") + ")", args
+
+
+async def _codes_of(office_ids: Iterable[int]) -> list[str]:
+    ids = sorted(office_ids)
+    rows = await Office.select(Office.code).where(Office.id.is_in(ids or [-1]))
+    return sorted(r["code"] for r in rows)
+
+
+def _belongs(office_ids: Iterable[int], codes: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL: the entry belongs to one of these offices (see the module's docstring)."""
     ids = sorted(office_ids)
     held = _in(ids)
+    mine, mine_args = _mentions("l", codes)
+    theirs, theirs_args = _mentions("p", codes)
     sql = (
-        f"(l.office_id IN {held}"  # noqa: S608 - placeholders only
-        " OR (l.office_id IS NULL AND l.object_type = 'blackout' AND l.object_id IN"
-        f"  (SELECT CAST(bo.blackout AS TEXT) FROM blackout_office bo WHERE bo.office IN {held}))"
-        " OR (l.office_id IS NULL AND l.object_type = 'staff' AND l.actor_id IN"
-        f"  (SELECT so.staff FROM staff_office so WHERE so.office IN {held})))"
+        f"(l.office_id IN {held} OR (l.office_id IS NULL AND ({mine}"  # noqa: S608 - placeholders only
+        " OR EXISTS (SELECT 1 FROM audit_log p WHERE p.object_type = l.object_type"
+        " AND p.object_id = l.object_id AND p.id <> l.id"
+        f" AND (p.office_id IN {held} OR {theirs})))))"
     )
-    return sql, [*ids, *ids, *ids]
+    return sql, [*ids, *mine_args, *ids, *theirs_args]
 
 
-def _where(
+async def _where(
     query: AuditQuery | None, scope: frozenset[int] | None, tz: ZoneInfo
 ) -> tuple[str, list[Any]]:
     parts: list[str] = []
     args: list[Any] = []
     if scope is not None:
-        sql, more = _belongs(scope)
+        sql, more = _belongs(scope, await _codes_of(scope))
         parts.append(sql)
         args += more
     if query is not None:
@@ -80,7 +102,7 @@ def _where(
         parts.append("l.at >= {} AND l.at < {}")
         args += [lo, hi]
         if query.office is not None:
-            sql, more = _belongs([query.office])
+            sql, more = _belongs([query.office], await _codes_of([query.office]))
             parts.append(sql)
             args += more
         if query.actor:
@@ -148,7 +170,7 @@ async def search(
     query: AuditQuery, scope: frozenset[int] | None, tz: ZoneInfo
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of matching entries, newest first, and how many match in all."""
-    where, args = _where(query, scope, tz)
+    where, args = await _where(query, scope, tz)
     counted = await AuditLog.raw("SELECT COUNT(*) AS n FROM audit_log l" + where, *args)  # noqa: S608
     rows = await AuditLog.raw(
         _SELECT + where + " ORDER BY l.at DESC, l.id DESC LIMIT {} OFFSET {}",
@@ -164,7 +186,7 @@ async def export(
 ) -> bytes:
     """Every matching entry (up to EXPORT_LIMIT), newest first, as CSV under ``header``
     (the translated names of CSV_COLUMNS)."""
-    where, args = _where(query, scope, tz)
+    where, args = await _where(query, scope, tz)
     rows = await AuditLog.raw(
         _SELECT + where + " ORDER BY l.at DESC, l.id DESC LIMIT {}", *args, EXPORT_LIMIT
     )
@@ -190,7 +212,7 @@ async def export(
 
 async def choices(scope: frozenset[int] | None) -> dict[str, list[str]]:
     """The actions and actors the reader can filter by (those in their entries)."""
-    where, args = _where(None, scope, ZoneInfo("UTC"))
+    where, args = await _where(None, scope, ZoneInfo("UTC"))
     actions = await AuditLog.raw(
         "SELECT DISTINCT l.action AS v FROM audit_log l" + where + " ORDER BY v",  # noqa: S608
         *args,
