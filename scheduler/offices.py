@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler import audit
 from scheduler.blackouts import refresh_slots
+from scheduler.capacity_excess import move_excess
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import Appointment, Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import onsite_window_start
@@ -172,14 +173,18 @@ async def save_service(
     now: datetime,
     actor: audit.Actor,
     scope: Scope,
+    excess: str = "refuse",
 ) -> dict[str, Any]:
-    """Add a service to an office, or change its slot length, cap, hours or state."""
+    """Add a service to an office, or change its slot length, cap, hours or state.
+    ``excess="move"``: a slot cap under a slot's bookings moves the couples over
+    it (scheduler/capacity_excess.py) instead of refusing the change."""
     office = await office_for(code, scope)
     if service not in SERVICES:
         raise DomainError("invalid-input", field="service", reason="service-unknown")
     if "weekly_hours" in changes:
         _invalid(hours_problems(changes["weekly_hours"]))
     where = (OfficeService.office == office["id"]) & (OfficeService.service == service)
+    moved: dict[str, Any] | None = None
     async with write_transaction():
         before = await OfficeService.select().where(where).output(load_json=True).first()
         if before is None:
@@ -201,7 +206,9 @@ async def save_service(
                     {getattr(OfficeService, k): v for k, v in diff.items()}
                 ).where(where)
                 if "slot_cap" in diff:
-                    await _apply_slot_cap(office, service, diff["slot_cap"], now)
+                    moved = await _apply_slot_cap(
+                        office, service, diff["slot_cap"], now, move=excess == "move"
+                    )
         assert after is not None
         if diff:
             if after["active"]:
@@ -215,10 +222,10 @@ async def save_service(
                 object_type="office_service",
                 object_id=f"{office['code']}:{service}",
                 before={k: before[k] for k in diff} if before else None,
-                after=diff,
+                after=diff | ({"moved": moved["moved"], "run": moved["run"]} if moved else {}),
                 now=now,
             )
-    return view(office, await services_of(office["id"]))
+    return view(office, await services_of(office["id"])) | {"moved": moved}
 
 
 def _refuse(found: list[OverCap], field: str) -> None:
@@ -232,7 +239,9 @@ def _refuse(found: list[OverCap], field: str) -> None:
         )
 
 
-async def _apply_slot_cap(office: dict[str, Any], service: str, cap: int, now: datetime) -> None:
+async def _apply_slot_cap(
+    office: dict[str, Any], service: str, cap: int, now: datetime, *, move: bool
+) -> dict[str, Any] | None:
     """Every future slot of the service takes the new cap, unless one already holds
     more: then the whole change is refused (the transaction rolls back).
 
@@ -245,6 +254,12 @@ async def _apply_slot_cap(office: dict[str, Any], service: str, cap: int, now: d
     rows = await Slot.select(Slot.id, Slot.day, Slot.start_at, Slot.booked).where(
         where & (Slot.booked > cap)
     )
+    moved = None
+    if rows and move:
+        moved = await move_excess(office, service, list(rows), cap, now)
+        rows = await Slot.select(Slot.id, Slot.day, Slot.start_at, Slot.booked).where(
+            where & (Slot.booked > cap)
+        )
     _refuse(
         over_cap(
             "slot",
@@ -257,6 +272,7 @@ async def _apply_slot_cap(office: dict[str, Any], service: str, cap: int, now: d
     await refresh_slots(
         list(await Slot.select().where(where & Slot.reduced_capacity.is_not_null()))
     )
+    return moved
 
 
 async def _apply_office_caps(office: dict[str, Any], diff: dict[str, Any], now: datetime) -> None:

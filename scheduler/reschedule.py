@@ -551,3 +551,21 @@ async def due_runs(now: datetime) -> list[int]:
         | ((RescheduleRun.status == "running") & (RescheduleRun.lease_expires_at < now))
     )
     return [r["id"] for r in rows]
+
+
+async def plan_moves(
+    ctx: Context, appointment_ids: list[int], services: Collection[str], first_day: date
+) -> list[Move]:
+    """Seats for these appointments (those still active on ``ctx.covered``), planned
+    now inside the caller's transaction: the excess of a lowered cap
+    (scheduler/offices.py). A move whose ``to`` is None found no seat."""
+    pending = await _pending(ctx, max(len(appointment_ids), 1), appointment_ids)
+    planner = await planner_for(ctx, services, set(ctx.office_ids), first_day)
+    rows = await _row_ids(ctx)
+    return [_move(ctx, planner, a, rows) for a in pending]
+
+
+async def apply_moves(ctx: Context, moves: list[Move], now: datetime) -> None:
+    """Apply planned moves in the caller's transaction, as a run's batch does
+    (counters, items, history, SMS); raises Conflict if a seat went meanwhile."""
+    await _apply(ctx, moves, now)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scheduler import booking
+from scheduler.db.blackout_tables import RescheduleRun
 from scheduler.db.tables import (
     Appointment,
     AuditLog,
@@ -20,6 +21,7 @@ from scheduler.db.tables import (
     OfficeDay,
     OfficeService,
     OnsiteWindow,
+    OutboxMessage,
     Slot,
 )
 from scheduler.settings import get_settings
@@ -40,7 +42,8 @@ HOURS = {str(d): [["09:00", "11:00"]] for d in range(7)}
 async def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row a capacity change could touch, for before/after comparisons."""
     out = {}
-    for table in (Office, OfficeService, Slot, OfficeDay, OnsiteWindow, Appointment, AuditLog):
+    tables = (Office, OfficeService, Slot, OfficeDay, OnsiteWindow, Appointment, AuditLog)
+    for table in (*tables, OutboxMessage, RescheduleRun):
         out[table._meta.tablename] = list(
             await table.select().order_by(table.id).output(load_json=True)
         )
@@ -359,3 +362,89 @@ async def test_new_hours_rebuild_days_without_bookings_and_keep_booked_days(
     )
     assert again.status_code == 200
     assert await Slot.count() == count
+
+
+async def assert_counters_match_a_recount() -> None:
+    """Every stored counter equals a count of the appointments holding a seat."""
+    from collections import Counter
+
+    from scheduler.domain.calendar import onsite_window_start
+
+    holding = await Appointment.select(
+        Appointment.slot,
+        Appointment.people,
+        Appointment.slot.day,
+        Appointment.slot.office,
+        Appointment.slot.start_at,
+    ).where(Appointment.status.is_in(["pending_confirmation", "confirmed", "needs_rebooking"]))
+    tz = ZoneInfo("Asia/Shanghai")
+    per_slot = Counter(a["slot"] for a in holding)
+    per_day = Counter((a["slot.office"], a["slot.day"]) for a in holding)
+    per_hour: Counter[tuple[int, datetime]] = Counter()
+    for a in holding:
+        per_hour[(a["slot.office"], onsite_window_start(a["slot.start_at"], tz))] += a["people"]
+    for s in await Slot.select(Slot.id, Slot.booked):
+        assert s["booked"] == per_slot[s["id"]], s
+    for d in await OfficeDay.select():
+        assert d["booked"] == per_day[(d["office"], d["day"])], d
+    for w in await OnsiteWindow.select():
+        assert w["people"] == per_hour[(w["office"], w["window_start"])], w
+
+
+async def test_moving_the_excess_moves_exactly_the_latest_bookings(
+    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    day = await _open_day(client)
+    first, second = day["slots"][0], day["slots"][1]
+    in_first = [await _hold(first["id"]) for _ in range(3)]
+    in_second = await _hold(second["id"])
+    resp = await client.put(
+        f"{API}/GZ-TH/services/marriage",
+        json={"slot_cap": 1, "excess": "move"},
+        headers=tokens["admin"],
+    )
+    assert resp.status_code == 200, resp.text
+    moved = resp.json()["moved"]
+    rows = {
+        a["reference"]: a
+        for a in await Appointment.select(
+            Appointment.id, Appointment.reference, Appointment.slot, Appointment.status
+        )
+    }
+    # The two booked last in the first slot moved; the first one and the second slot's stay.
+    assert sorted(moved["moved"]) == sorted(rows[r]["id"] for r in in_first[1:])
+    assert rows[in_first[0]]["slot"] == first["id"]
+    assert rows[in_second]["slot"] == second["id"]
+    for ref in in_first[1:]:
+        assert rows[ref]["slot"] not in (first["id"], second["id"])
+        assert rows[ref]["status"] == "pending_confirmation"
+    assert all(s["booked"] <= 1 for s in await Slot.select(Slot.booked))
+    await assert_counters_match_a_recount()
+    texts = await OutboxMessage.select(OutboxMessage.key).where(
+        OutboxMessage.template == "rescheduled"
+    )
+    assert len(texts) == 4  # two partners of each moved couple, once
+    audit = (
+        await AuditLog.select()
+        .where(AuditLog.action == "office.service.update")
+        .output(load_json=True)
+        .first()
+    )
+    assert audit is not None and sorted(audit["after"]["moved"]) == sorted(moved["moved"])
+
+
+async def test_moving_the_excess_without_room_changes_nothing(
+    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    day = await _open_day(client)
+    await _hold(day["slots"][0]["id"])
+    before = await snapshot()
+    resp = await client.put(
+        f"{API}/GZ-TH/services/marriage",
+        json={"slot_cap": 0, "excess": "move"},
+        headers=tokens["admin"],
+    )
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["type"].endswith("/cap-below-bookings")
+    assert await snapshot() == before
+    await assert_counters_match_a_recount()

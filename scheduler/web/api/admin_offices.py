@@ -58,6 +58,9 @@ class ServiceChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     slot_cap: Cap | None = None
     weekly_hours: dict[Weekday, list[Interval]] | None = None
     active: bool | None = None
+    # A slot cap under a slot's bookings: refuse (409, the default) or move the
+    # couples over it to the nearest free seats (scheduler/capacity_excess.py).
+    excess: Literal["refuse", "move"] | None = None
 
 
 class SuspensionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -148,8 +151,16 @@ class AdminOfficesApi(Controller):
         data: JSONBody[ServiceChange],
         member: NamedDependency[StaffMember],
     ) -> dict[str, Any]:
+        changes = given(data)
+        excess = changes.pop("excess", "refuse")
         return await offices.save_service(
-            code, service, given(data), now=utcnow(), actor=member, scope=scope_of(member)
+            code,
+            service,
+            changes,
+            now=utcnow(),
+            actor=member,
+            scope=scope_of(member),
+            excess=excess,
         )
 
     @get("/suspensions", summary="Recent service suspensions")

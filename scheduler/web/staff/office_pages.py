@@ -69,6 +69,7 @@ def service_form(form: dict[str, Any]) -> dict[str, Any]:
         "slot_cap": field(form, "slot_cap"),
         "weekly_hours": weekly,
         "active": field(form, "active") == "on",
+        "excess": "move" if field(form, "excess") == "move" else "refuse",
     }
     return api.given(_convert(raw, api.ServiceChange))
 
@@ -238,13 +239,16 @@ class OfficePages(Controller):
         data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
         try:
+            changes = service_form(data)
+            excess = changes.pop("excess", "refuse")
             await offices.save_service(
                 code,
                 service,
-                service_form(data),
+                changes,
                 now=utcnow(),
                 actor=member,
                 scope=scope_of(member),
+                excess=excess,
             )
         except DomainError as exc:
             if exc.slug == "not-found":
@@ -323,7 +327,9 @@ class OfficePages(Controller):
                 api.suspension(parsed), now=utcnow(), actor=member, scope=scope_of(member)
             )
         except DomainError as exc:
-            typed = {k: field(data, k) for k in ("service", "start_date", "end_date")}
+            typed: dict[str, Any] = {
+                k: field(data, k) for k in ("service", "start_date", "end_date")
+            }
             typed |= {
                 "offices": values(data, "offices"),
                 "reason_zh": field(data, "reason_zh"),
