@@ -4,6 +4,7 @@ and the SVG charts drawn from them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypedDict
@@ -118,14 +119,16 @@ def charts(
     col: Callable[[str], str] = lambda key: translate(locale, f"reports.col.{key}")  # noqa: E731
     if report == "bookings":
         rows = tables["days"]
-        top = max([100.0] + [r["utilisation_pct"] or 0 for r in rows])
+        # 100% at the top unless a day went over (blocked seats still held): then the
+        # next multiple of 20, so that the quarter ticks stay whole numbers.
+        highest = max([100.0] + [r["utilisation_pct"] or 0 for r in rows])
         return [
             line_chart(
                 **_chart_text(locale, report, "utilisation"),
                 labels=days,
                 series=_per_office(rows, days, "utilisation_pct", offices),
                 unit="%",
-                top=top if top > 100 else 100.0,
+                top=20.0 * math.ceil(highest / 20),
             )
         ]
     if report == "lead-time":
