@@ -369,17 +369,26 @@ async def http_get(port: int, path: str) -> tuple[int, bytes]:
 
 
 async def run_load(
-    port: int, requests: Iterable[bytes], concurrency: int, duration: float | None = None
+    port: int | list[int],
+    requests: Iterable[bytes],
+    concurrency: int,
+    duration: float | None = None,
 ) -> Result:
     """Each of ``concurrency`` workers keeps one connection and sends the next
-    prebuilt request as soon as its previous answer is read. Status 0 = transport error."""
+    prebuilt request as soon as its previous answer is read. Status 0 = transport error.
+    Several ports (one per web process): connections are dealt round-robin, as a
+    load balancer would."""
+    ports = port if isinstance(port, list) else [port]
     pending = iter(requests)
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
-    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+    conns = [
+        (ports[i % len(ports)], await asyncio.open_connection("127.0.0.1", ports[i % len(ports)]))
+        for i in range(concurrency)
+    ]
     deadline = time.perf_counter() + duration if duration else None
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def worker(port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for request in pending:
             if deadline and time.perf_counter() > deadline:
                 break
@@ -396,7 +405,7 @@ async def run_load(
         writer.close()
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker(r, w) for r, w in conns))
+    await asyncio.gather(*(worker(p, r, w) for p, (r, w) in conns))
     return Result(statuses, latencies, time.perf_counter() - wall0, time.process_time() - cpu0)
 
 

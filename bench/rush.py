@@ -1,8 +1,10 @@
 """Rush hour: many couples booking at once against a running server.
 
 For each database (a throwaway PostgreSQL cluster, a temporary SQLite file) this
-migrates, seeds one office, starts ``python -m scheduler serve`` (uvicorn, one worker)
-and drives POST /api/v1/appointments from N concurrent keep-alive connections:
+migrates, seeds one office, starts ``python -m scheduler serve`` (uvicorn, one worker;
+``--processes 1,2,3``: that many separate web processes on their own ports, the
+client's connections dealt round-robin over them as a load balancer would; PostgreSQL
+only) and drives POST /api/v1/appointments from N concurrent keep-alive connections:
 
   hot     every request targets one slot (capacity --capacity)
   spread  requests round-robin over all slots of one day
@@ -64,6 +66,7 @@ class Line:
     raw: Result | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # seconds per request
     planned: int = 0
+    processes: int = 1
 
     @property
     def ratio(self) -> float | None:
@@ -97,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stop a scenario after this many seconds even if requests remain",
     )
     p.add_argument("--capacity", type=int, default=100, help="seats per slot")
+    p.add_argument(
+        "--processes",
+        default="1",
+        help="comma list of web process counts to run in turn, e.g. 1,2,3 (PostgreSQL;"
+        " SQLite runs one)",
+    )
     p.add_argument(
         "--db-pool",
         type=int,
@@ -152,30 +161,44 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
         scheduler_cli(env, args.app_dir, "seed-demo", "--file", str(tmp / "offices.toml"))
         db = Db(url)
         days = list((await bench_slots(db)).values())
-        warm, plan = days[0], {"hot": days[1][:1], "spread": days[2]}
-        raw_plan = {"hot": days[3][:1], "spread": days[4]}
+        counts = process_counts(kind, args)
+        # Fresh slots for every process count, and others for the raw-SQL ceiling.
+        plans = {
+            n: {"hot": days[1 + 2 * i][:1], "spread": days[2 + 2 * i]} for i, n in enumerate(counts)
+        }
+        raw_day = 1 + 2 * len(counts)
+        raw_plan = {"hot": days[raw_day][:1], "spread": days[raw_day + 1]}
         couples = iter(range(10_000_000))  # couple n = people 2n, 2n+1: never reused
 
         def jobs(slots: list[dict[str, Any]], count: int) -> list[tuple[int, dict[str, Any]]]:
             return [(next(couples), slots[i % len(slots)]) for i in range(count)]
 
-        server = Server(env, args.app_dir, tmp / "server.log")
-        try:
-            await server.wait_ready()
-            port = server.port
-            warmup = [booking_request(port, s["id"], n) for n, s in jobs(warm, 300)]
-            await run_load(port, warmup, args.concurrency)
-            for name in args.scenarios.split(","):
-                slots = plan[name]
-                count = args.requests if not args.duration else 2000 * int(args.duration + 1)
-                requests = [booking_request(port, s["id"], n) for n, s in jobs(slots, count)]
-                line = await run_scenario(kind, name, server, requests, cluster, args)
-                report.lines.append(line)
-                print_line(line, args.concurrency)
-        finally:
-            server.stop()
+        servers: list[Server] = []
+        for n in counts:
+            started = start_servers(n, url, tmp, args)
+            servers += started
+            try:
+                for server in started:
+                    await server.wait_ready()
+                ports = [server.port for server in started]
+                warmup = [booking_request(ports[0], s["id"], c) for c, s in jobs(days[0], 300)]
+                await run_load(ports, warmup, args.concurrency)
+                for name in args.scenarios.split(","):
+                    slots = plans[n][name]
+                    count = args.requests if not args.duration else 2000 * int(args.duration + 1)
+                    requests = [
+                        booking_request(ports[0], s["id"], c) for c, s in jobs(slots, count)
+                    ]
+                    line = await run_scenario(kind, name, started, requests, cluster, args)
+                    report.lines.append(line)
+                    print_line(line, args.concurrency)
+            finally:
+                for server in started:
+                    server.stop()
         if not args.no_raw:
             for line in report.lines:
+                if line.processes != counts[0]:
+                    continue  # one ceiling per scenario
                 count = line.service.count
                 work = jobs(raw_plan[line.scenario], count)
                 last = args.raw_counters == "last"
@@ -185,10 +208,10 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
                     line.raw = await raw_sqlite(db.path, work, args.concurrency, last)
                 print_raw(line)
         report.checks = await check_caps(db)
-        log = server.log_text()
+        log = "".join(server.log_text() for server in servers)
         report.locked = log.count(LOCKED)
         report.tracebacks = log.count("Traceback (most recent call last)")
-        print_checks(report, server.log_path)
+        print_checks(report, servers[0].log_path.parent)
     finally:
         if cluster is not None:
             destroy_cluster(cluster)
@@ -199,30 +222,63 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
     return report
 
 
+def process_counts(kind: str, args: argparse.Namespace) -> list[int]:
+    counts = [int(n) for n in args.processes.split(",")]
+    if args.client == "httpx" and max(counts) > 1:
+        raise SystemExit("--client httpx drives one process: use the raw client with --processes")
+    if kind == "sqlite" and counts != [1]:
+        print("  SQLite is the single-process embedded mode: one web process only")
+        return [1]
+    return counts
+
+
+def start_servers(count: int, url: str, tmp: Path, args: argparse.Namespace) -> list[Server]:
+    """``count`` separate ``serve`` processes, each with its own port and pool."""
+    return [
+        Server(
+            service_env(url, free_port(), pool=args.db_pool, log_level=args.log_level),
+            args.app_dir,
+            tmp / f"server-{count}-{i + 1}.log",
+        )
+        for i in range(count)
+    ]
+
+
 async def run_scenario(
     kind: str,
     name: str,
-    server: Server,
+    servers: list[Server],
     requests: list[bytes],
     cluster: Any,
     args: argparse.Namespace,
 ) -> Line:
-    profiler = start_profiler(server, args.profile / f"{kind}-{name}.txt") if args.profile else None
+    server = servers[0]
+    profile_to = args.profile / f"{kind}-{len(servers)}-{name}.txt" if args.profile else None
+    profiler = start_profiler(server, profile_to) if profile_to else None
     db_cpu = (lambda: postgres_cpu(cluster.data)) if cluster else (lambda: 0.0)
-    server0, db0, busy0 = server.cpu_seconds(), db_cpu(), machine_busy()
-    load = run_load if args.client == "raw" else run_load_httpx
-    result = await load(server.port, requests, args.concurrency, args.duration or args.time_limit)
+
+    def servers_cpu() -> float:
+        return sum(s.cpu_seconds() for s in servers)
+
+    server0, db0, busy0 = servers_cpu(), db_cpu(), machine_busy()
+    ports = [s.port for s in servers]
+    if args.client == "raw":
+        result = await run_load(ports, requests, args.concurrency, args.duration or args.time_limit)
+    else:
+        result = await run_load_httpx(
+            server.port, requests, args.concurrency, args.duration or args.time_limit
+        )
     cpu = {
-        "server": server.cpu_seconds() - server0,
+        "server": servers_cpu() - server0,
         "db": db_cpu() - db0,
         "client": result.client_cpu,
     }
     cpu["others"] = max(machine_busy() - busy0 - sum(cpu.values()), 0.0)
-    if profiler is not None:
-        stop_profiler(profiler, args.profile / f"{kind}-{name}.txt")
+    if profiler is not None and profile_to is not None:
+        stop_profiler(profiler, profile_to)
     per_request = {k: v / max(result.count, 1) for k, v in cpu.items()}
     planned = 0 if args.duration else len(requests)
-    return Line(kind, name, result, cpu=per_request, planned=planned)
+    return Line(kind, name, result, cpu=per_request, planned=planned, processes=len(servers))
 
 
 # ---------------------------------------------------------------- py-spy
@@ -294,11 +350,12 @@ def print_line(line: Line, concurrency: int) -> None:
     cpu = "  ".join(f"{k} {v * 1e6:.0f}" for k, v in line.cpu.items() if k != "others")
     others = line.cpu["others"] * r.count / r.wall if r.wall else 0.0
     print(
-        f"  {line.scenario:<7} service {r.rps:7.1f} req/s  p50 {r.pct(0.5):6.1f} ms"
+        f"  {line.scenario:<7} service x{line.processes} {r.rps:7.1f} req/s"
+        f"  p50 {r.pct(0.5):6.1f} ms"
         f"  p99 {r.pct(0.99):6.1f} ms  201={r.statuses[201]} 409={r.statuses[409]}"
         f" other={r.other} (5xx={r.errors_5xx})  [{r.count} req, {concurrency} clients,"
         f" {r.wall:.1f} s{', time limit' if r.count < line.planned else ''}]"
-        f"\n          CPU us/request: {cpu}  => one worker's core saturates at"
+        f"\n          CPU us/request: {cpu}  => the server processes saturate one core at"
         f" {1 / line.cpu['server'] if line.cpu['server'] else 0:.0f} req/s"
         f"\n          (other processes used {others:.2f} of {os.cpu_count()} cores meanwhile)"
     )
@@ -321,9 +378,29 @@ def print_checks(report: Report, log_path: Path) -> None:
         for failure in check.failures[:5]:
             print(f"      {failure}")
     print(
-        f"  server log {log_path.name}: {report.locked} x '{LOCKED}',"
-        f" {report.tracebacks} tracebacks"
+        f"  server logs in {log_path}: {report.locked} x '{LOCKED}', {report.tracebacks} tracebacks"
     )
+
+
+def print_scaling(report: Report) -> None:
+    """Throughput by number of web processes, side by side with the raw-SQL ceiling."""
+    counts = sorted({line.processes for line in report.lines})
+    if len(counts) < 2:
+        return
+    print(
+        f"\n== {report.db}: scaling over web processes (req/s, p99 ms, factor vs x{counts[0]}) =="
+    )
+    print("  scenario " + "".join(f"{f'x{n}':>24}" for n in counts) + f"{'raw SQL':>12}")
+    for name in dict.fromkeys(line.scenario for line in report.lines):
+        lines = {line.processes: line for line in report.lines if line.scenario == name}
+        base = lines[counts[0]].service.rps
+        cells = "".join(
+            f"{lines[n].service.rps:9.0f} {lines[n].service.pct(0.99):6.0f}"
+            f" {lines[n].service.rps / base if base else 0:6.2f}x"
+            for n in counts
+        )
+        raw = lines[counts[0]].raw
+        print(f"  {name:<8} {cells}{raw.rps if raw else 0:12.0f}")
 
 
 def verdicts(report: Report) -> list[tuple[str, bool]]:
@@ -350,6 +427,10 @@ async def main(argv: list[str] | None = None) -> int:
     print("Per-client SMS rate limit is OFF for this run (RATE_LIMIT_SMS_PER_MINUTE=0):")
     print("  all load comes from one loopback address, which the limit would throttle.")
     print(
+        f"Web processes: {args.processes} (this machine: {os.cpu_count()} cores, shared by the"
+        " client, PostgreSQL, the servers and whatever else runs)."
+    )
+    print(
         f"Targets: overbooking {TARGETS['overbooking']}; PostgreSQL {TARGETS['postgres']};"
         f" SQLite {TARGETS['sqlite']}."
     )
@@ -360,6 +441,7 @@ async def main(argv: list[str] | None = None) -> int:
             f" server pool {args.db_pool}, LOG_LEVEL={args.log_level}, client={args.client} =="
         )
         reports.append(await bench_database(kind, args))
+        print_scaling(reports[-1])
     print("\n== targets ==")
     results = [v for report in reports for v in verdicts(report)]
     for label, ok in results:
