@@ -15,12 +15,14 @@ draw order (``pass_on``).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import waitlist_offers
 from scheduler.booking import ONE_ACTIVE_PER_ID
 from scheduler.db.engine import write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice, LotteryParty
@@ -41,6 +43,8 @@ from scheduler.notify import outbox
 from scheduler.notify.couple import sms_office_name
 from scheduler.security import keyed_hash, new_code, new_reference
 from scheduler.settings import Settings
+
+log = logging.getLogger("scheduler.lottery")
 
 PEOPLE = 2
 _CHUNK = 500
@@ -408,10 +412,30 @@ async def tick(now: datetime, settings: Settings) -> dict[str, int]:
     for row in due:
         if (result := await draw(row["id"], now, settings)) is not None:
             done.update(result | {"drawn": 1})
+            done.update(offered=await _to_waiting_list(row["id"], now, settings))
     drawn = await Lottery.select(Lottery.id).where(
         (Lottery.status == "drawn") & (Lottery.day >= (now.date()))
     )
     for row in drawn:
         if (result := await pass_on(row["id"], now, settings)) is not None:
             done.update({k: v for k, v in result.items() if k != "applications"})
+            done.update(offered=await _to_waiting_list(row["id"], now, settings))
     return {k: v for k, v in done.items() if v}
+
+
+async def _to_waiting_list(lottery_id: int, now: datetime, settings: Settings) -> int:
+    """Seats the draw order could not fill (nobody left wants them) go to the
+    waiting list; it leaves alone the slots the lottery still reserves
+    (``lottery_admin.reserved_slots``). After the commit; never raises."""
+    lottery = (
+        await Lottery.select(Lottery.day, Lottery.service).where(Lottery.id == lottery_id).first()
+    )
+    offered = 0
+    for office_id in await _offices(lottery_id) if lottery else {}:
+        try:
+            offered += await waitlist_offers.offer_freed_seats(
+                office_id, lottery["service"], lottery["day"], now, settings
+            )
+        except Exception:
+            log.exception("waiting-list offers after lottery %s failed", lottery_id)
+    return offered

@@ -345,46 +345,49 @@ async def mark_lottery_days(
         }
 
 
-async def wants_seat(slot_id: int, now: datetime) -> bool:
-    """Whether a seat freed on this slot belongs to a lottery rather than to the
-    waiting list: yes while the lottery is before its draw, and after it while
-    someone still waiting in its draw order would take this slot (see
-    scheduler/lottery.py pass_on). Once the order is exhausted for the slot, or
-    the date has begun, no."""
-    slot = (
-        await Slot.select(Slot.office, Slot.day, Slot.service, Slot.start_at, Slot.office.timezone)
-        .where(Slot.id == slot_id)
-        .first()
-    )
-    if slot is None:
-        return False
-    link = (
-        await LotteryOffice.select(LotteryOffice.lottery.id, LotteryOffice.lottery.status)
+async def reserved_slots(office_id: int, service: str, day: date, now: datetime) -> frozenset[int]:
+    """Slots of one office, service and day whose freed seats belong to a lottery,
+    not to the waiting list (scheduler/waitlist_offers.py leaves these alone):
+
+    - every slot of a lottery date before its draw (the draw seats what is free);
+    - after the draw, until the date begins, the slots someone still waiting in
+      the draw order would take (office and start time, or the office any time):
+      ``scheduler.lottery.pass_on`` gives them out in draw order.
+
+    Once the order is exhausted for a slot (or the date has begun) the set no longer
+    holds it, and the lottery job hands the day to the waiting list. One indexed
+    query when the date is no lottery date.
+    """
+    link = await (
+        LotteryOffice.select(LotteryOffice.lottery.id, LotteryOffice.lottery.status)
         .where(
-            (LotteryOffice.office == slot["office"])
-            & (LotteryOffice.day == slot["day"])
-            & (LotteryOffice.service == slot["service"])
+            (LotteryOffice.office == office_id)
+            & (LotteryOffice.day == day)
+            & (LotteryOffice.service == service)
         )
         .first()
     )
-    if link is None:
-        return False
-    if link["lottery.status"] == "scheduled":
-        return True
-    tz = ZoneInfo(slot["office.timezone"])
-    if link["lottery.status"] != "drawn" or not rules.passing_on(now, slot["day"], tz):
-        return False
-    start = slot["start_at"].astimezone(tz).strftime("%H:%M")
-    waiting = (
-        await LotteryApplication.select(LotteryApplication.preferences)
+    if link is None or link["lottery.status"] not in ("scheduled", "drawn"):
+        return frozenset()
+    slots = await Slot.select(Slot.id, Slot.start_at, Slot.office.timezone).where(
+        (Slot.office == office_id) & (Slot.day == day) & (Slot.service == service)
+    )
+    if link["lottery.status"] == "scheduled" or not slots:
+        return frozenset(s["id"] for s in slots)
+    tz = ZoneInfo(slots[0]["office.timezone"])
+    if not rules.passing_on(now, day, tz):
+        return frozenset()
+    waiting = await (
+        LotteryApplication.select(LotteryApplication.preferences)
         .where(
             (LotteryApplication.lottery == link["lottery.id"])
             & (LotteryApplication.status == "waiting")
         )
         .output(load_json=True)
     )
-    return any(
-        p["office"] == slot["office"] and p["start"] in (None, start)
-        for r in waiting
-        for p in r["preferences"]
+    wanted = {p["start"] for r in waiting for p in r["preferences"] if p["office"] == office_id}
+    if None in wanted:  # someone takes this office at any time
+        return frozenset(s["id"] for s in slots)
+    return frozenset(
+        s["id"] for s in slots if s["start_at"].astimezone(tz).strftime("%H:%M") in wanted
     )

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import booking, lottery
+from scheduler import booking, lottery, lottery_admin
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryParty
 from scheduler.db.tables import Appointment, AuditLog, OfficeDay, OutboxMessage, Party, Slot
 from scheduler.domain.lottery import draw_order
@@ -368,6 +368,14 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
             )
             assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "confirmed"
+    # While someone waits in draw order, freed seats of the date are the lottery's,
+    # not the waiting list's; once the order is exhausted, they are no longer.
+    day, office_id = setup["day"], setup["office_id"]
+    slots = {
+        s["id"]
+        for s in await Slot.select(Slot.id).where((Slot.office == office_id) & (Slot.day == day))
+    }
+    assert await lottery_admin.reserved_slots(office_id, "marriage", day, now) == slots
     # The deadline passes: holds are released, the next tick passes the seats on.
     later = now + timedelta(hours=13)
     assert await booking.expire_holds(later) == DAY_CAP - 1
@@ -376,5 +384,6 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
     statuses = {r["reference"]: r["status"] for r in await LotteryApplication.select()}
     assert [statuses[r] for r in order] == ["won"] + ["lapsed"] * 4 + ["won"] * 3
     assert await seats_taken(setup["office_id"], setup["day"]) == (4, 4)
+    assert await lottery_admin.reserved_slots(office_id, "marriage", day, later) == frozenset()
     again = await lottery.tick(later, settings)
     assert again.get("won", 0) == 0 and again.get("lapsed", 0) == 0
