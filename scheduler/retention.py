@@ -177,9 +177,7 @@ async def _blank_messages(where: Combinable) -> int:
     return len(changed)
 
 
-async def erase_unlinked_messages(
-    now: datetime, settings: Settings, *, batch: int = BATCH
-) -> int:
+async def erase_unlinked_messages(now: datetime, settings: Settings, *, batch: int = BATCH) -> int:
     """Outbox messages tied to no appointment, created longer ago than the retention."""
     before = now - timedelta(days=settings.retention_days)
     erased = 0
