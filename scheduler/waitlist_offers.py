@@ -324,10 +324,10 @@ async def settle_entry(entry_id: int, now: datetime) -> int:
     return await _settle(await WaitlistEntry.raw(_SETTLE_SQL + " AND e.id = {}", entry_id), now)
 
 
-async def run(now: datetime) -> int:
+async def run(now: datetime, settings: Settings | None = None) -> int:
     """The ``waitlist_offers`` job: settle offers, end stale entries, offer free seats.
     Every step is a conditional UPDATE, so several processes may run it at once."""
-    settings = get_settings()
+    settings = settings or get_settings()
     await _settle(await WaitlistEntry.raw(_SETTLE_SQL), now)
     today = now.astimezone(ZoneInfo(settings.default_timezone)).date()
     stale = await WaitlistEntry.select(WaitlistEntry.id).where(
