@@ -243,3 +243,30 @@ async def test_booking_body_still_books(client: httpx.AsyncClient) -> None:
     )
     assert cancel.status_code == 200
     assert (await target_slot(client))["remaining"] == 2
+
+
+async def test_retention_erases_entries_past_their_date(client: httpx.AsyncClient) -> None:
+    from scheduler.db.waitlist_tables import WaitlistEntry, WaitlistParty
+    from scheduler.retention import SCHEDULED_ERASERS
+    from scheduler.settings import get_settings
+
+    await one_slot_office()
+    slot = await target_slot(client)
+    await fill(client, slot["id"], 1)
+    await join_and_verify(client, join_body(slot["date"]))
+    import scheduler.waitlist_retention  # noqa: F401 - registers the eraser, as the job does
+
+    erase = SCHEDULED_ERASERS["waitlist"]
+    settings = get_settings()
+    assert await erase(datetime.now(UTC), settings) == 0  # not yet past retention
+    day = date.fromisoformat(slot["date"])
+    later = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+        days=settings.retention_days + 2
+    )
+    assert await erase(later, settings) == 2
+    assert await erase(later, settings) == 0  # idempotent
+    rows = await WaitlistParty.select(
+        WaitlistParty.name, WaitlistParty.phone, WaitlistParty.id_sealed, WaitlistParty.id_hash
+    )
+    assert all(set(r.values()) == {""} for r in rows)
+    assert await WaitlistEntry.count() == 1  # the entry itself stays for statistics
