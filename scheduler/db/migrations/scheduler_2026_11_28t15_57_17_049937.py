@@ -1,13 +1,16 @@
+from __future__ import annotations
+
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSON
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSON,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -45,9 +48,7 @@ DESCRIPTION = "precheck tables"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="PrecheckParty",
@@ -56,9 +57,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Precheck", tablename="precheck", schema=None, columns=None
-    )
+    manager.add_table(class_name="Precheck", tablename="precheck", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="PrecheckParty",
