@@ -139,13 +139,15 @@ class PgListenChannelsBackend(ChannelsBackend):
     async def _keep_listening(self) -> None:
         delay = self._retry_seconds
         while True:
+            made = self.connections_made
             try:
                 await self._listen_until_lost()
-                delay = self._retry_seconds
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("board listener: no connection; retrying in %.1f s", delay)
+            except Exception as exc:
+                log.warning("board listener: %r; reconnecting in %.1f s", exc, delay)
+            if self.connections_made > made:
+                delay = self._retry_seconds  # it was up: start the backoff afresh
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
@@ -178,4 +180,10 @@ class PgListenChannelsBackend(ChannelsBackend):
         finally:
             self.listening.clear()
             self._conn = None
-            conn.terminate()
+            if lost.is_set():
+                conn.terminate()
+            else:  # shutting down, or the ping failed: say goodbye if the server still listens
+                try:
+                    await asyncio.wait_for(conn.close(), PING_TIMEOUT)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    conn.terminate()
