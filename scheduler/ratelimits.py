@@ -27,7 +27,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from litestar.exceptions import TooManyRequestsException
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.waitlist_tables import RateCounter
@@ -180,15 +187,15 @@ async def _refuse(scope: Scope, send: Send, wait: str) -> None:
 
     accept = next((v for k, v in scope["headers"] if k == b"accept-language"), b"")
     body = _BODIES[negotiate(accept.decode("latin-1") or None)]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", wait.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", wait.encode()),
+        ],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)

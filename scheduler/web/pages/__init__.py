@@ -7,5 +7,6 @@ from typing import Any
 from scheduler.web.pages.book import BookingPages
 from scheduler.web.pages.manage import ManagePages
 from scheduler.web.pages.precheck import PrecheckPages
+from scheduler.web.pages.waitlist import WaitlistPages
 
-PAGE_ROUTES: list[Any] = [BookingPages, ManagePages, PrecheckPages]
+PAGE_ROUTES: list[Any] = [BookingPages, ManagePages, PrecheckPages, WaitlistPages]
