@@ -134,6 +134,12 @@ async def evaluate(id_hash: str, now: datetime) -> dict[str, Any] | None:
     return {"id": inserted[0]["id"], **after}
 
 
+async def after_cancel(parties: list[dict[str, Any]], now: datetime) -> None:
+    """A couple's cancellation counts at once (inside its transaction), not a job run later."""
+    for id_hash in sorted({p["id_hash"] for p in parties if p.get("id_hash")}):
+        await evaluate(id_hash, now)
+
+
 async def _party(appointment_id: int, id_hash: str) -> dict[str, str]:
     rows = await Appointment.raw(
         "SELECT * FROM party WHERE appointment = {} AND id_hash = {}", appointment_id, id_hash

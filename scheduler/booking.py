@@ -181,7 +181,6 @@ async def hold(
     party_b = clean_party("b", data.party_b)
     if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
-    await ratelimits.check_parties(settings, (party_a, party_b), now)  # per ID and phone
     claims = (
         [
             id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
@@ -209,6 +208,8 @@ async def hold(
     reference, token = new_reference(office["code"]), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
     async with write_transaction():
+        # Per ID and phone, counted with the texts this hold sends (rolled back with it).
+        await ratelimits.check_parties(settings, (party_a, party_b), now)
         inserted = await Appointment.insert(
             Appointment(
                 reference=reference,
@@ -478,6 +479,7 @@ async def cancel(
         if not await _free(loaded, "cancelled", now, actor="couple", from_statuses=CHANGEABLE):
             raise DomainError("not-pending")
         await notify_couple(loaded, "cancelled", now, urgent=True)
+        await bans.after_cancel(loaded.parties, now)  # may cross the no-show rule's threshold
         loaded = await _reload(reference)
     await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
     return public_view(loaded)

@@ -392,5 +392,19 @@ async def test_admin_reads_superadmin_edits_through_the_pages(
     assert types.status_code == 303, types.text
     assert (await policies.current()).id_types().for_service("divorce") == ("passport",)
     assert [e["action"] for e in await audit.entries("policy", "id_types")] == ["policy.update"]
+    rule = {"signature": "【登记】", "allow_urls": "", "max_segments": "2"}
+    countries = await post_form(
+        client,
+        "/staff/admin/policies/sms_countries",
+        {f"{k}_default": v for k, v in rule.items() if k != "signature"}
+        | {"rows": "2", "code_0": "+86", "code_1": ""}
+        | {f"{k}_0": v for k, v in rule.items()},
+    )
+    assert countries.status_code == 303, countries.text
+    saved = (await policies.view("sms_countries"))["value"]
+    assert saved["countries"] == {
+        "86": {"signature": "【登记】", "allow_urls": False, "max_segments": 2}
+    }
+    assert saved["default"]["signature"] == "" and saved["default"]["max_segments"] == 2
     assert time(22, 0) == (await policies.current()).overrides["sms_quiet_hours"].start
     _ = person  # helpers share one numbering of people across files
