@@ -177,9 +177,17 @@ async def update(
 ) -> dict[str, Any]:
     """Replace policy ``name`` with ``raw`` (validated), audited in the same transaction."""
     value = parse(name, raw)
-    before = (await view(name))["value"]
     after = value.to_json()
+    default = defaults(get_settings())[name].to_json()
     async with write_transaction():
+        # Read in the transaction: two admins saving at once each record what they replaced.
+        stored = (
+            await PolicyOverride.select(PolicyOverride.value)
+            .where(PolicyOverride.name == name)
+            .output(load_json=True)
+            .first()
+        )
+        before = stored["value"] if stored is not None else default
         await PolicyOverride.insert(
             PolicyOverride(name=name, value=after, updated_at=now, updated_by=actor.username)
         ).on_conflict(
