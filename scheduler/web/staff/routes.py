@@ -8,6 +8,7 @@ from typing import Any
 from scheduler.web.staff.admin_pages import AdminPages
 from scheduler.web.staff.api import StaffApi
 from scheduler.web.staff.desk_pages import DeskPages
+from scheduler.web.staff.lottery_pages import LotteryAdminPages
 from scheduler.web.staff.office_pages import OfficePages
 from scheduler.web.staff.pages import StaffLoginPages, StaffPages
 from scheduler.web.staff.policy_pages import PolicyPages
@@ -24,4 +25,5 @@ STAFF_ROUTES: list[Any] = [
     PrecheckPages,
     ReportPages,
     PolicyPages,
+    LotteryAdminPages,
 ]
