@@ -26,7 +26,7 @@ from scheduler.db.tables import (
 )
 from scheduler.settings import get_settings
 from scheduler.slots import generate_slots
-from tests.helpers import make_office, person, staff_token
+from tests.helpers import booking_body, gather, make_office, person, staff_token
 
 API = "/api/v1/admin/offices"
 
@@ -447,4 +447,31 @@ async def test_moving_the_excess_without_room_changes_nothing(
     assert resp.status_code == 409, resp.text
     assert resp.json()["type"].endswith("/cap-below-bookings")
     assert await snapshot() == before
+    await assert_counters_match_a_recount()
+
+
+async def test_a_cap_lowered_while_couples_book_never_leaves_a_slot_over_it(
+    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    day = await _open_day(client)
+    for round_, slot in enumerate(day["slots"][:3]):
+        await _hold(slot["id"])
+        cap = 3 - round_ % 2  # 3, 2, 3: every round changes the cap
+        results = await gather(
+            *[client.post("/api/v1/appointments", json=booking_body(slot["id"])) for _ in range(6)],
+            client.put(
+                f"{API}/GZ-TH/services/marriage", json={"slot_cap": cap}, headers=tokens["admin"]
+            ),
+        )
+        change, bookings = results[-1], results[:-1]
+        assert {r.status_code for r in bookings} <= {201, 409}
+        row = await Slot.select().where(Slot.id == slot["id"]).first()
+        assert row is not None
+        assert row["booked"] == 1 + sum(r.status_code == 201 for r in bookings)
+        assert row["booked"] <= row["capacity"], (round_, row)
+        if change.status_code == 200:
+            assert row["capacity"] == cap
+        else:
+            assert change.status_code == 409, change.text
+            assert change.json()["type"].endswith("/cap-below-bookings")
     await assert_counters_match_a_recount()
