@@ -151,7 +151,8 @@ async def update_office(
             after = office | diff
             await _apply_office_caps(office, diff, now)
             services = [s for s in await services_of(office["id"]) if s["active"]]
-            await regenerate(after, services, now, rebuild="timezone" in diff)
+            if after["active"]:  # the daily job generates for active offices only, too
+                await regenerate(after, services, now, rebuild="timezone" in diff)
             await audit.record(
                 actor,
                 "office.update",
