@@ -424,8 +424,9 @@ def verdicts(report: Report) -> list[tuple[str, bool]]:
 
 async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print("Per-client SMS rate limit is OFF for this run (RATE_LIMIT_SMS_PER_MINUTE=0):")
+    print("Per-IP rate limit is OFF for this run (RATE_LIMIT_SMS_PER_MINUTE=0):")
     print("  all load comes from one loopback address, which the limit would throttle.")
+    print("Per-ID and per-phone limits stay ON (every couple is distinct; each hold counts).")
     print(
         f"Web processes: {args.processes} (this machine: {os.cpu_count()} cores, shared by the"
         " client, PostgreSQL, the servers and whatever else runs)."

@@ -36,7 +36,7 @@ from litestar.types import (
     Send,
 )
 
-from scheduler.db.engine import write_transaction
+from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.waitlist_tables import RateCounter
 from scheduler.domain.ratelimits import Limit, Prefilter, retry_after, window_start
 from scheduler.errors import DomainError
@@ -70,9 +70,14 @@ async def count_hits(keys: Iterable[str], seconds: int, now: float) -> dict[str,
     args: list[Any] = []
     for key in unique:
         args += [key, start, start + seconds]
-    # On SQLite the write waits for this process's writer lock like any other write.
-    async with write_transaction():
-        result = await RateCounter.raw(_UPSERT.format(rows=rows), *args)
+    sql = _UPSERT.format(rows=rows)
+    if current_engine().transaction_exists():
+        # Inside the caller's transaction: the count commits or rolls back with it.
+        result = await RateCounter.raw(sql, *args)
+    else:
+        # On SQLite the write waits for this process's writer lock like any other write.
+        async with write_transaction():
+            result = await RateCounter.raw(sql, *args)
     return {row["key"]: int(row["hits"]) for row in result}
 
 
@@ -87,11 +92,20 @@ async def purge(now: datetime) -> int:
 
 
 async def _check(
-    prefilter: Prefilter, limits: dict[str, Limit], now: float
+    prefilter: Prefilter, limits: dict[str, Limit], now: float, *, count_locally: bool = True
 ) -> tuple[str, Limit] | None:
-    """The first key over its limit, or None. All limits of one call share a window length."""
+    """The first key over its limit, or None. All limits of one call share a window length.
+
+    ``count_locally=False`` when the shared count may roll back (it is written in the
+    caller's transaction): then the pre-filter only repeats the store's refusals,
+    which stay true for the rest of the window whatever rolls back."""
     for key, limit in limits.items():
-        if not prefilter.admit(key, limit, now):
+        admitted = (
+            prefilter.admit(key, limit, now)
+            if count_locally
+            else not (prefilter.blocked(key, limit, now))
+        )
+        if not admitted:
             return key, limit
     seconds = next(iter(limits.values())).seconds
     hits = await count_hits(limits, seconds, now)
@@ -115,9 +129,13 @@ _PEOPLE = Prefilter()
 
 
 async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: datetime) -> None:
-    """Count an application, booking or code request against each party's ID number
-    and phone; ``rate-limited`` (429, with Retry-After) if any is over its hourly limit.
-    Counted even when the request later fails: a failing request is still an attempt."""
+    """Count a hold, application or code request against each party's ID number and
+    phone; ``rate-limited`` (429, with Retry-After) if any is over its hourly limit.
+
+    Call it inside the transaction that texts the codes: the count commits with the
+    texts (no extra write transaction per booking), and an attempt refused for
+    another reason rolls its count back. What it bounds is what costs: SMS sent and
+    seats held per person across all addresses; attempts are bounded per address."""
     by_id = Limit(settings.rate_limit_id_per_hour, PERSON_WINDOW_SECONDS)
     by_phone = Limit(settings.rate_limit_phone_per_hour, PERSON_WINDOW_SECONDS)
     limits: dict[str, Limit] = {}
@@ -129,7 +147,7 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
     if not limits:
         return
     at = now.timestamp()
-    over = await _check(_PEOPLE, limits, at)
+    over = await _check(_PEOPLE, limits, at, count_locally=False)
     if over is not None:
         raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
 

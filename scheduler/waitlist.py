@@ -101,12 +101,13 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
         )
     except rules.InvalidRequest as exc:
         raise _invalid(exc) from exc
-    await ratelimits.check_parties(settings, (party_a, party_b), now)
     reference, token = new_reference(first["code"]), new_manage_token()
     codes_sent = {"a": new_code(), "b": new_code()}
     parties = (("a", party_a), ("b", party_b))
     ids = {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
     async with write_transaction():
+        # Per ID and phone, counted with the codes this sends (rolled back with it).
+        await ratelimits.check_parties(settings, (party_a, party_b), now)
         rows = await WaitlistEntry.insert(
             WaitlistEntry(
                 reference=reference,

@@ -30,6 +30,7 @@ from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, Office, 
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
 from scheduler.domain import waitlist as rules
 from scheduler.errors import DomainError
+from scheduler.lottery_admin import reserved_slots
 from scheduler.notify import outbox
 from scheduler.notify.couple import sms_office_name
 from scheduler.security import keyed_hash, new_code, new_reference
@@ -62,7 +63,7 @@ async def offer_freed_seats(
     await settle_day(service, day, now)
     made = 0
     for _ in range(MAX_ROUNDS):
-        free, tz = await _free_slots(office_id, service, day)
+        free, tz = await _free_slots(office_id, service, day, now)
         if not free:
             break
         waiting = await _waiting(office_id, service, day, settings)
@@ -95,8 +96,10 @@ async def offer_for_entry(entry_id: int, now: datetime, settings: Settings) -> i
 
 
 async def _free_slots(
-    office_id: int, service: str, day: date
+    office_id: int, service: str, day: date, now: datetime
 ) -> tuple[list[rules.FreeSlot], ZoneInfo]:
+    """Slots with a free seat, except those a lottery still reserves for its own
+    draw order (on a lottery date, freed seats go to the draw order first)."""
     office = await Office.select(Office.timezone).where(Office.id == office_id).first()
     tz = ZoneInfo(office["timezone"] if office else "Asia/Shanghai")
     rows = await Slot.raw(
@@ -106,6 +109,7 @@ async def _free_slots(
         service,
         day,
     )
+    reserved = await reserved_slots(office_id, service, day, now)
     free = [
         rules.FreeSlot(
             id=r["id"],
@@ -114,6 +118,7 @@ async def _free_slots(
             local_start=r["start_at"].astimezone(tz).time().replace(tzinfo=None),
         )
         for r in rows
+        if r["id"] not in reserved
     ]
     return free, tz
 

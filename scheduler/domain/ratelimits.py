@@ -61,6 +61,10 @@ class Prefilter:
         self._hits[key] = (start, hits)
         return hits <= limit.count
 
+    def blocked(self, key: str, limit: Limit, now: float) -> bool:
+        """Whether the shared store refused ``key`` in the current window (no counting)."""
+        return self._blocked.get(key) == window_start(now, limit.seconds)
+
     def block(self, key: str, limit: Limit, now: float) -> None:
         """The shared store refused ``key``: refuse it here until the window ends."""
         self._blocked[key] = window_start(now, limit.seconds)
