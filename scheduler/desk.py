@@ -112,9 +112,6 @@ async def reveal(
     loaded = await load(reference)
     if loaded is None or loaded.row["office"]["id"] != office_id:
         raise DomainError("not-found")
-    async with write_transaction():
-        await audit.record(
-            actor,
     parties = [
         {
             "role": p["role"],
@@ -125,6 +122,9 @@ async def reveal(
         }
         for p in loaded.parties
     ]
+    async with write_transaction():
+        await audit.record(
+            actor,
             "appointment.reveal",
             office_id=office_id,
             object_type="appointment",

@@ -233,13 +233,13 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_FORMAT": ("log_format", _one_of("text", "json")),
     "HEALTH_OUTBOX_BACKLOG_MAX": ("health_outbox_backlog_max", _to_int_range(1, 10_000_000)),
     "METRICS_TOKEN": ("metrics_token", str),
+    "RETENTION_DAYS": ("retention_days", _to_int_range(30, 3650)),
 }
 
 
 def parse_settings(environ: Mapping[str, str]) -> Settings:
     """Build settings from a mapping; raises SettingsError naming every bad value."""
     values: dict[str, Any] = {}
-    "RETENTION_DAYS": ("retention_days", _to_int_range(30, 3650)),
     errors: list[str] = []
     for env_name, (attr, convert) in _SPEC.items():
         raw = environ.get(env_name)
