@@ -430,8 +430,10 @@ async def _to_waiting_list(lottery_id: int, now: datetime, settings: Settings) -
     lottery = (
         await Lottery.select(Lottery.day, Lottery.service).where(Lottery.id == lottery_id).first()
     )
+    if lottery is None:
+        return 0
     offered = 0
-    for office_id in await _offices(lottery_id) if lottery else {}:
+    for office_id in await _offices(lottery_id):
         try:
             offered += await waitlist_offers.offer_freed_seats(
                 office_id, lottery["service"], lottery["day"], now, settings

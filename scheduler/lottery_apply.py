@@ -26,7 +26,7 @@ from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
 from scheduler.lottery_admin import load as load_lottery
 from scheduler.notify import outbox
-from scheduler.personal_data import PURPOSE, id_columns, register_sealed
+from scheduler.personal_data import id_columns
 from scheduler.security import (
     hash_token,
     keyed_hash,
@@ -54,9 +54,6 @@ class ApplicationInput:
     party_b: PartyInput
     preferences: list[PreferenceInput]
     locale: str = "zh-Hans"
-
-
-register_sealed(LotteryParty, "id_sealed", PURPOSE)  # key rotation re-seals them too
 
 
 async def _preferences(

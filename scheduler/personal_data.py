@@ -77,7 +77,7 @@ class SealedColumn:
 
 SEALED: list[SealedColumn] = [SealedColumn(Party, "id_sealed", PURPOSE)]
 # Modules that call register_sealed at import (one line each).
-SEALED_MODULES: tuple[str, ...] = ("scheduler.waitlist_retention",)
+SEALED_MODULES: tuple[str, ...] = ("scheduler.waitlist_retention", "scheduler.lottery_retention")
 
 
 def register_sealed(table: type[Table], column: str, purpose: str) -> None:

@@ -71,7 +71,7 @@ ScheduledEraser = Callable[[datetime, Settings], Awaitable[int]]
 APPOINTMENT_ERASERS: dict[str, AppointmentEraser] = {}
 SCHEDULED_ERASERS: dict[str, ScheduledEraser] = {}
 # Modules that register erasers at import (one line each).
-HOOK_MODULES: tuple[str, ...] = ("scheduler.waitlist_retention",)
+HOOK_MODULES: tuple[str, ...] = ("scheduler.waitlist_retention", "scheduler.lottery_retention")
 
 
 def erase_with_appointments(name: str) -> Callable[[AppointmentEraser], AppointmentEraser]:

@@ -387,3 +387,30 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
     assert await lottery_admin.reserved_slots(office_id, "marriage", day, later) == frozenset()
     again = await lottery.tick(later, settings)
     assert again.get("won", 0) == 0 and again.get("lapsed", 0) == 0
+
+
+async def test_retention_erases_applicants_personal_data_and_keeps_the_draw(
+    client: httpx.AsyncClient, setup: dict[str, Any]
+) -> None:
+    from scheduler import retention
+    from scheduler.db.lottery_tables import LotteryClaim
+
+    lid, settings = setup["id"], get_settings()
+    a = person()
+    await apply(client, lid, a=a)
+    await close_window(lid)
+    await lottery.tick(datetime.now(UTC), settings)
+    # Not yet past retention: nothing erased.
+    assert await retention.erase_expired(datetime.now(UTC), settings) == 0
+    assert "lottery" in retention.SCHEDULED_ERASERS
+    later = datetime.now(UTC) + timedelta(days=settings.retention_days + 30)
+    assert await retention.erase_expired(later, settings) >= 2
+    parties = await LotteryParty.select()
+    assert {(p["name"], p["phone"], p["id_sealed"], p["id_hash"]) for p in parties} == {
+        ("", "", "", "")
+    }
+    assert await LotteryClaim.count() == 0
+    assert a["name"] not in str(await Party.select())  # the appointment's parties too
+    public = (await client.get(f"/api/v1/lotteries/{lid}")).json()
+    assert len(public["draw_order"]) == 1 and public["seed"]
+    assert await retention.erase_expired(later, settings) == 0
