@@ -414,3 +414,38 @@ async def test_retention_erases_applicants_personal_data_and_keeps_the_draw(
     public = (await client.get(f"/api/v1/lotteries/{lid}")).json()
     assert len(public["draw_order"]) == 1 and public["seed"]
     assert await retention.erase_expired(later, settings) == 0
+
+
+async def test_an_id_holding_a_marriage_appointment_cannot_win(
+    client: httpx.AsyncClient, setup: dict[str, Any]
+) -> None:
+    """One active marriage appointment per ID holds in the draw too: the couple is
+    skipped (ineligible) and the seat goes to the next in order."""
+    lid, settings = setup["id"], get_settings()
+    booked = person()
+    other_day = (
+        await Slot.select(Slot.id)
+        .where((Slot.office == setup["office_id"]) & (Slot.day != setup["day"]))
+        .first()
+    )
+    resp = await client.post("/api/v1/appointments", json=booking_body(other_day["id"], a=booked))
+    assert resp.status_code == 201, resp.text
+    blocked = (await apply(client, lid, a=booked))["reference"]
+    free = (await apply(client, lid))["reference"]
+    await close_window(lid)
+    assert (await lottery.tick(datetime.now(UTC), settings))["won"] == 1
+    statuses = {r["reference"]: r["status"] for r in await LotteryApplication.select()}
+    assert statuses == {blocked: "ineligible", free: "won"}
+    assert await Appointment.count() == 2
+
+
+async def test_racing_applications_naming_one_person_make_one(
+    client: httpx.AsyncClient, setup: dict[str, Any]
+) -> None:
+    shared = person()
+    url = f"/api/v1/lotteries/{setup['id']}/applications"
+    bodies = [application(a=shared), application(b=shared), application(a=shared)]
+    answers = await asyncio.gather(*(client.post(url, json=b) for b in bodies))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409]
+    assert await LotteryApplication.count() == 1
+    assert await OutboxMessage.count() == 2  # the one application's two codes
