@@ -316,3 +316,14 @@ def test_retention_days_is_validated(raw: str) -> None:
     assert (
         parse_settings({"SECRET_KEY": "a-test-secret-key-long-enough", "RETENTION_DAYS": "30"})
     ).retention_days == 30
+
+
+def test_first_kept_day_is_office_local() -> None:
+    from scheduler.domain.retention import first_kept_day, is_past_retention
+
+    # 16:30 UTC on 30 June is already 1 July in Shanghai, still 30 June in London.
+    now = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)
+    assert first_kept_day(now, TZ, 180) == date(2026, 7, 1) - timedelta(days=180)
+    assert first_kept_day(now, ZoneInfo("Europe/London"), 180) == date(2026, 1, 1)
+    assert is_past_retention(date(2025, 12, 31), now, ZoneInfo("Europe/London"), 180)
+    assert not is_past_retention(date(2026, 1, 1), now, ZoneInfo("Europe/London"), 180)
