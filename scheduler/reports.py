@@ -22,6 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from piccolo.engine.postgres import PostgresEngine
+
+from scheduler.db.engine import current_engine
 from scheduler.db.tables import Office
 from scheduler.domain.report_math import (
     SEATLESS,
@@ -57,10 +60,10 @@ async def resolve_offices(scope: frozenset[int] | None, codes: Sequence[str]) ->
         for r in rows
         if scope is None or r["id"] in scope
     ]
-    if not codes:
+    wanted = sorted({c.strip() for c in codes if c.strip()})
+    if not wanted:
         return visible
     by_code = {o.code: o for o in visible}
-    wanted = sorted(set(codes))
     if any(code not in by_code for code in wanted):
         raise DomainError("not-found")
     return [by_code[code] for code in wanted]
@@ -81,6 +84,38 @@ def _day(value: Any) -> date:
 def _ts(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _postgres() -> bool:
+    return isinstance(current_engine(), PostgresEngine)
+
+
+def _seconds(later: str, earlier: str) -> str:
+    """SQL: seconds from ``earlier`` to ``later`` (timestamps), computed by the database
+    so that only one number per row travels (SQLite stores timestamps as UTC text)."""
+    if _postgres():
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def _utc_hour(column: str, minutes: bool) -> str:
+    """SQL: the UTC hour (or minute) of a timestamp as text, to group messages by."""
+    if _postgres():
+        fmt = "YYYY-MM-DD HH24:MI" if minutes else "YYYY-MM-DD HH24"
+        return f"to_char({column} AT TIME ZONE 'UTC', '{fmt}')"
+    return f"substr({column}, 1, {16 if minutes else 13})"
+
+
+def _whole_hours(zones: Sequence[ZoneInfo], start: date, end: date) -> bool:
+    """Whether every zone is a whole number of hours from UTC over the range (all of
+    China is): then an hour of UTC lies within one local day."""
+    moments = [datetime.combine(d, time(12), UTC) for d in (start, end)]
+    moments += [datetime(y, m, 1, tzinfo=UTC) for y in {start.year, end.year} for m in (1, 7)]
+    return all(
+        (z.utcoffset(moment) or timedelta()) % timedelta(hours=1) == timedelta()
+        for z in zones
+        for moment in moments
+    )
 
 
 def _utc_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -160,7 +195,7 @@ async def lead_times(offices: Sequence[OfficeRef], start: date, end: date) -> Ta
     ids = [o.id for o in offices]
     codes = _codes(offices)
     found = await Office.raw(
-        "SELECT s.office AS office, s.start_at AS start_at, a.created_at AS created_at"  # noqa: S608
+        f"SELECT s.office AS office, {_seconds('s.start_at', 'a.created_at')} AS lead"  # noqa: S608
         " FROM appointment a JOIN slot s ON s.id = a.slot"
         f" WHERE s.office IN {_in(ids)} AND {{}} <= s.day AND s.day <= {{}}"
         " AND a.confirmed_at IS NOT NULL",
@@ -171,7 +206,7 @@ async def lead_times(offices: Sequence[OfficeRef], start: date, end: date) -> Ta
     per_office: dict[int, list[float]] = {o.id: [] for o in offices}
     counts = dict.fromkeys(bucket_names(), 0)
     for row in found:
-        days = (_ts(row["start_at"]) - _ts(row["created_at"])).total_seconds() / 86400
+        days = float(row["lead"]) / 86400
         per_office[int(row["office"])].append(days)
         counts[lead_bucket(days)] += 1
     total = len(found)
@@ -235,20 +270,21 @@ async def queue_waits(offices: Sequence[OfficeRef], start: date, end: date) -> T
     """Minutes from check-in to the first call, per day and office and per day overall."""
     ids = [o.id for o in offices]
     codes = _codes(offices)
+    # The first call after the check-in (an earlier ticket's calls do not count).
     found = await Office.raw(
-        "SELECT t.office AS office, t.day AS day, t.checked_in_at AS checked_in_at,"  # noqa: S608
-        " (SELECT MIN(e.at) FROM appointment_event e WHERE e.appointment = t.appointment"
-        "  AND e.kind = 'called' AND e.at >= t.checked_in_at) AS called_at"
-        f" FROM queue_ticket t WHERE t.office IN {_in(ids)} AND {{}} <= t.day AND t.day <= {{}}",
+        "SELECT t.office AS office, t.day AS day,"  # noqa: S608 - placeholders only
+        f" {_seconds('MIN(e.at)', 't.checked_in_at')} AS wait FROM queue_ticket t"
+        " LEFT JOIN appointment_event e ON e.appointment = t.appointment"
+        " AND e.kind = 'called' AND e.at >= t.checked_in_at"
+        f" WHERE t.office IN {_in(ids)} AND {{}} <= t.day AND t.day <= {{}}"
+        " GROUP BY t.id, t.office, t.day, t.checked_in_at",
         *ids,
         start,
         end,
     )
     per: dict[tuple[int, date], list[float | None]] = {}
     for row in found:
-        wait = None
-        if row["called_at"] is not None:
-            wait = (_ts(row["called_at"]) - _ts(row["checked_in_at"])).total_seconds() / 60
+        wait = None if row["wait"] is None else float(row["wait"]) / 60
         per.setdefault((int(row["office"]), _day(row["day"])), []).append(wait)
 
     def figures(waits: list[float | None]) -> dict[str, Any]:
@@ -282,36 +318,43 @@ async def sms(offices: Sequence[OfficeRef], start: date, end: date) -> Tables:
     # Wide UTC bounds (every office's local day lies within a day of UTC), then exact.
     lo = datetime.combine(start - timedelta(days=1), time(), UTC)
     hi = datetime.combine(end + timedelta(days=2), time(), UTC)
+    zones = {o.id: ZoneInfo(o.timezone) for o in offices}
+    # Counted by the database per office, status, error code and UTC hour (minute
+    # where a zone is off by half an hour); each hour is then put on its local day.
+    minutes = not _whole_hours(list(zones.values()), start, end)
+    bucket = _utc_hour("m.created_at", minutes)
     found = await Office.raw(
-        "SELECT a.office AS office, m.created_at AS created_at, m.status AS status,"  # noqa: S608
-        " m.error_code AS error_code FROM outbox_message m JOIN appointment a"
+        f"SELECT a.office AS office, {bucket} AS hour, m.status AS status,"  # noqa: S608
+        " m.error_code AS error_code, COUNT(*) AS n FROM outbox_message m JOIN appointment a"
         f" ON a.id = m.appointment_id WHERE a.office IN {_in(ids)}"
-        " AND m.created_at >= {} AND m.created_at < {}",
+        " AND m.created_at >= {} AND m.created_at < {}"
+        f" GROUP BY a.office, {bucket}, m.status, m.error_code",
         *ids,
         lo,
         hi,
     )
     cells: dict[tuple[int, date], dict[str, int]] = {}
     errors: dict[str, int] = {}
-    zones = {o.id: ZoneInfo(o.timezone) for o in offices}
     for row in found:
-        office = int(row["office"])
-        day = _ts(row["created_at"]).astimezone(zones[office]).date()
+        office, n = int(row["office"]), int(row["n"])
+        text = str(row["hour"]).replace("T", " ")
+        hour = datetime.strptime(text, "%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d %H")
+        day = hour.replace(tzinfo=UTC).astimezone(zones[office]).date()
         if not start <= day <= end:
             continue
         c = cells.setdefault(
             (office, day), {"messages": 0, "delivered": 0, "failed": 0, "in_flight": 0}
         )
-        c["messages"] += 1
+        c["messages"] += n
         status = row["status"]
         if status == "delivered":
-            c["delivered"] += 1
+            c["delivered"] += n
         elif status in SMS_FAILED:
-            c["failed"] += 1
+            c["failed"] += n
             code = row["error_code"] or ""
-            errors[code] = errors.get(code, 0) + 1
+            errors[code] = errors.get(code, 0) + n
         elif status in SMS_IN_FLIGHT:
-            c["in_flight"] += 1
+            c["in_flight"] += n
     failures = sum(errors.values())
     rows = [
         {"day": day.isoformat(), "office": by_id[office].code}

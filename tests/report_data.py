@@ -229,6 +229,28 @@ async def build(client: httpx.AsyncClient, seed: int = 7) -> dict[str, Any]:
     assert resp.status_code == 202, resp.text
     for run in await RescheduleRun.select(RescheduleRun.id):
         assert await reschedule.execute(run["id"], "test", datetime.now(UTC))
+    # An office half an hour off the hour from UTC (data made, so only the SMS days move):
+    # its messages must still fall on their local days.
+    await Office.update({Office.timezone: "Asia/Kolkata"}).where(Office.code == "SZ-FT")
+    # Two messages within one UTC hour, on two Kolkata days (23:50 and 00:10 local).
+    sz = await Appointment.select(Appointment.id).where(
+        Appointment.office == await _office_id("SZ-FT")
+    )
+    utc_day = today() - timedelta(days=3)
+    for minute in (20, 40):
+        at = datetime.combine(utc_day, time(18, minute), UTC)
+        await OutboxMessage.insert(
+            OutboxMessage(
+                key=f"test:kolkata:{minute}",
+                to_phone="+8613800138000",
+                template="reminder",
+                locale="zh-Hans",
+                status="delivered",
+                created_at=at,
+                due_at=at,
+                appointment_id=sz[0]["id"],
+            )
+        )
     return {
         "root": root,
         "from": today() - timedelta(days=PAST_DAYS + 1),

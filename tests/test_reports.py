@@ -13,6 +13,7 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ from scheduler.db.tables import (
 )
 from scheduler.i18n import translate
 from tests.helpers import staff_token
-from tests.report_data import TZ, build, today
+from tests.report_data import build, today
 from tests.test_desk_pages import make_staff, sign_in
 
 REPORTS = ("bookings", "lead-time", "cancellations", "queue", "sms", "reschedule")
@@ -220,12 +221,14 @@ async def test_every_report_matches_the_tables(
         a["id"]: names[a["office"]]
         for a in await Appointment.select(Appointment.id, Appointment.office)
     }
+    zones = {r["code"]: ZoneInfo(r["timezone"]) for r in await Office.select()}
+    assert zones["SZ-FT"] == ZoneInfo("Asia/Kolkata")
     sms: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     codes: Counter[str] = Counter()
     for m in await OutboxMessage.select():
         if m["appointment_id"] is None:
             continue
-        day = m["created_at"].astimezone(TZ).date()
+        day = m["created_at"].astimezone(zones[owner[m["appointment_id"]]]).date()
         if not start <= day <= end:
             continue
         c = sms[(day.isoformat(), owner[m["appointment_id"]])]
