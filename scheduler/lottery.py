@@ -15,6 +15,7 @@ draw order (``pass_on``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -24,23 +25,22 @@ from zoneinfo import ZoneInfo
 
 from scheduler import waitlist_offers
 from scheduler.booking import ONE_ACTIVE_PER_ID
-from scheduler.db.engine import write_transaction
+from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice, LotteryParty
 from scheduler.db.tables import (
     Appointment,
-    AppointmentEvent,
     IdClaim,
     Office,
     OfficeDay,
     OnsiteWindow,
-    Party,
     Slot,
 )
 from scheduler.domain import lottery as rules
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.lottery_apply import expire_applications
-from scheduler.notify import outbox
 from scheduler.notify.couple import sms_office_name
+from scheduler.notify.texts import render_for
+from scheduler.reschedule import OUTBOX_COLUMNS
 from scheduler.security import keyed_hash, new_code, new_reference
 from scheduler.settings import Settings
 
@@ -307,67 +307,109 @@ async def _make_appointments(
     by_app: dict[int, list[dict[str, Any]]] = {}
     for p in parties:
         by_app.setdefault(p["application"], []).append(p)
-    party_rows, claim_rows, events, messages = [], [], [], []
+    await _mark_won({apps[ref]["id"]: appointment_of[ref]["id"] for ref in awards})
+    # Plain rows, one prepared statement per table (Piccolo's per-row objects cost
+    # more than the database here, and on SQLite this transaction holds the lock).
+    party_rows: list[tuple[object, ...]] = []
+    claim_rows: list[IdClaim] = []
+    events: list[tuple[object, ...]] = []
+    messages: list[tuple[object, ...]] = []
+    validity = settings.sms_validity_seconds
     for ref, slot_id in awards.items():
         app, appt = apps[ref], appointment_of[ref]
         slot, office = slots[slot_id], offices[slots[slot_id]["office"]]
-        await LotteryApplication.update(
-            {LotteryApplication.status: "won", LotteryApplication.appointment_id: appt["id"]}
-        ).where((LotteryApplication.id == app["id"]) & (LotteryApplication.status == "waiting"))
-        events.append(
-            AppointmentEvent(
-                appointment=appt["id"], kind="held", to_slot=slot_id, actor="lottery", at=now
-            )
-        )
+        events.append((appt["id"], "held", None, slot_id, "lottery", now))
+        local = slot["start_at"].astimezone(tzs[office["id"]])
         for p in sorted(by_app[app["id"]], key=lambda p: p["role"]):
             code = new_code()
+            code_hash = keyed_hash(settings.secret_key, "code", f"{appt['id']}:{p['role']}:{code}")
+            # The application's sealed, masked and hashed ID forms, as a booking stores them.
             party_rows.append(
-                Party(
-                    appointment=appt["id"],
-                    role=p["role"],
-                    name=p["name"],
-                    id_type=p["id_type"],
-                    # The application's sealed, masked and hashed forms, as booked.
-                    id_sealed=p["id_sealed"],
-                    id_masked=p["id_masked"],
-                    id_hash=p["id_hash"],
-                    phone=p["phone"],
-                    code_hash=keyed_hash(
-                        settings.secret_key, "code", f"{appt['id']}:{p['role']}:{code}"
-                    ),
+                (
+                    appt["id"],
+                    p["role"],
+                    p["name"],
+                    p["id_type"],
+                    p["id_sealed"],
+                    p["id_masked"],
+                    p["id_hash"],
+                    p["phone"],
+                    code_hash,
+                    0,
                 )
             )
             if lottery["service"] in ONE_ACTIVE_PER_ID:
                 claim_rows.append(
                     IdClaim(claim=f"{lottery['service']}:{p['id_hash']}", appointment=appt["id"])
                 )
-            local = slot["start_at"].astimezone(tzs[office["id"]])
+            payload = {
+                "code": code,
+                "reference": appt["reference"],
+                "office": sms_office_name(office, app["locale"]),
+                "date": slot["day"].isoformat(),
+                "start": f"{local:%H:%M}",
+                "deadline": f"{deadline.astimezone(tzs[office['id']]):%m-%d %H:%M}",
+            }
             messages.append(
-                outbox.new_message(
+                (
                     # One text per party and appointment, whoever runs the draw.
-                    key=f"appointment:{appt['id']}:lottery_won:{p['role']}",
-                    to_phone=p["phone"],
-                    template="lottery_won",
-                    locale=app["locale"],
-                    payload={
-                        "code": code,
-                        "reference": appt["reference"],
-                        "office": sms_office_name(office, app["locale"]),
-                        "date": slot["day"].isoformat(),
-                        "start": f"{local:%H:%M}",
-                        "deadline": f"{deadline.astimezone(tzs[office['id']]):%m-%d %H:%M}",
-                    },
-                    now=now,
-                    urgent=True,
-                    appointment_id=appt["id"],
-                    tz=office["timezone"],
+                    f"appointment:{appt['id']}:lottery_won:{p['role']}",
+                    p["phone"],
+                    "lottery_won",
+                    app["locale"],
+                    json.dumps(payload, ensure_ascii=False),
+                    render_for("lottery_won", app["locale"], payload, p["phone"]),
+                    "pending",
+                    now,  # urgent: a code, sent at once
+                    0,
+                    now,
+                    True,
+                    validity,
+                    False,
+                    appt["id"],
                 )
             )
-    for table_rows in (party_rows, claim_rows, events):
-        for chunk in _chunks(table_rows):
-            await type(chunk[0]).insert(*chunk)
-    for chunk in _chunks(messages):
-        await outbox.enqueue_many(chunk)
+    await insert_rows("party", PARTY_COLUMNS, party_rows)
+    # A claim held since our read (a booking racing the draw) fails the insert and
+    # rolls the draw back; the next tick draws again and finds it.
+    for chunk in _chunks(claim_rows):
+        await IdClaim.insert(*chunk)
+    await insert_rows(
+        "appointment_event", ("appointment", "kind", "from_slot", "to_slot", "actor", "at"), events
+    )
+    await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
+
+
+PARTY_COLUMNS = (
+    "appointment",
+    "role",
+    "name",
+    "id_type",
+    "id_sealed",
+    "id_masked",
+    "id_hash",
+    "phone",
+    "code_hash",
+    "code_attempts",
+)
+
+
+async def _mark_won(appointment_of: dict[int, int]) -> None:
+    """Waiting applications -> won with their appointment, one statement per chunk."""
+    items = sorted(appointment_of.items())
+    for chunk in _chunks(items):
+        # Typed: PostgreSQL reads an untyped parameter in a CASE as text.
+        cases = " ".join("WHEN CAST({} AS INTEGER) THEN CAST({} AS INTEGER)" for _ in chunk)
+        marks = ", ".join("{}" for _ in chunk)
+        done = await LotteryApplication.raw(
+            "UPDATE lottery_application SET status = 'won',"  # noqa: S608 - placeholders only
+            f" appointment_id = CASE id {cases} END"
+            f" WHERE status = 'waiting' AND id IN ({marks}) RETURNING id",
+            *[v for pair in chunk for v in pair],
+            *[app_id for app_id, _ in chunk],
+        )
+        if len(done) != len(chunk):
+            raise SeatsChanged("an application changed under the draw")
 
 
 async def pass_on(lottery_id: int, now: datetime, settings: Settings) -> dict[str, int] | None:
