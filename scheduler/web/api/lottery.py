@@ -4,7 +4,7 @@ under ``/api/v1/lotteries``, the admin's under ``/api/v1/admin/lotteries``."""
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
@@ -210,4 +210,3 @@ class LotteryAdminApi(Controller):
 
 
 LOTTERY_API: list[Any] = [LotteryApi, LotteryAdminApi]
-_ = Literal  # re-exported types stay importable for schemas
