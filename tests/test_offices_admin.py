@@ -90,11 +90,22 @@ async def _day(client: httpx.AsyncClient, day: str, office: str = "GZ-TH") -> di
 
 
 @pytest.fixture
-async def tokens(client: httpx.AsyncClient, db: None) -> dict[str, dict[str, str]]:
+async def offices(db: None) -> None:
     await make_office(code="GZ-TH", days_ahead=6, slot_cap=4, weekly_hours=HOURS)
     await make_office(code="SZ-FT", days_ahead=6, slot_cap=4, weekly_hours=HOURS)
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, offices: None) -> dict[str, str]:
+    """The bearer header of an admin of GZ-TH."""
+    return await staff_token(client, "th.admin", role="admin", offices=("GZ-TH",))
+
+
+@pytest.fixture
+async def tokens(client: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Headers of an admin of GZ-TH, a superadmin and a clerk (accounts cost time: argon2)."""
     return {
-        "admin": await staff_token(client, "th.admin", role="admin", offices=("GZ-TH",)),
+        "admin": admin,
         "root": await staff_token(client, "root.admin", role="superadmin", offices=()),
         "clerk": await staff_token(client, "th.clerk", role="clerk", offices=("GZ-TH",)),
     }
@@ -227,14 +238,12 @@ async def test_create_and_edit_with_validation_and_audit(
 
 
 async def test_a_raised_slot_cap_shows_in_availability(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     assert {s["remaining"] for s in day["slots"]} == {4}
     await _hold(day["slots"][0]["id"])
-    resp = await client.put(
-        f"{API}/GZ-TH/services/marriage", json={"slot_cap": 9}, headers=tokens["admin"]
-    )
+    resp = await client.put(f"{API}/GZ-TH/services/marriage", json={"slot_cap": 9}, headers=admin)
     assert resp.status_code == 200, resp.text
     after = await _day(client, day["date"])
     assert [s["remaining"] for s in after["slots"]] == [8] + [9] * (len(day["slots"]) - 1)
@@ -259,14 +268,13 @@ async def test_a_raised_slot_cap_shows_in_availability(
 
 
 async def test_lowering_caps_under_bookings_is_refused_with_numbers_and_nothing_changes(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     first = day["slots"][0]
     for _ in range(3):
         await _hold(first["id"])
     before = await snapshot()
-    admin = tokens["admin"]
 
     resp = await client.put(f"{API}/GZ-TH/services/marriage", json={"slot_cap": 2}, headers=admin)
     assert resp.status_code == 409, resp.text
@@ -304,7 +312,7 @@ async def test_lowering_caps_under_bookings_is_refused_with_numbers_and_nothing_
 
 
 async def test_new_hours_rebuild_days_without_bookings_and_keep_booked_days(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     reference = await _hold(day["slots"][0]["id"])
@@ -316,7 +324,7 @@ async def test_new_hours_rebuild_days_without_bookings_and_keep_booked_days(
     resp = await client.put(
         f"{API}/GZ-TH/services/marriage",
         json={"slot_minutes": 60, "weekly_hours": {str(d): [["14:00", "16:00"]] for d in range(7)}},
-        headers=tokens["admin"],
+        headers=admin,
     )
     assert resp.status_code == 200, resp.text
     # The booked day is as it was: same slots, the couple's seat untouched.
@@ -358,7 +366,7 @@ async def test_new_hours_rebuild_days_without_bookings_and_keep_booked_days(
     count = await Slot.count()
     await generate_slots(datetime.now(UTC))
     again = await client.put(
-        f"{API}/GZ-TH/services/marriage", json={"slot_minutes": 60}, headers=tokens["admin"]
+        f"{API}/GZ-TH/services/marriage", json={"slot_minutes": 60}, headers=admin
     )
     assert again.status_code == 200
     assert await Slot.count() == count
@@ -392,7 +400,7 @@ async def assert_counters_match_a_recount() -> None:
 
 
 async def test_moving_the_excess_moves_exactly_the_latest_bookings(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     first, second = day["slots"][0], day["slots"][1]
@@ -401,7 +409,7 @@ async def test_moving_the_excess_moves_exactly_the_latest_bookings(
     resp = await client.put(
         f"{API}/GZ-TH/services/marriage",
         json={"slot_cap": 1, "excess": "move"},
-        headers=tokens["admin"],
+        headers=admin,
     )
     assert resp.status_code == 200, resp.text
     moved = resp.json()["moved"]
@@ -434,7 +442,7 @@ async def test_moving_the_excess_moves_exactly_the_latest_bookings(
 
 
 async def test_moving_the_excess_without_room_changes_nothing(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     await _hold(day["slots"][0]["id"])
@@ -442,7 +450,7 @@ async def test_moving_the_excess_without_room_changes_nothing(
     resp = await client.put(
         f"{API}/GZ-TH/services/marriage",
         json={"slot_cap": 0, "excess": "move"},
-        headers=tokens["admin"],
+        headers=admin,
     )
     assert resp.status_code == 409, resp.text
     assert resp.json()["type"].endswith("/cap-below-bookings")
@@ -451,7 +459,7 @@ async def test_moving_the_excess_without_room_changes_nothing(
 
 
 async def test_a_cap_lowered_while_couples_book_never_leaves_a_slot_over_it(
-    client: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     day = await _open_day(client)
     for round_, slot in enumerate(day["slots"][:3]):
@@ -459,9 +467,7 @@ async def test_a_cap_lowered_while_couples_book_never_leaves_a_slot_over_it(
         cap = 3 - round_ % 2  # 3, 2, 3: every round changes the cap
         results = await gather(
             *[client.post("/api/v1/appointments", json=booking_body(slot["id"])) for _ in range(6)],
-            client.put(
-                f"{API}/GZ-TH/services/marriage", json={"slot_cap": cap}, headers=tokens["admin"]
-            ),
+            client.put(f"{API}/GZ-TH/services/marriage", json={"slot_cap": cap}, headers=admin),
         )
         change, bookings = results[-1], results[:-1]
         assert {r.status_code for r in bookings} <= {201, 409}
