@@ -169,3 +169,11 @@ def test_nice_ceiling() -> None:
         100.0,
         200.0,
     ]
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01", "1999-12-31", "2100-01-01", "9999-12-31"])
+def test_dates_outside_the_service_years_are_refused(raw: str) -> None:
+    for args in ((raw, None), (None, raw)):
+        with pytest.raises(DomainError) as caught:
+            parse_range(*args, TODAY)
+        assert caught.value.key == "error.invalid-input.report-date"

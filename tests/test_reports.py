@@ -23,6 +23,7 @@ from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import (
     Appointment,
     AppointmentEvent,
+    AuditLog,
     Office,
     OfficeDay,
     OutboxMessage,
@@ -472,3 +473,32 @@ async def test_who_may_see_what(client: httpx.AsyncClient, db: None) -> None:
     ).status_code == 404
     page = await client.get("/staff/admin/reports/bookings")
     assert 'value="SZ-FT"' not in page.text and 'value="GZ-TH"' in page.text
+
+
+async def test_odd_input_is_never_a_server_error(client: httpx.AsyncClient, db: None) -> None:
+    from tests.helpers import make_office
+
+    await make_office(code="GZ-TH", days_ahead=2)
+    root = await staff_token(client, "root.odd", role="superadmin", offices=())
+    odd = [
+        {"office": "\x00"},
+        {"office": "X" * 5000},
+        {"office": "GZ-TH", "from": "２０２６-０１-０１"},
+        {"from": "0000-00-00"},
+        {"from": "9999-12-31"},
+        {"to": "0001-01-01"},
+        {"page": "abc", "actor": "%", "action": "'; DROP TABLE audit_log; --"},
+        {"page": "99999999999999999999", "actor": "\x00", "action": "\x00"},
+        {"format": "csv", "table": "\x00"},
+    ]
+    for params in odd:
+        for path in [f"/api/v1/admin/reports/{n}" for n in REPORTS] + ["/api/v1/admin/audit"]:
+            resp = await client.get(path, params=params, headers=root)
+            assert resp.status_code in (200, 404, 422), (path, params, resp.text)
+    await make_staff("root.oddpage", role="superadmin")
+    await sign_in(client, "root.oddpage")
+    for params in odd:
+        for path in ("/staff/admin/reports/sms", "/staff/admin/audit"):
+            resp = await client.get(path, params=params)
+            assert resp.status_code in (200, 404, 422), (path, params, resp.text)
+    assert await AuditLog.count() >= 2  # the accounts and their sign-ins, nothing dropped

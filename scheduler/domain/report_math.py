@@ -18,6 +18,7 @@ from scheduler.errors import DomainError
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 # Lead time buckets in days: [low, high). The last one is open.
 LEAD_BUCKETS: tuple[tuple[int, int | None], ...] = (
     (0, 1),
@@ -56,9 +57,13 @@ def _date(raw: str | None, name: str) -> date | None:
     try:
         if len(raw.strip()) != 10:
             raise ValueError(raw)
-        return date.fromisoformat(raw.strip())
+        found = date.fromisoformat(raw.strip())
     except ValueError as exc:
         raise DomainError("invalid-input", field=name, reason="report-date") from exc
+    # No records before the service existed; and 9999-12-31 + 30 days would overflow.
+    if not EARLIEST <= found <= LATEST:
+        raise DomainError("invalid-input", field=name, reason="report-date")
+    return found
 
 
 def days_of(start: date, end: date) -> list[date]:
