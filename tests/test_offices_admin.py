@@ -481,3 +481,24 @@ async def test_a_cap_lowered_while_couples_book_never_leaves_a_slot_over_it(
             assert change.status_code == 409, change.text
             assert change.json()["type"].endswith("/cap-below-bookings")
     await assert_counters_match_a_recount()
+
+
+async def test_a_longer_booking_window_opens_the_new_days_at_once(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    last = max(r["day"] for r in await Slot.select(Slot.day).where(Slot.office.code == "GZ-TH"))
+    resp = await client.patch(f"{API}/GZ-TH", json={"booking_days_ahead": 12}, headers=admin)
+    assert resp.status_code == 200, resp.text
+    days = await client.get(
+        "/api/v1/offices/GZ-TH/availability",
+        params={
+            "service": "marriage",
+            "from": (last + timedelta(days=1)).isoformat(),
+            "to": (last + timedelta(days=5)).isoformat(),
+        },
+    )
+    statuses = {d["status"] for d in days.json()["days"]}
+    assert "open" in statuses and "not_yet_open" not in statuses, days.json()
+    count = await Slot.count()
+    await generate_slots(datetime.now(UTC))
+    assert await Slot.count() == count
