@@ -216,7 +216,10 @@ async def _office_ids(blackout_id: int) -> list[int]:
 
 async def view(suspension_id: int) -> dict[str, Any]:
     row = (
-        await ServiceSuspension.select()
+        await ServiceSuspension.select(
+            *ServiceSuspension.all_columns(),
+            ServiceSuspension.blackout.lifted_at.as_alias("blackout_lifted_at"),
+        )
         .where(ServiceSuspension.id == suspension_id)
         .output(load_json=True)
         .first()
@@ -234,7 +237,8 @@ async def view(suspension_id: int) -> dict[str, Any]:
         "end_date": row["end_date"].isoformat(),
         "reason": row["reason"] or {},
         "notified": row["notified"],
-        "lifted": row["lifted_at"] is not None,
+        # Lifted here, or its blackout lifted from the blackouts page.
+        "lifted": row["lifted_at"] is not None or row["blackout_lifted_at"] is not None,
     }
 
 
@@ -258,12 +262,17 @@ async def _office_ids_of_codes(codes: list[str]) -> list[int]:
     return [r["id"] for r in await Office.select(Office.id).where(Office.code.is_in(codes or [""]))]
 
 
+def _in_force() -> Any:
+    """Not lifted, and its blackout not lifted either (the blackouts page lists it too)."""
+    return ServiceSuspension.lifted_at.is_null() & ServiceSuspension.blackout.lifted_at.is_null()
+
+
 async def active_by_service(now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
     """(office id, service) -> the current or next unlifted suspension that has not
     ended: {from, to, reason, now} where ``now`` says it covers today (local)."""
     rows = (
         await ServiceSuspension.select()
-        .where(ServiceSuspension.lifted_at.is_null())
+        .where(_in_force())
         .order_by(ServiceSuspension.start_date)
         .output(load_json=True)
     )
@@ -296,7 +305,7 @@ async def covering(office_code: str, service: str, day: date) -> dict[str, str] 
     rows = (
         await ServiceSuspension.select(ServiceSuspension.blackout, ServiceSuspension.reason)
         .where(
-            ServiceSuspension.lifted_at.is_null()
+            _in_force()
             & (ServiceSuspension.service == service)
             & (ServiceSuspension.start_date <= day)
             & (ServiceSuspension.end_date >= day)

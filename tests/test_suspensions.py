@@ -165,3 +165,20 @@ async def test_bad_or_foreign_suspensions_change_nothing(
     foreign = await client.delete(f"{URL}/{made.json()['id']}", headers=admin)
     assert foreign.status_code == 404
     assert (await client.get(URL, headers=root)).json()[0]["lifted"] is False
+
+
+async def test_lifting_its_blackout_from_the_blackouts_page_lifts_the_suspension(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    today = local_today()
+    made = await client.post(URL, json=_body(today, today + timedelta(days=3)), headers=admin)
+    assert made.status_code == 201, made.text
+    row = await ServiceSuspension.select().first()
+    assert row is not None
+    lifted = await client.delete(f"/api/v1/admin/blackouts/{row['blackout']}", headers=admin)
+    assert lifted.status_code == 200, lifted.text
+    offices = {o["code"]: o for o in (await client.get("/api/v1/offices")).json()}
+    marriage = next(s for s in offices["GZ-TH"]["services"] if s["service"] == "marriage")
+    assert marriage["suspended"] is False and marriage["suspension"] is None
+    assert (await client.get(URL, headers=admin)).json()[0]["lifted"] is True
+    assert not await Slot.exists().where(Slot.blocked.eq(True))
