@@ -57,6 +57,24 @@ async def log(client: httpx.AsyncClient, db: None) -> dict[str, Any]:
         declared.append(resp.json()["blackout"]["id"])
     lifted = await client.delete(f"/api/v1/admin/blackouts/{declared[0]}", headers=root)
     assert lifted.status_code == 200, lifted.text
+    # An admin's change at their office; a superadmin's suspension over two offices, lifted.
+    changed = await client.patch("/api/v1/admin/offices/GZ-TH", json={"counters": 3}, headers=th)
+    assert changed.status_code == 200, changed.text
+    suspended = await client.post(
+        "/api/v1/admin/suspensions",
+        headers=root,
+        json={
+            "offices": ["GZ-TH", "DG-NC"],
+            "service": "marriage",
+            "start_date": day,
+            "end_date": day,
+            "reason": {"zh-Hans": "疫情防控"},
+        },
+    )
+    assert suspended.status_code == 201, suspended.text
+    suspension = suspended.json()["id"]
+    resumed = await client.delete(f"/api/v1/admin/suspensions/{suspension}", headers=root)
+    assert resumed.status_code == 200, resumed.text
     couple = (await confirmed_today("GZ-TH"))[0]
     resp = await client.post(
         f"/api/v1/offices/GZ-TH/appointments/{couple['reference']}/reveal", headers=clerk
@@ -91,6 +109,7 @@ async def log(client: httpx.AsyncClient, db: None) -> dict[str, Any]:
         "ids": ids,
         "blackouts": declared,
         "couple": couple,
+        "suspension": suspension,
     }
 
 
@@ -214,6 +233,10 @@ async def test_admins_see_their_offices_entries(
     # The reveal of personal data at GZ-TH, and the GZ-TH staff's sign-ins, are shown;
     # sign-ins of SZ-FT's clerk and of the superadmin, and policy changes, are not.
     assert ("appointment.reveal", log["couple"]["reference"]) in actions
+    # The admin's own change, and a suspension over GZ-TH and DG-NC with its lifting.
+    assert ("office.update", "GZ-TH") in actions
+    assert ("service.suspend", str(log["suspension"])) in actions
+    assert ("service.resume", str(log["suspension"])) in actions
     logins = {by_id[i]["actor_name"] for i in seen if by_id[i]["action"] == "staff.login"}
     assert logins == {"th.admin", "th.clerk"}
     assert not any(by_id[i]["action"] == "policy.update" for i in seen)
