@@ -36,7 +36,7 @@ from scheduler.web.board import board_events, board_page
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
-from scheduler.web.ratelimit import sms_rate_limit
+from scheduler.web.ratelimit import refused_again, sms_rate_limit
 from scheduler.web.staff.routes import STAFF_ROUTES
 from scheduler.web.webhooks import twilio_status
 from scheduler.worker import running_jobs
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],
-        middleware=[request_id_middleware, _request_metrics().middleware],
+        middleware=[refused_again(settings), request_id_middleware, _request_metrics().middleware],
         state=State(state),
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(

@@ -152,6 +152,24 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
         raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
 
 
+# Per app settings (by value: Litestar copies a middleware's arguments for every
+# route): (address, method, path) -> start of the window in which ClientRateLimit
+# refused it. Read by RefusedAgain, the app's outermost middleware, to answer a
+# flood before routing and the other middlewares.
+_REFUSED: dict[Settings, dict[tuple[str, str, str], int]] = {}
+_REFUSED_MAX = 100_000
+
+
+def _refused(settings: Settings) -> dict[tuple[str, str, str], int]:
+    return _REFUSED.setdefault(settings, {})
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    # Behind a proxy, run uvicorn with --proxy-headers so this is the real client.
+    return client[0] if client else "unknown"
+
+
 class ClientRateLimit:
     """ASGI middleware: per client address, before the body is even read."""
 
@@ -160,19 +178,44 @@ class ClientRateLimit:
         self.settings = settings
         self.limit = Limit(settings.rate_limit_sms_per_minute, IP_WINDOW_SECONDS)
         self.prefilter = Prefilter()
+        self.refused = _refused(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.limit.enabled:
-            client = scope.get("client")
-            # Behind a proxy, run uvicorn with --proxy-headers so this is the real client.
-            address = client[0] if client else "unknown"
+            address = _address(scope)
             key = _key(self.settings, "ip", address)
             now = time.time()
             if await _check(self.prefilter, {key: self.limit}, now) is not None:
                 wait = str(retry_after(now, self.limit.seconds))
                 if not scope["path"].startswith("/api/"):
                     raise TooManyRequestsException(headers={"Retry-After": wait})  # a page
+                if len(self.refused) >= _REFUSED_MAX:
+                    self.refused.clear()  # bounded memory; the limit itself is unaffected
+                start = window_start(now, self.limit.seconds)
+                self.refused[(address, scope["method"], scope["path"])] = start
                 await _refuse(scope, send, wait)
+                return
+        await self.app(scope, receive, send)
+
+
+class RefusedAgain:
+    """The app's outermost middleware: a request ClientRateLimit has refused in this
+    window (same address, method and path: an API endpoint that texts) is refused
+    again here, before routing, logging and metrics, which cost most of a refused
+    request (measured: ~190 of ~205 us in process). It refuses nothing new: only
+    ClientRateLimit, which counts in the shared store, decides."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.refused = _refused(settings)
+        self.enabled = settings.rate_limit_sms_per_minute > 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.enabled and scope["type"] == "http" and self.refused:
+            now = time.time()
+            found = self.refused.get((_address(scope), scope["method"], scope["path"]))
+            if found == window_start(now, IP_WINDOW_SECONDS):
+                await _refuse(scope, send, str(retry_after(now, IP_WINDOW_SECONDS)))
                 return
         await self.app(scope, receive, send)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.middleware.base import DefineMiddleware
 
-from scheduler.ratelimits import ClientRateLimit
+from scheduler.ratelimits import ClientRateLimit, RefusedAgain
 from scheduler.settings import Settings
 
 
@@ -14,3 +14,8 @@ def sms_rate_limit(settings: Settings, name: str) -> DefineMiddleware:
     tells the mounts apart; every mount counts against the same per-address total."""
     del name
     return DefineMiddleware(ClientRateLimit, settings=settings)
+
+
+def refused_again(settings: Settings) -> DefineMiddleware:
+    """The app-level fast path for requests the limit already refused (outermost)."""
+    return DefineMiddleware(RefusedAgain, settings=settings)
