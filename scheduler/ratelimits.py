@@ -24,13 +24,14 @@ import json
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from litestar.exceptions import TooManyRequestsException
 from litestar.types import (
     ASGIApp,
     HTTPResponseBodyEvent,
     HTTPResponseStartEvent,
+    HTTPScope,
     Receive,
     Scope,
     Send,
@@ -192,7 +193,7 @@ class ClientRateLimit:
                 if len(self.refused) >= _REFUSED_MAX:
                     self.refused.clear()  # bounded memory; the limit itself is unaffected
                 start = window_start(now, self.limit.seconds)
-                self.refused[(address, scope["method"], scope["path"])] = start
+                self.refused[(address, cast("HTTPScope", scope)["method"], scope["path"])] = start
                 await _refuse(scope, send, wait)
                 return
         await self.app(scope, receive, send)
@@ -213,7 +214,8 @@ class RefusedAgain:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.enabled and scope["type"] == "http" and self.refused:
             now = time.time()
-            found = self.refused.get((_address(scope), scope["method"], scope["path"]))
+            method = cast("HTTPScope", scope)["method"]
+            found = self.refused.get((_address(scope), method, scope["path"]))
             if found == window_start(now, IP_WINDOW_SECONDS):
                 await _refuse(scope, send, str(retry_after(now, IP_WINDOW_SECONDS)))
                 return
