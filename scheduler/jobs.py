@@ -31,9 +31,7 @@ from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
 from scheduler.observability.metrics import job_run
 from scheduler.ratelimits import purge as purge_rate_counters
-from scheduler.ratelimits import purge as purge_rate_counters
 from scheduler.settings import Settings
-from scheduler.waitlist_offers import run as waitlist_offers
 from scheduler.waitlist_offers import run as waitlist_offers
 
 log = logging.getLogger("scheduler.jobs")
@@ -133,18 +131,6 @@ def build_scheduler(
         _logged("purge_idempotency", purge),
         IntervalTrigger(hours=1),
         id="purge_idempotency",
-        **common,
-    )
-    scheduler.add_job(  # issue 7.3: safety net for seats freed without a hook (capacity raised...)
-        _logged("waitlist_offers", partial(waitlist_offers, settings=settings)),
-        IntervalTrigger(seconds=20),
-        id="waitlist_offers",
-        **common,
-    )
-    scheduler.add_job(  # issue 7.4: shared rate-limit counters whose window has ended
-        _logged("purge_rate_counters", purge_rate_counters),
-        IntervalTrigger(hours=1),
-        id="purge_rate_counters",
         **common,
     )
     scheduler.add_job(  # issue 7.3: safety net for seats freed without a hook (capacity raised...)
