@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import ratelimits
 from scheduler.appointments import load as load_appointment
 from scheduler.appointments import public_view as appointment_view
 from scheduler.booking import PARTY_ROLES, PartyInput, clean_party
@@ -121,6 +122,9 @@ async def apply(
     hold_until = min(now + timedelta(minutes=settings.hold_minutes), lottery["closes_at"])
     try:
         async with write_transaction():
+            # Per ID and phone, counted with the codes this sends (rolled back with
+            # it), as for a booking or a waiting-list entry.
+            await ratelimits.check_parties(settings, (party_a, party_b), now)
             await _release_stale(now, claims)
             rows = await LotteryApplication.insert(
                 LotteryApplication(

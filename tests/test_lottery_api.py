@@ -449,3 +449,32 @@ async def test_racing_applications_naming_one_person_make_one(
     assert sorted(r.status_code for r in answers) == [201, 409, 409]
     assert await LotteryApplication.count() == 1
     assert await OutboxMessage.count() == 2  # the one application's two codes
+
+
+async def test_per_id_limit_refuses_a_lottery_application_across_addresses(
+    setup: dict[str, Any],
+) -> None:
+    """Applying texts two codes, so it counts against each party's ID as a hold or a
+    waiting-list entry does, whichever address it comes from."""
+    from tests.test_ratelimits import app_with, client_at, fresh_window, slug
+
+    await fresh_window(3600, 5)
+    app = app_with(rate_limit_sms_per_minute=0, rate_limit_id_per_hour=2)
+    same = person()
+    url = f"/api/v1/lotteries/{setup['id']}/applications"
+    answers = []
+    for n in range(3):
+        async with client_at(app, f"198.51.100.{n + 50}") as c:
+            resp = await c.post(url, json=application(a=same))
+            answers.append(resp)
+            if resp.status_code == 201:  # withdrawn: the ID may apply again
+                gone = await c.post(
+                    f"{url}/{resp.json()['reference']}/withdraw",
+                    headers={"X-Manage-Token": resp.json()["manage_token"]},
+                )
+                assert gone.status_code == 200, gone.text
+    assert [r.status_code for r in answers] == [201, 201, 429], answers[-1].text
+    assert slug(answers[-1]) == "rate-limited"
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert await LotteryApplication.count() == 2  # the refused one left nothing behind
+    assert await OutboxMessage.count() == 4
