@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -284,6 +285,21 @@ async def refuse_lottery_date(slot: dict[str, Any]) -> None:
     )
     if row is not None:
         raise DomainError("lottery-date")
+
+
+async def reserved_days(
+    office_ids: list[int], services: Collection[str], first: date
+) -> set[tuple[int, str, date]]:
+    """(office, service, day) of lottery dates from ``first`` on: a reschedule or a
+    cap's excess move must not place a couple there (seats go by draw)."""
+    rows = await LotteryOffice.select(
+        LotteryOffice.office, LotteryOffice.service, LotteryOffice.day
+    ).where(
+        LotteryOffice.office.is_in(office_ids or [-1])
+        & LotteryOffice.service.is_in(sorted(services) or [""])
+        & (LotteryOffice.day >= first)
+    )
+    return {(r["office"], r["service"], r["day"]) for r in rows}
 
 
 async def day_windows(office_id: int, service: str, first: date, last: date) -> dict[date, dict]:

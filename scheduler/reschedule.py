@@ -34,6 +34,7 @@ from scheduler.db.tables import (
 from scheduler.domain.blackouts import Candidate, Planner, Rule, Want
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.domain.sms import apply_rule
+from scheduler.lottery_admin import reserved_days
 from scheduler.notify.couple import sms_office_name
 from scheduler.notify.texts import render_sms, rule_for
 from scheduler.settings import get_settings
@@ -211,6 +212,7 @@ async def planner_for(
         {r["id"]: r["capacity"] - r["booked"] for r in day_rows},
         {r["id"]: r["capacity"] - r["people"] for r in window_rows},
         ctx.regions,
+        await reserved_days(office_list, services, first_day),
     )
 
 

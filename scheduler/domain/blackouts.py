@@ -3,13 +3,14 @@
 Placement: each affected couple goes to the nearest fitting slot — the same
 office and service, the same time of day if possible, then the nearest day
 (a later day before an earlier one at equal distance: paperwork for an earlier
-date may not be ready), never into a blocked slot, never past a cap, optionally
-to another office of the region when the blackout allows it.
+date may not be ready), never into a blocked slot, never past a cap, never onto
+an excluded day (a lottery date), optionally to another office of the region
+when the blackout allows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, time
 
@@ -116,9 +117,15 @@ class Planner:
         day_free: dict[int, int],
         window_free: dict[int, int],
         region_offices: dict[int, list[int]] | None = None,
+        excluded_days: Collection[tuple[int, str, date]] = (),
     ) -> Planner:
+        """``excluded_days``: (office, service, day) no one is placed on, e.g. lottery
+        dates, whose seats go by draw rather than first come."""
+        excluded = set(excluded_days)
         candidates: dict[tuple[int, str], dict[date, list[Candidate]]] = {}
         for service, c in slots:
+            if (c.office_id, service, c.day) in excluded:
+                continue
             candidates.setdefault((c.office_id, service), {}).setdefault(c.day, []).append(c)
         return cls(candidates, day_free, window_free, region_offices or {})
 
