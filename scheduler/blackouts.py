@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import audit
+from scheduler import audit, capacity_excess
 from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
@@ -375,7 +375,11 @@ async def progress(run_id: int, scope: frozenset[int] | None = None) -> dict[str
     run = await RescheduleRun.select().where(RescheduleRun.id == run_id).first()
     if run is None:
         raise DomainError("not-found")
-    await _check_scope(run["blackout"], scope)
+    if run["blackout"] is None:  # a lowered cap's excess move: scoped by its items' office
+        if scope is not None and not await capacity_excess.run_offices(run_id) & scope:
+            raise DomainError("not-found")
+    else:
+        await _check_scope(run["blackout"], scope)
     statuses = await OutboxMessage.select(OutboxMessage.status).where(
         OutboxMessage.key.like(f"appointment:%:%:{run_id}:%")
         & OutboxMessage.template.is_in(["rescheduled", "needs_rebooking"])

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.appointments import ACTIVE_STATUSES
-from scheduler.db.blackout_tables import RescheduleRun
-from scheduler.db.tables import Appointment
+from scheduler.db.blackout_tables import RescheduleItem, RescheduleRun
+from scheduler.db.tables import Appointment, Slot
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES, translate
 from scheduler.reschedule import Conflict, Context, apply_moves, plan_moves
@@ -80,3 +80,11 @@ async def move_excess(
     except Conflict as exc:  # a booking took a planned seat meanwhile: try again
         raise DomainError("slot-full") from exc
     return {"run": ctx.run_id, "moved": [m.appointment["id"] for m in moves]}
+
+
+async def run_offices(run_id: int) -> set[int]:
+    """The office an excess run belongs to (it has no blackout to scope it by): that
+    of the slots its couples were moved from, all of one office and service."""
+    moved_from = RescheduleItem.select(RescheduleItem.from_slot).where(RescheduleItem.run == run_id)
+    rows = await Slot.select(Slot.office).where(Slot.id.is_in(moved_from)).distinct()
+    return {r["office"] for r in rows}
