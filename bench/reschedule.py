@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from _db import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -197,36 +196,9 @@ async def measure(appointments: int) -> dict[str, Any]:
 
 
 def child(database: str, appointments: int) -> dict[str, Any]:
-    env = os.environ | {
-        "APP_ENV": "test",
-        "JOBS_ENABLED": "false",
-        "SECRET_KEY": "bench-secret-key-0123456789",
-        "SMS_QUIET_HOURS": "off",
-        "DB_POOL_MIN": "2",
-        "DB_POOL_MAX": "10",
-    }
-    cluster = None
-    if database == "postgres":
-        from tests.pgcluster import destroy_cluster, start_cluster
-
-        cluster = start_cluster()
-        cluster.psql("CREATE DATABASE bench")
-        env["DATABASE_URL"] = cluster.dsn("bench")
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/bench.sqlite3"
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", "--appointments", str(appointments)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-    finally:
-        if cluster is not None:
-            destroy_cluster(cluster)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return run_child(
+        __file__, database, ["--appointments", str(appointments)], {"SMS_QUIET_HOURS": "off"}
+    )
 
 
 def main() -> None:
