@@ -14,24 +14,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import ratelimits
+from scheduler import couple_codes, ratelimits
 from scheduler.appointments import load as load_appointment
 from scheduler.appointments import public_view as appointment_view
-from scheduler.booking import PARTY_ROLES, PartyInput, clean_party
+from scheduler.booking import PartyInput
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.lottery_tables import LotteryApplication, LotteryClaim, LotteryParty
 from scheduler.db.tables import Appointment, Slot
 from scheduler.domain import lottery as rules
-from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
 from scheduler.lottery_admin import load as load_lottery
-from scheduler.notify import outbox
-from scheduler.personal_data import id_columns
 from scheduler.security import (
     hash_token,
     keyed_hash,
-    new_code,
     new_manage_token,
     new_reference,
     normalize_reference,
@@ -101,10 +97,7 @@ async def apply(
     """A couple applies; each party is texted a code. Returns the view and the token."""
     if data.locale not in LOCALES:
         raise DomainError("invalid-input", field="locale", reason="locale")
-    party_a = clean_party("a", data.party_a)
-    party_b = clean_party("b", data.party_b)
-    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
-        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    parties = couple_codes.clean_couple(data.party_a, data.party_b)
     lottery, offices = await load_lottery(lottery_id)
     if lottery["status"] == "cancelled":
         raise DomainError("not-found")
@@ -112,19 +105,16 @@ async def apply(
     prefs = await _preferences(lottery, offices, data.preferences)
     # Sealed, masked and the same keyed hash as ``party.id_hash`` (the draw checks
     # booking claims with it); the plaintext number is not kept.
-    ids = {
-        role: id_columns(settings, p.id_type, p.id_number)
-        for role, p in (("a", party_a), ("b", party_b))
-    }
+    ids = couple_codes.sealed_ids(settings, parties)
     claims = sorted(f"{lottery_id}:{i['id_hash']}" for i in ids.values())
     reference, token = new_reference(REFERENCE_PREFIX), new_manage_token()
-    codes = {"a": new_code(), "b": new_code()}
+    codes = couple_codes.new_codes()
     hold_until = min(now + timedelta(minutes=settings.hold_minutes), lottery["closes_at"])
     try:
         async with write_transaction():
             # Per ID and phone, counted with the codes this sends (rolled back with
             # it), as for a booking or a waiting-list entry.
-            await ratelimits.check_parties(settings, (party_a, party_b), now)
+            await ratelimits.check_parties(settings, [p for _, p in parties], now)
             await _release_stale(now, claims)
             rows = await LotteryApplication.insert(
                 LotteryApplication(
@@ -140,37 +130,23 @@ async def apply(
             ).returning(LotteryApplication.id)
             app_id = rows[0]["id"]
             await LotteryClaim.insert(*[LotteryClaim(claim=c, application=app_id) for c in claims])
-            await LotteryParty.insert(
-                *[
-                    LotteryParty(
-                        application=app_id,
-                        role=role,
-                        name=p.name,
-                        id_type=p.id_type,
-                        id_sealed=ids[role]["id_sealed"],
-                        id_masked=ids[role]["id_masked"],
-                        id_hash=ids[role]["id_hash"],
-                        phone=p.phone,
-                        code_hash=_code_hash(settings, app_id, role, codes[role]),
-                    )
-                    for role, p in (("a", party_a), ("b", party_b))
-                ]
+            await couple_codes.insert_parties(
+                LotteryParty,
+                {"application": app_id},
+                parties,
+                ids,
+                {role: _code_hash(settings, app_id, role, codes[role]) for role in codes},
             )
-            for role, p in (("a", party_a), ("b", party_b)):
-                await outbox.enqueue(
-                    key=f"lottery-application:{app_id}:code:{role}",
-                    to_phone=p.phone,
-                    template="lottery_code",
-                    locale=data.locale,
-                    payload={
-                        "code": codes[role],
-                        "reference": reference,
-                        "minutes": settings.hold_minutes,
-                    },
-                    now=now,
-                    urgent=True,
-                    validity_seconds=max(60, settings.hold_minutes * 60),
-                )
+            await couple_codes.text_codes(
+                f"lottery-application:{app_id}",
+                parties,
+                codes,
+                template="lottery_code",
+                locale=data.locale,
+                reference=reference,
+                minutes=settings.hold_minutes,
+                now=now,
+            )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("already-applied") from exc
@@ -276,8 +252,7 @@ async def confirm(
     lottery_id: int, reference: str, role: str, code: str, *, now: datetime, settings: Settings
 ) -> dict[str, Any]:
     """One party confirms with their code; both confirmed enters the draw."""
-    if role not in PARTY_ROLES:
-        raise DomainError("invalid-input", field="party", reason="party")
+    couple_codes.check_role(role)
     outcome: DomainError | None = None
     async with write_transaction():
         row, parties = await _load(lottery_id, reference)
@@ -295,18 +270,16 @@ async def confirm(
             # Already confirmed: a retried request gets the same answer.
         elif now >= lottery["closes_at"]:
             raise DomainError("lottery-closed")
-        elif party["code_attempts"] >= settings.code_max_attempts:
-            raise DomainError("too-many-attempts")
-        elif _code_hash(settings, row["id"], role, code) != party["code_hash"]:
-            await LotteryParty.update(
-                {LotteryParty.code_attempts: LotteryParty.code_attempts + 1}
-            ).where(LotteryParty.id == party["id"])
-            outcome = DomainError("wrong-code", field="code")
         else:
-            await LotteryParty.update({LotteryParty.confirmed_at: now}).where(
-                LotteryParty.id == party["id"]
+            outcome, both = await couple_codes.enter_code(
+                LotteryParty,
+                party,
+                parties,
+                _code_hash(settings, row["id"], role, code),
+                now=now,
+                settings=settings,
             )
-            if all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"]):
+            if both:
                 await LotteryApplication.update(
                     {
                         LotteryApplication.status: "confirmed",
@@ -373,16 +346,6 @@ async def _view(
         if row["hold_expires_at"]
         else None,
         "position": order.index(row["reference"]) + 1 if row["reference"] in order else None,
-        "parties": [
-            {
-                "role": p["role"],
-                "name": p["name"],
-                "id_type": p["id_type"],
-                "id_number_masked": p["id_masked"],
-                "phone_masked": mask_phone(p["phone"]),
-                "confirmed": p["confirmed_at"] is not None,
-            }
-            for p in parties
-        ],
+        "parties": couple_codes.party_views(parties),
         "appointment": appointment,
     }

@@ -13,22 +13,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import booking, ratelimits, waitlist_offers
+from scheduler import booking, couple_codes, ratelimits, waitlist_offers
 from scheduler.appointments import slot_view
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import Appointment, Office, OfficeService, Slot
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
 from scheduler.domain import waitlist as rules
 from scheduler.domain.calendar import last_bookable_day
-from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
-from scheduler.notify import outbox
-from scheduler.personal_data import id_columns
 from scheduler.security import (
     hash_token,
     keyed_hash,
-    new_code,
     new_manage_token,
     new_reference,
     normalize_reference,
@@ -37,7 +33,6 @@ from scheduler.security import (
 from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.waitlist")
-ROLES = ("a", "b")
 
 
 @dataclass(frozen=True)
@@ -85,10 +80,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
         window = rules.parse_time_range(data.time_from, data.time_to)
     except rules.InvalidRequest as exc:
         raise _invalid(exc) from exc
-    party_a = booking.clean_party("a", data.party_a)
-    party_b = booking.clean_party("b", data.party_b)
-    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
-        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    parties = couple_codes.clean_couple(data.party_a, data.party_b)
     offices = await _offices(codes, data.service)
     first = offices[0]
     tz = ZoneInfo(first["timezone"])
@@ -102,12 +94,11 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
     except rules.InvalidRequest as exc:
         raise _invalid(exc) from exc
     reference, token = new_reference(first["code"]), new_manage_token()
-    codes_sent = {"a": new_code(), "b": new_code()}
-    parties = (("a", party_a), ("b", party_b))
-    ids = {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+    codes_sent = couple_codes.new_codes()
+    ids = couple_codes.sealed_ids(settings, parties)
     async with write_transaction():
         # Per ID and phone, counted with the codes this sends (rolled back with it).
-        await ratelimits.check_parties(settings, (party_a, party_b), now)
+        await ratelimits.check_parties(settings, [p for _, p in parties], now)
         rows = await WaitlistEntry.insert(
             WaitlistEntry(
                 reference=reference,
@@ -136,42 +127,28 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             if is_unique_violation(exc):
                 raise DomainError("already-waiting") from exc
             raise
-        await WaitlistParty.insert(
-            *[
-                WaitlistParty(
-                    entry=entry_id,
-                    role=role,
-                    name=p.name,
-                    id_type=p.id_type,
-                    id_sealed=ids[role]["id_sealed"],
-                    id_masked=ids[role]["id_masked"],
-                    id_hash=ids[role]["id_hash"],
-                    phone=p.phone,
-                    code_hash=keyed_hash(
-                        settings.secret_key,
-                        "code",
-                        f"waitlist:{entry_id}:{role}:{codes_sent[role]}",
-                    ),
-                )
-                for role, p in parties
-            ]
+        await couple_codes.insert_parties(
+            WaitlistParty,
+            {"entry": entry_id},
+            parties,
+            ids,
+            {role: _code_hash(settings, entry_id, role, c) for role, c in codes_sent.items()},
         )
-        for role, p in parties:
-            await outbox.enqueue(
-                key=f"waitlist:{entry_id}:code:{role}",
-                to_phone=p.phone,
-                template="waitlist_code",
-                locale=data.locale,
-                payload={
-                    "code": codes_sent[role],
-                    "reference": reference,
-                    "minutes": first["hold_minutes"],
-                },
-                now=now,
-                urgent=True,
-                validity_seconds=max(60, first["hold_minutes"] * 60),
-            )
+        await couple_codes.text_codes(
+            f"waitlist:{entry_id}",
+            parties,
+            codes_sent,
+            template="waitlist_code",
+            locale=data.locale,
+            reference=reference,
+            minutes=first["hold_minutes"],
+            now=now,
+        )
     return await _view(reference) | {"manage_token": token}
+
+
+def _code_hash(settings: Settings, entry_id: int, role: str, code: str) -> str:
+    return keyed_hash(settings.secret_key, "code", f"waitlist:{entry_id}:{role}:{code.strip()}")
 
 
 async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -221,8 +198,7 @@ async def confirm(
     reference: str, role: str, code: str, *, now: datetime, settings: Settings
 ) -> dict[str, Any]:
     """One partner verifies their phone; both verified puts the couple in the queue."""
-    if role not in ROLES:
-        raise DomainError("invalid-input", field="party", reason="party")
+    couple_codes.check_role(role)
     outcome: DomainError | None = None
     queued = False
     async with write_transaction():
@@ -238,21 +214,16 @@ async def confirm(
             if party["confirmed_at"] is None:
                 raise DomainError("not-pending")
             # Already verified: a retried request gets the same answer.
-        elif party["code_attempts"] >= settings.code_max_attempts:
-            raise DomainError("too-many-attempts")
-        elif (
-            keyed_hash(settings.secret_key, "code", f"waitlist:{entry['id']}:{role}:{code.strip()}")
-            != party["code_hash"]
-        ):
-            await WaitlistParty.update(
-                {WaitlistParty.code_attempts: WaitlistParty.code_attempts + 1}
-            ).where(WaitlistParty.id == party["id"])
-            outcome = DomainError("wrong-code", field="code")
         else:
-            await WaitlistParty.update({WaitlistParty.confirmed_at: now}).where(
-                WaitlistParty.id == party["id"]
+            outcome, both = await couple_codes.enter_code(
+                WaitlistParty,
+                party,
+                parties,
+                _code_hash(settings, entry["id"], role, code),
+                now=now,
+                settings=settings,
             )
-            if all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"]):
+            if both:
                 queued = bool(
                     await WaitlistEntry.update(
                         {WaitlistEntry.status: "waiting", WaitlistEntry.joined_at: now}
@@ -343,17 +314,7 @@ async def _view(reference: str) -> dict[str, Any]:
         "locale": entry["locale"],
         "ahead": ahead,
         "offer": await _offer_view(entry, offices),
-        "parties": [
-            {
-                "role": p["role"],
-                "name": p["name"],
-                "id_type": p["id_type"],
-                "id_number_masked": p["id_masked"],
-                "phone_masked": mask_phone(p["phone"]),
-                "confirmed": p["confirmed_at"] is not None,
-            }
-            for p in parties
-        ],
+        "parties": couple_codes.party_views(parties),
     }
 
 

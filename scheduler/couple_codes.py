@@ -1,0 +1,140 @@
+"""Two-party verification shared by lottery applications (scheduler/lottery_apply.py)
+and the waiting list (scheduler/waitlist.py): both partners named, each texted a
+code, each entering it; the owner row (application, entry) moves on when both have.
+
+Each caller keeps its own code hash (the stored hashes of codes already sent must
+stay valid) and its own statuses; what is alike lives here. Call the writers inside
+the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from piccolo.table import Table
+
+from scheduler.booking import PartyInput, clean_party
+from scheduler.db.lottery_tables import LotteryParty
+from scheduler.db.waitlist_tables import WaitlistParty
+from scheduler.domain.identity import mask_phone
+from scheduler.errors import DomainError
+from scheduler.notify import outbox
+from scheduler.personal_data import id_columns
+from scheduler.security import new_code
+from scheduler.settings import Settings
+
+ROLES = ("a", "b")
+Parties = tuple[tuple[str, PartyInput], tuple[str, PartyInput]]
+PartyTable = type[LotteryParty] | type[WaitlistParty]
+
+
+def clean_couple(party_a: PartyInput, party_b: PartyInput) -> Parties:
+    """Both parties normalised, as (role, party); two different people."""
+    a, b = clean_party("a", party_a), clean_party("b", party_b)
+    if (a.id_type, a.id_number) == (b.id_type, b.id_number):
+        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    return (("a", a), ("b", b))
+
+
+def sealed_ids(settings: Settings, parties: Parties) -> dict[str, dict[str, str]]:
+    """Per role: the ID number sealed, masked and keyed-hashed (never kept in plaintext)."""
+    return {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+
+
+def new_codes() -> dict[str, str]:
+    return {role: new_code() for role in ROLES}
+
+
+async def insert_parties(
+    table: type[Table],
+    owner: dict[str, int],
+    parties: Parties,
+    ids: dict[str, dict[str, str]],
+    code_hashes: dict[str, str],
+) -> None:
+    """One row per party; ``owner`` names the owner column and its id."""
+    rows: list[dict[str, Any]] = [
+        {
+            **owner,
+            "role": role,
+            "name": p.name,
+            "id_type": p.id_type,
+            "id_sealed": ids[role]["id_sealed"],
+            "id_masked": ids[role]["id_masked"],
+            "id_hash": ids[role]["id_hash"],
+            "phone": p.phone,
+            "code_hash": code_hashes[role],
+        }
+        for role, p in parties
+    ]
+    await table.insert(*[table(**row) for row in rows])
+
+
+async def text_codes(
+    key: str,
+    parties: Parties,
+    codes: dict[str, str],
+    *,
+    template: str,
+    locale: str,
+    reference: str,
+    minutes: int,
+    now: datetime,
+) -> None:
+    """Each party's code, urgent, valid as long as the codes are (at least a minute)."""
+    for role, p in parties:
+        await outbox.enqueue(
+            key=f"{key}:code:{role}",
+            to_phone=p.phone,
+            template=template,
+            locale=locale,
+            payload={"code": codes[role], "reference": reference, "minutes": minutes},
+            now=now,
+            urgent=True,
+            validity_seconds=max(60, minutes * 60),
+        )
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise DomainError("invalid-input", field="party", reason="party")
+
+
+async def enter_code(
+    table: PartyTable,
+    party: dict[str, Any],
+    parties: Sequence[dict[str, Any]],
+    code_hash: str,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> tuple[DomainError | None, bool]:
+    """A pending party enters a code (``code_hash`` is its hash). Returns the error to
+    raise after commit (a wrong code's attempt is kept) and whether every party has
+    now confirmed."""
+    if party["code_attempts"] >= settings.code_max_attempts:
+        raise DomainError("too-many-attempts")
+    if code_hash != party["code_hash"]:
+        await table.update({table.code_attempts: table.code_attempts + 1}).where(
+            table.id == party["id"]
+        )
+        return DomainError("wrong-code", field="code"), False
+    await table.update({table.confirmed_at: now}).where(table.id == party["id"])
+    return None, all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"])
+
+
+def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The parties as their couple sees them: ID number and phone masked."""
+    return [
+        {
+            "role": p["role"],
+            "name": p["name"],
+            "id_type": p["id_type"],
+            "id_number_masked": p["id_masked"],
+            "phone_masked": mask_phone(p["phone"]),
+            "confirmed": p["confirmed_at"] is not None,
+        }
+        for p in parties
+    ]
