@@ -49,6 +49,14 @@ async def admit(
     the local date it ends). ``parties``: (role, id_type, normalised id_number)."""
     snapshot = await policies.current()
     policies.refuse_id_types(snapshot, service, [(role, t) for role, t, _ in parties])
+    await refuse_banned(parties, timezone, now, settings)
+
+
+async def refuse_banned(
+    parties: list[tuple[str, str, str]], timezone: str, now: datetime, settings: Settings
+) -> None:
+    """409 ``banned`` if a party is banned now. A booking asks after its cheaper
+    refusals (scheduler/booking_checks.py): this is a query per request."""
     hashes = [keyed_hash(settings.secret_key, "id", f"{t}:{n}") for _, t, n in parties]
     rows = await Ban.raw(_ACTIVE_SQL, *hashes[:2], now)
     if rows:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, idempotency, ratelimits, suspensions, waitlist_offers
+from scheduler import bans, idempotency, ratelimits, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -22,22 +22,19 @@ from scheduler.appointments import (
     seat_of,
     slot_view,
 )
+from scheduler.booking_checks import admit_hold, bookable_slot
 from scheduler.capacity import lock_counters, release_seat, take_seat
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.fastread import columns, nest
 from scheduler.db.tables import (
     Appointment,
     AppointmentEvent,
     IdClaim,
-    Office,
     Party,
     Slot,
 )
-from scheduler.domain.calendar import last_bookable_day
 from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES
-from scheduler.lottery_admin import refuse_lottery_date
 from scheduler.notify import outbox
 from scheduler.notify.couple import notify_couple
 from scheduler.personal_data import id_columns
@@ -99,63 +96,6 @@ def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str
     return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
 
 
-def _slot_sql(claims: int = 0) -> str:
-    """The slot with its office nested, whether the service is offered and (with
-    ``claims`` placeholders) whether an ID is held already: one raw statement where
-    Piccolo needs two queries and ~4 ms of CPU to build the nested select."""
-    claimed = (
-        f", EXISTS (SELECT 1 FROM id_claim WHERE claim IN ({', '.join(['{}'] * claims)}))"  # noqa: S608
-        " AS claimed"
-        if claims
-        else ""
-    )
-    cols = columns("s", Slot, skip=("office",)) + columns("o", Office, nested_as="office")
-    return (
-        "SELECT "  # noqa: S608 - column names come from the table classes
-        + ", ".join(cols)
-        + ", EXISTS (SELECT 1 FROM office_service os WHERE os.office = s.office"
-        " AND os.service = s.service AND os.active) AS offered"
-        + claimed
-        + " FROM slot s JOIN office o ON o.id = s.office WHERE s.id = {}"
-    )
-
-
-_SLOT_SQL = {0: _slot_sql(0), 2: _slot_sql(2)}
-
-
-async def _bookable_slot(
-    slot_id: int, service: str, now: datetime, claims: list[str] | None = None
-) -> dict[str, Any]:
-    """The slot with its office, if a couple may book it now; else the matching error.
-    With ``claims``, also whether one of them is held already (``already-booked``)."""
-    claims = claims or []
-    rows = await Slot.raw(_SLOT_SQL[len(claims)], *claims, slot_id)
-    if not rows:
-        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
-    slot = nest(rows[0])
-    office = slot["office"]
-    if not office["active"]:
-        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
-    if slot["service"] != service:
-        raise DomainError("invalid-input", field="service", reason="service-mismatch")
-    if slot["start_at"] <= now:
-        raise DomainError("date-closed", reason="past")
-    last_day = last_bookable_day(
-        now,
-        ZoneInfo(office["timezone"]),
-        office["booking_days_ahead"],
-        datetime.strptime(office["booking_opens_at"], "%H:%M").time(),
-    )
-    if slot["day"] > last_day:
-        raise DomainError("booking-not-open")
-    if not slot.pop("offered"):
-        raise DomainError("service-suspended")
-    await refuse_lottery_date(slot)  # a lottery date is not first come (issue 7)
-    if slot.pop("claimed", False):
-        raise DomainError("already-booked")  # early, friendlier answer; the insert decides
-    return slot
-
-
 async def _claim_ids(appointment_id: int, claims: list[str]) -> None:
     if not claims:
         return
@@ -190,17 +130,12 @@ async def hold(
         else []
     )
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
-    slot = await _bookable_slot(data.slot_id, data.service, now, claims)
+    slot = await bookable_slot(data.slot_id, data.service, now, claims)
     office = slot["office"]
     parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
-    await bans.admit(data.service, parties, office["timezone"], now, settings)  # policies
-    # Early answers from a read that may be a moment old; take_seat decides.
-    # They save the write transaction (and on SQLite the write lock) per refusal.
-    if slot["blocked"]:
-        raise await suspensions.blocked_error(office["code"], data.service, slot["day"])
-    cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]
-    if slot["booked"] >= cap:
-        raise DomainError("slot-full")
+    # Early answers, slot-full before any other query; take_seat decides. They save
+    # the write transaction (and on SQLite the write lock) per refusal.
+    await admit_hold(slot, data.service, parties, now, settings)
     seat = seat_of(slot, ZoneInfo(office["timezone"]), people=2)
     # Stored sealed, masked and hashed, never in plaintext (scheduler/personal_data.py).
     ids = {"a": id_columns(settings, party_a.id_type, party_a.id_number)}
@@ -495,7 +430,7 @@ async def move(
     if slot_id == loaded.row["slot"]["id"]:
         return public_view(loaded)
     _check_changeable(loaded, now, settings)
-    slot = await _bookable_slot(slot_id, loaded.row["service"], now)
+    slot = await bookable_slot(slot_id, loaded.row["service"], now)
     if slot["office"]["id"] != loaded.row["office"]["id"]:
         raise DomainError("invalid-input", field="slot_id", reason="other-office")
     old_seat, new_seat = loaded.seat, seat_of(slot, loaded.tz, loaded.row["people"])
