@@ -14,7 +14,6 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler import lottery_admin, lottery_apply
-from scheduler.booking import PartyInput
 from scheduler.clock import utcnow
 from scheduler.db.tables import Slot
 from scheduler.domain.identity import ID_TYPES
@@ -30,12 +29,9 @@ from scheduler.web.pages.common import (
     token_cookie,
     token_of,
 )
+from scheduler.web.pages.couple_forms import PARTY_FORM_FIELDS, code_errors, party_input
 
-PARTY_FIELDS = ("name", "id_type", "id_number", "phone")
-FORM_FIELDS = (
-    *(f"party_{role}.{name}" for role in ("a", "b") for name in PARTY_FIELDS),
-    "preferences",
-)
+FORM_FIELDS = (*PARTY_FORM_FIELDS, "preferences")
 
 
 def _base(lottery_id: int) -> str:
@@ -55,16 +51,16 @@ async def _starts(view: dict[str, Any]) -> list[str]:
 
 
 def _input(values: dict[str, str], locale: str) -> lottery_apply.ApplicationInput:
-    def party(role: str) -> PartyInput:
-        return PartyInput(**{n: values[f"party_{role}.{n}"] for n in PARTY_FIELDS})
-
     prefs = [
         lottery_apply.PreferenceInput(values[f"office_{i}"], values[f"start_{i}"] or None)
         for i in range(1, MAX_PREFERENCES + 1)
         if values[f"office_{i}"]
     ]
     return lottery_apply.ApplicationInput(
-        party_a=party("a"), party_b=party("b"), preferences=prefs, locale=locale
+        party_a=party_input(values, "a"),
+        party_b=party_input(values, "b"),
+        preferences=prefs,
+        locale=locale,
     )
 
 
@@ -118,7 +114,7 @@ class LotteryPages(Controller):
         lottery_id: FromPath[int],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
-        keys = [f"party_{r}.{n}" for r in ("a", "b") for n in PARTY_FIELDS]
+        keys = list(PARTY_FORM_FIELDS)
         keys += [f"{k}_{i}" for i in range(1, MAX_PREFERENCES + 1) for k in ("office", "start")]
         values = {key: text(data, key) for key in keys}
         locale = request_locale(request)
@@ -170,11 +166,8 @@ class LotteryPages(Controller):
         except DomainError as exc:
             token = token_of(request, reference, text(data, "token"))
             app = await lottery_apply.view(lottery_id, reference, token, state.settings)
-            key = party if exc.field == "code" and party in ("a", "b") else FORM_ERROR
-            message = error_messages(exc, request_locale(request))[FORM_ERROR]
-            return await _application_page(
-                request, app, token, status=exc.status, errors={key: message}
-            )
+            errors = code_errors(exc, party, request_locale(request))
+            return await _application_page(request, app, token, status=exc.status, errors=errors)
         return Redirect(f"{_base(lottery_id)}/applications/{reference}", status_code=303)
 
     @post("/{lottery_id:int}/applications/{reference:str}/withdraw")

@@ -12,10 +12,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, policies, slots, waitlist
+from scheduler import policies, slots, waitlist
 from scheduler.clock import utcnow
 from scheduler.errors import DomainError
-from scheduler.i18n import translate
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import (
     FORM_ERROR,
@@ -26,10 +25,10 @@ from scheduler.web.pages.common import (
     token_cookie,
     token_of,
 )
+from scheduler.web.pages.couple_forms import PARTY_FORM_FIELDS, code_errors, party_input
 
-PARTY_FIELDS = ("name", "id_type", "id_number", "phone")
 FORM_FIELDS = (
-    *(f"party_{role}.{name}" for role in booking.PARTY_ROLES for name in PARTY_FIELDS),
+    *PARTY_FORM_FIELDS,
     "time_from",
     "time_to",
     "office_2",
@@ -37,22 +36,18 @@ FORM_FIELDS = (
 )
 # Use-case fields shown next to another input of the form.
 _FIELD_OF = {"offices": "office_2", "date": FORM_ERROR}
-CODE_ERRORS = ("wrong-code", "too-many-attempts")
 
 
 def _join_input(
     office: str, service: str, day: date, values: dict[str, str], locale: str
 ) -> waitlist.JoinInput:
-    def party(role: str) -> booking.PartyInput:
-        return booking.PartyInput(**{name: values[f"party_{role}.{name}"] for name in PARTY_FIELDS})
-
     extra = tuple(values[k] for k in ("office_2", "office_3") if values[k])
     return waitlist.JoinInput(
         service=service,
         day=day,
         offices=(office, *extra),
-        party_a=party("a"),
-        party_b=party("b"),
+        party_a=party_input(values, "a"),
+        party_b=party_input(values, "b"),
         time_from=values["time_from"] or None,
         time_to=values["time_to"] or None,
         locale=locale,
@@ -185,9 +180,8 @@ class WaitlistPages(Controller):
             )
         except DomainError as exc:
             entry = await waitlist.view(reference, token, now=utcnow())
-            key = party if exc.slug in CODE_ERRORS and party in booking.PARTY_ROLES else FORM_ERROR
-            message = translate(request_locale(request), exc.key, **exc.params)
-            return _entry_page(request, entry, token, status=exc.status, errors={key: message})
+            errors = code_errors(exc, party, request_locale(request))
+            return _entry_page(request, entry, token, status=exc.status, errors=errors)
         return Redirect(f"/waitlist/entry/{reference}", status_code=303)
 
     @post("/entry/{reference:str}/leave")
