@@ -25,9 +25,9 @@ from scheduler.observability.logs import request_id_middleware
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
-from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.desk import DeskApi
 from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
+from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi

@@ -1,7 +1,7 @@
+from __future__ import annotations
+
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import Text, Timestamptz, Varchar
 from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-28T15:59:02:545650"
