@@ -26,12 +26,12 @@ from scheduler.domain.sms import count_segments
 from scheduler.errors import DomainError
 from scheduler.notify.texts import render_for
 from scheduler.reschedule import (
-    Context,
     covered_slots,
     planner_for,
     region_neighbours,
     rule_of,
 )
+from scheduler.reschedule_apply import Context
 from scheduler.seed import SERVICES
 
 

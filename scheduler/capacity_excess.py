@@ -19,7 +19,8 @@ from scheduler.db.blackout_tables import RescheduleItem, RescheduleRun
 from scheduler.db.tables import Appointment, Slot
 from scheduler.errors import DomainError
 from scheduler.i18n import LOCALES, translate
-from scheduler.reschedule import Conflict, Context, apply_moves, plan_moves
+from scheduler.reschedule import apply_moves, plan_moves
+from scheduler.reschedule_apply import Conflict, Context
 
 
 async def _latest(slot_id: int, count: int) -> list[int]:

@@ -40,7 +40,7 @@ from scheduler.domain.calendar import onsite_window_start
 from scheduler.lottery_apply import expire_applications
 from scheduler.notify.couple import sms_office_name
 from scheduler.notify.texts import render_for
-from scheduler.reschedule import OUTBOX_COLUMNS
+from scheduler.reschedule_apply import OUTBOX_COLUMNS
 from scheduler.security import keyed_hash, new_code, new_reference
 from scheduler.settings import Settings
 
