@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, idempotency, ratelimits, waitlist_offers
+from scheduler import bans, holds, idempotency, ratelimits, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -34,8 +34,8 @@ from scheduler.db.tables import (
 )
 from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
 from scheduler.errors import DomainError
+from scheduler.holds import ONE_ACTIVE_PER_ID
 from scheduler.i18n import LOCALES
-from scheduler.notify import outbox
 from scheduler.notify.couple import notify_couple
 from scheduler.personal_data import id_columns
 from scheduler.security import (
@@ -47,8 +47,6 @@ from scheduler.security import (
 )
 from scheduler.settings import Settings
 
-# Services where one person may hold only one active appointment across all offices.
-ONE_ACTIVE_PER_ID = frozenset({"marriage"})
 PARTY_ROLES = ("a", "b")
 PENDING = ("pending_confirmation",)
 # A couple a blackout could not place may still move or cancel themselves; their
@@ -96,17 +94,6 @@ def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str
     return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
 
 
-async def _claim_ids(appointment_id: int, claims: list[str]) -> None:
-    if not claims:
-        return
-    try:
-        await IdClaim.insert(*[IdClaim(claim=c, appointment=appointment_id) for c in claims])
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise DomainError("already-booked") from exc
-        raise
-
-
 async def hold(
     data: BookingInput,
     *,
@@ -142,44 +129,45 @@ async def hold(
     ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
     reference, token = new_reference(office["code"]), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
+    expires = now + timedelta(minutes=office["hold_minutes"])
     async with write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
         await ratelimits.check_parties(settings, (party_a, party_b), now)
-        inserted = await Appointment.insert(
-            Appointment(
+        appointment_id = await holds.insert_appointment(
+            holds.appointment_row(
                 reference=reference,
                 manage_token_hash=hash_token(token),
-                office=office["id"],
-                slot=slot["id"],
+                office_id=office["id"],
+                slot_id=slot["id"],
                 service=data.service,
-                status="pending_confirmation",
                 locale=data.locale,
                 people=2,
-                hold_expires_at=now + timedelta(minutes=office["hold_minutes"]),
-                created_at=now,
+                expires=expires,
+                now=now,
             )
-        ).returning(Appointment.id)
-        appointment_id = inserted[0]["id"]
-        await _claim_ids(appointment_id, claims)
-        await Party.insert(
-            *[
-                Party(
-                    appointment=appointment_id,
-                    role=role,
-                    name=p.name,
-                    id_type=p.id_type,
-                    phone=p.phone,
-                    code_hash=keyed_hash(
-                        settings.secret_key, "code", f"{appointment_id}:{role}:{codes[role]}"
-                    ),
-                    id_sealed=ids[role]["id_sealed"],
-                    id_masked=ids[role]["id_masked"],
-                    id_hash=ids[role]["id_hash"],
-                )
-                for role, p in (("a", party_a), ("b", party_b))
-            ]
         )
-        await _event(appointment_id, "held", now, to_slot=slot["id"])
+        held = [
+            holds.HeldParty(role, p.name, p.id_type, p.phone, **ids[role])
+            for role, p in (("a", party_a), ("b", party_b))
+        ]
+        await holds.write_held(
+            appointment_id,
+            slot_id=slot["id"],
+            claims=claims,
+            parties=held,
+            codes=codes,
+            actor="couple",
+            text=holds.CodeText(
+                template="code",
+                key=lambda role: f"appointment:{appointment_id}:code:{role}",
+                locale=data.locale,
+                payload={"minutes": office["hold_minutes"]},
+                validity_seconds=max(60, office["hold_minutes"] * 60),
+            ),
+            reference=reference,
+            now=now,
+            secret_key=settings.secret_key,
+        )
         # What a reload would read back, from what was just written: two statements
         # fewer inside the transaction.
         loaded = Loaded(
@@ -192,39 +180,23 @@ async def hold(
                 "people": 2,
                 "office": office,
                 "slot": slot,
-                "hold_expires_at": now + timedelta(minutes=office["hold_minutes"]),
+                "hold_expires_at": expires,
                 "created_at": now,
                 "confirmed_at": None,
                 "cancelled_at": None,
             },
             parties=[
                 {
-                    "role": role,
+                    "role": p.role,
                     "name": p.name,
                     "id_type": p.id_type,
-                    "id_masked": ids[role]["id_masked"],
+                    "id_masked": p.id_masked,
                     "phone": p.phone,
                     "confirmed_at": None,
                 }
-                for role, p in (("a", party_a), ("b", party_b))
+                for p in held
             ],
         )
-        for role, party in (("a", party_a), ("b", party_b)):
-            await outbox.enqueue(
-                key=f"appointment:{appointment_id}:code:{role}",
-                to_phone=party.phone,
-                template="code",
-                locale=data.locale,
-                payload={
-                    "code": codes[role],
-                    "reference": reference,
-                    "minutes": office["hold_minutes"],
-                },
-                now=now,
-                urgent=True,
-                appointment_id=appointment_id,
-                validity_seconds=max(60, office["hold_minutes"] * 60),
-            )
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         await take_seat(seat)

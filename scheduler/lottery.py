@@ -23,8 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import waitlist_offers
-from scheduler.booking import ONE_ACTIVE_PER_ID
+from scheduler import holds, waitlist_offers
 from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice, LotteryParty
 from scheduler.db.tables import (
@@ -41,7 +40,7 @@ from scheduler.lottery_apply import expire_applications
 from scheduler.notify.couple import sms_office_name
 from scheduler.notify.texts import render_for
 from scheduler.reschedule_apply import OUTBOX_COLUMNS
-from scheduler.security import keyed_hash, new_code, new_reference
+from scheduler.security import new_code, new_reference
 from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.lottery")
@@ -159,7 +158,7 @@ async def _entries(lottery_id: int, statuses: tuple[str, ...]) -> dict[str, rule
 
 async def _booked_ids(service: str, entries: Iterable[rules.Entry]) -> frozenset[str]:
     """ID hashes already holding an active appointment of a one-per-ID service."""
-    if service not in ONE_ACTIVE_PER_ID:
+    if service not in holds.ONE_ACTIVE_PER_ID:
         return frozenset()
     claims = sorted({f"{service}:{h}" for e in entries for h in e.id_hashes})
     held: set[str] = set()
@@ -283,19 +282,18 @@ async def _make_appointments(
         office = offices[slots[slot_id]["office"]]
         references[ref] = new_reference(office["code"])
         rows.append(
-            Appointment(
+            holds.appointment_row(
                 reference=references[ref],
                 # The application's token manages the appointment too: the couple
                 # already holds it.
                 manage_token_hash=apps[ref]["manage_token_hash"],
-                office=office["id"],
-                slot=slot_id,
+                office_id=office["id"],
+                slot_id=slot_id,
                 service=lottery["service"],
-                status="pending_confirmation",
                 locale=apps[ref]["locale"],
                 people=PEOPLE,
-                hold_expires_at=deadline,
-                created_at=now,
+                expires=deadline,
+                now=now,
             )
         )
     inserted = await Appointment.insert(*rows).returning(Appointment.id, Appointment.reference)
@@ -318,47 +316,40 @@ async def _make_appointments(
     for ref, slot_id in awards.items():
         app, appt = apps[ref], appointment_of[ref]
         slot, office = slots[slot_id], offices[slots[slot_id]["office"]]
-        events.append((appt["id"], "held", None, slot_id, "lottery", now))
+        event = holds.held_event_values(appt["id"], slot_id, "lottery", now)
+        events.append(tuple(event[c] for c in holds.EVENT_COLUMNS))
         local = slot["start_at"].astimezone(tzs[office["id"]])
-        for p in sorted(by_app[app["id"]], key=lambda p: p["role"]):
+        held = [holds.HeldParty.from_row(r) for r in sorted(by_app[app["id"]], key=_role)]
+        # A claim held since our read (a booking racing the draw) fails the insert and
+        # rolls the draw back; the next tick draws again and finds it.
+        claim_rows += [
+            IdClaim(claim=c, appointment=appt["id"])
+            for c in holds.id_claims(lottery["service"], (h.id_hash for h in held))
+        ]
+        for h in held:
             code = new_code()
-            code_hash = keyed_hash(settings.secret_key, "code", f"{appt['id']}:{p['role']}:{code}")
             # The application's sealed, masked and hashed ID forms, as a booking stores them.
-            party_rows.append(
-                (
-                    appt["id"],
-                    p["role"],
-                    p["name"],
-                    p["id_type"],
-                    p["id_sealed"],
-                    p["id_masked"],
-                    p["id_hash"],
-                    p["phone"],
-                    code_hash,
-                    0,
-                )
+            values = holds.party_values(appt["id"], h, code, settings.secret_key)
+            party_rows.append(tuple(values[c] for c in holds.PARTY_COLUMNS))
+            payload = holds.code_payload(
+                code,
+                appt["reference"],
+                {
+                    "office": sms_office_name(office, app["locale"]),
+                    "date": slot["day"].isoformat(),
+                    "start": f"{local:%H:%M}",
+                    "deadline": f"{deadline.astimezone(tzs[office['id']]):%m-%d %H:%M}",
+                },
             )
-            if lottery["service"] in ONE_ACTIVE_PER_ID:
-                claim_rows.append(
-                    IdClaim(claim=f"{lottery['service']}:{p['id_hash']}", appointment=appt["id"])
-                )
-            payload = {
-                "code": code,
-                "reference": appt["reference"],
-                "office": sms_office_name(office, app["locale"]),
-                "date": slot["day"].isoformat(),
-                "start": f"{local:%H:%M}",
-                "deadline": f"{deadline.astimezone(tzs[office['id']]):%m-%d %H:%M}",
-            }
             messages.append(
                 (
                     # One text per party and appointment, whoever runs the draw.
-                    f"appointment:{appt['id']}:lottery_won:{p['role']}",
-                    p["phone"],
+                    f"appointment:{appt['id']}:lottery_won:{h.role}",
+                    h.phone,
                     "lottery_won",
                     app["locale"],
                     json.dumps(payload, ensure_ascii=False),
-                    render_for("lottery_won", app["locale"], payload, p["phone"]),
+                    render_for("lottery_won", app["locale"], payload, h.phone),
                     "pending",
                     now,  # urgent: a code, sent at once
                     0,
@@ -369,29 +360,15 @@ async def _make_appointments(
                     appt["id"],
                 )
             )
-    await insert_rows("party", PARTY_COLUMNS, party_rows)
-    # A claim held since our read (a booking racing the draw) fails the insert and
-    # rolls the draw back; the next tick draws again and finds it.
+    await insert_rows("party", holds.PARTY_COLUMNS, party_rows)
     for chunk in _chunks(claim_rows):
         await IdClaim.insert(*chunk)
-    await insert_rows(
-        "appointment_event", ("appointment", "kind", "from_slot", "to_slot", "actor", "at"), events
-    )
+    await insert_rows("appointment_event", holds.EVENT_COLUMNS, events)
     await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
 
 
-PARTY_COLUMNS = (
-    "appointment",
-    "role",
-    "name",
-    "id_type",
-    "id_sealed",
-    "id_masked",
-    "id_hash",
-    "phone",
-    "code_hash",
-    "code_attempts",
-)
+def _role(party: dict[str, Any]) -> str:
+    return str(party["role"])
 
 
 async def _mark_won(appointment_of: dict[int, int]) -> None:

@@ -23,22 +23,21 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import holds
 from scheduler.appointments import seat_of
 from scheduler.capacity import Seat, take_seat
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, Office, Party, Slot
+from scheduler.db.tables import IdClaim, Office, Slot
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
 from scheduler.domain import waitlist as rules
 from scheduler.errors import DomainError
+from scheduler.holds import ONE_ACTIVE_PER_ID
 from scheduler.lottery_admin import reserved_slots
-from scheduler.notify import outbox
 from scheduler.notify.couple import sms_office_name
-from scheduler.security import keyed_hash, new_code, new_reference
+from scheduler.security import new_code, new_reference
 from scheduler.settings import Settings, get_settings
 
 log = logging.getLogger("scheduler.waitlist")
-# Services where one ID may hold one active appointment (booking.ONE_ACTIVE_PER_ID).
-_ONE_ACTIVE = frozenset({"marriage"})
 # Re-reads per call after losing a race; each round either offers a seat or learns
 # that someone else took it, so this only bounds pathological contention.
 MAX_ROUNDS = 200
@@ -146,7 +145,7 @@ async def _waiting(
     if not entries:
         return []
     busy: set[int] = set()
-    if service in _ONE_ACTIVE:
+    if service in ONE_ACTIVE_PER_ID:
         parties = await WaitlistParty.select(WaitlistParty.entry, WaitlistParty.id_hash).where(
             WaitlistParty.entry.is_in([e["id"] for e in entries])
         )
@@ -188,7 +187,9 @@ async def _offer(
     if slot is None or office is None or len(parties) != 2:
         return "raced"
     seat = seat_of(slot, tz, people=2)
-    codes = {p["role"]: new_code() for p in parties}
+    # Copied as stored on the list: sealed, masked and hashed as a booking stores them.
+    held = [holds.HeldParty.from_row(p) for p in parties]
+    codes = {p.role: new_code() for p in held}
     minutes = settings.waitlist_offer_minutes
     expires = now + timedelta(minutes=minutes)
     reference = new_reference(office["code"])
@@ -206,62 +207,46 @@ async def _offer(
             if not marked:
                 return "raced"
             locale = marked[0]["locale"]
-            inserted = await Appointment.insert(
-                Appointment(
+            appointment_id = await holds.insert_appointment(
+                holds.appointment_row(
                     reference=reference,
                     # The couple manages the offered appointment with their list token.
                     manage_token_hash=marked[0]["manage_token_hash"],
-                    office=office["id"],
-                    slot=slot["id"],
+                    office_id=office["id"],
+                    slot_id=slot["id"],
                     service=service,
-                    status="pending_confirmation",
                     locale=locale,
                     people=2,
-                    hold_expires_at=expires,
-                    created_at=now,
+                    expires=expires,
+                    now=now,
                 )
-            ).returning(Appointment.id)
-            appointment_id = inserted[0]["id"]
+            )
             await WaitlistEntry.update({WaitlistEntry.appointment_id: appointment_id}).where(
                 WaitlistEntry.id == entry_id
             )
-            if service in _ONE_ACTIVE:
-                await IdClaim.insert(
-                    *[
-                        IdClaim(claim=c, appointment=appointment_id)
-                        for c in sorted(f"{service}:{p['id_hash']}" for p in parties)
-                    ]
-                )
-            await Party.insert(*[_party(p, appointment_id, codes, settings) for p in parties])
-            await AppointmentEvent.insert(
-                AppointmentEvent(
-                    appointment=appointment_id,
-                    kind="held",
-                    to_slot=slot["id"],
-                    actor="waitlist",
-                    at=now,
-                )
-            )
-            start = slot["start_at"].astimezone(tz).strftime("%H:%M")
-            for p in parties:
-                await outbox.enqueue(
-                    key=f"waitlist:{entry_id}:offer:{appointment_id}:{p['role']}",
-                    to_phone=p["phone"],
+            await holds.write_held(
+                appointment_id,
+                slot_id=slot["id"],
+                claims=holds.id_claims(service, (p.id_hash for p in held)),
+                parties=held,
+                codes=codes,
+                actor="waitlist",
+                text=holds.CodeText(
                     template="waitlist_offer",
+                    key=lambda role: f"waitlist:{entry_id}:offer:{appointment_id}:{role}",
                     locale=locale,
                     payload={
-                        "code": codes[p["role"]],
-                        "reference": reference,
                         "office": sms_office_name(office, locale),
                         "date": day.isoformat(),
-                        "start": start,
+                        "start": slot["start_at"].astimezone(tz).strftime("%H:%M"),
                         "minutes": minutes,
                     },
-                    now=now,
-                    urgent=True,
-                    appointment_id=appointment_id,
                     validity_seconds=minutes * 60,
-                )
+                ),
+                reference=reference,
+                now=now,
+                secret_key=settings.secret_key,
+            )
             # The counters last (the contended rows), as in booking.hold.
             await take_seat(seat)
     except DomainError as exc:
@@ -271,25 +256,6 @@ async def _offer(
             return "raced"
         raise
     return "offered"
-
-
-def _party(
-    p: dict[str, Any], appointment_id: int, codes: dict[str, str], settings: Settings
-) -> Party:
-    return Party(
-        appointment=appointment_id,
-        role=p["role"],
-        name=p["name"],
-        id_type=p["id_type"],
-        # Stored as booking stores it (scheduler/personal_data.py), copied as is.
-        id_sealed=p["id_sealed"],
-        id_masked=p["id_masked"],
-        id_hash=p["id_hash"],
-        phone=p["phone"],
-        code_hash=keyed_hash(
-            settings.secret_key, "code", f"{appointment_id}:{p['role']}:{codes[p['role']]}"
-        ),
-    )
 
 
 _SETTLE_SQL = (
