@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import audit
+from scheduler import audit, seed
 from scheduler.blackouts import refresh_slots
 from scheduler.capacity_excess import move_excess
 from scheduler.db.engine import is_unique_violation, write_transaction
@@ -39,21 +39,8 @@ from scheduler.slots import generated_days, plan_office
 
 Scope = frozenset[int] | None  # None: every office (superadmin)
 
-OFFICE_FIELDS = (
-    "name_zh",
-    "name_en",
-    "address_zh",
-    "address_en",
-    "region",
-    "timezone",
-    "counters",
-    "day_cap",
-    "onsite_cap",
-    "booking_days_ahead",
-    "booking_opens_at",
-    "hold_minutes",
-    "active",
-)
+# Admins may also close an office (`active`); demo files only load open ones.
+OFFICE_FIELDS = (*seed.OFFICE_FIELDS, "active")
 SERVICE_FIELDS = ("slot_minutes", "slot_cap", "weekly_hours", "active")
 # Changes that move slot times: the affected days are rebuilt.
 RESHAPING = frozenset({"slot_minutes", "weekly_hours", "timezone"})

@@ -12,7 +12,8 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Office, OfficeService
 
 SERVICES = ("marriage", "divorce", "reissue", "ceremony", "counselling")
-_OFFICE_FIELDS = (
+# The office columns a demo file (and an admin) sets; scheduler/offices.py adds `active`.
+OFFICE_FIELDS = (
     "name_zh",
     "name_en",
     "address_zh",
@@ -52,7 +53,7 @@ async def load_offices(path: Path) -> int:
     offices = read_offices(path)
     async with write_transaction():
         for office in offices:
-            values = {k: office[k] for k in _OFFICE_FIELDS if k in office}
+            values = {k: office[k] for k in OFFICE_FIELDS if k in office}
             existing = await Office.select(Office.id).where(Office.code == office["code"]).first()
             if existing is None:
                 rows = await Office.insert(Office(code=office["code"], **values)).returning(
