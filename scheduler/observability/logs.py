@@ -43,14 +43,22 @@ def mask_text(text: str) -> str:
 
 class MaskingFormatter(logging.Formatter):
     def __init__(self, json_lines: bool) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        super().__init__()
         self.json_lines = json_lines
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = REQUEST_ID.get()
-        record.request_id = request_id  # for the text format string
+        record.request_id = request_id
         if not self.json_lines:
-            return mask_text(super().format(record))
+            # Masks what was logged, not the line's own fields: a request id of hex
+            # digits must stay whole to find the request's other lines.
+            line = (
+                f"{self.formatTime(record)} {record.levelname} {record.name}"
+                f" [{request_id}] {mask_text(record.getMessage())}"
+            )
+            if record.exc_info:
+                line += "\n" + mask_text(self.formatException(record.exc_info))
+            return line
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
