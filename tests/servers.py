@@ -67,15 +67,19 @@ class Server:
         return self._proc is not None and self._proc.returncode is None
 
     async def start(self) -> None:
-        env = os.environ | {
-            "DATABASE_URL": os.environ["DATABASE_URL"],
-            "APP_ENV": "test",
-            "JOBS_ENABLED": "false",
-            "SECRET_KEY": os.environ["SECRET_KEY"],
-            "RATE_LIMIT_SMS_PER_MINUTE": "0",
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-        } | self.extra_env
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": os.environ["DATABASE_URL"],
+                "APP_ENV": "test",
+                "JOBS_ENABLED": "false",
+                "SECRET_KEY": os.environ["SECRET_KEY"],
+                "RATE_LIMIT_SMS_PER_MINUTE": "0",
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+            }
+            | self.extra_env
+        )
         if self.serve:
             command = ["-m", "scheduler", "serve"]
         else:

@@ -24,9 +24,7 @@ async def _traffic(base: str) -> tuple[str, list[str]]:
     Returns the manage token and the request ids the server answered with."""
     async with httpx.AsyncClient(base_url=base) as client:
         slots = (
-            await client.get(
-                "/api/v1/offices/GZ-TH/availability", params={"service": "marriage"}
-            )
+            await client.get("/api/v1/offices/GZ-TH/availability", params={"service": "marriage"})
         ).json()
         slot = next(s for d in slots["days"] if d["status"] == "open" for s in d["slots"])
         a = person() | {"id_number": ID_NUMBER, "phone": PHONE}
