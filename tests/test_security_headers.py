@@ -20,32 +20,32 @@ def _assert_not_frameable(resp: httpx.Response) -> None:
 
 async def test_every_answer_has_the_headers(db: None, tmp_path: Path) -> None:
     await make_office()
-    async with running_server(tmp_path / "server.log") as server:
-        async with httpx.AsyncClient(base_url=server.base) as client:
-            auth = await staff_token(client, "root.admin", "superadmin", ())
-            days = (
-                await client.get(
-                    "/api/v1/offices/GZ-TH/availability", params={"service": "marriage"}
-                )
-            ).json()["days"]
-            slot = next(s for d in days if d["status"] == "open" for s in d["slots"])
-            held = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
-            ref, token = held["reference"], held["manage_token"]
-            pages = [
-                await client.get("/"),
-                await client.get("/book/GZ-TH/marriage"),
-                await client.get(f"/manage/{ref}", params={"token": token}, follow_redirects=True),
-                await client.get("/staff/login"),
-                await client.get("/offices/GZ-TH/board"),
-                await client.get("/no/such/page"),
-            ]
-            personal = [
-                await client.get(f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": token}),
-                await client.get(f"/api/v1/appointments/{ref}.ics", params={"token": token}),
-                await client.get("/api/v1/staff/me", headers=auth),
-                await client.post("/api/v1/appointments", json={}),
-            ]
-            static = await client.get("/static/htmx.min.js")
+    async with (
+        running_server(tmp_path / "server.log") as server,
+        httpx.AsyncClient(base_url=server.base) as client,
+    ):
+        auth = await staff_token(client, "root.admin", "superadmin", ())
+        days = (
+            await client.get("/api/v1/offices/GZ-TH/availability", params={"service": "marriage"})
+        ).json()["days"]
+        slot = next(s for d in days if d["status"] == "open" for s in d["slots"])
+        held = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
+        ref, token = held["reference"], held["manage_token"]
+        pages = [
+            await client.get("/"),
+            await client.get("/book/GZ-TH/marriage"),
+            await client.get(f"/manage/{ref}", params={"token": token}, follow_redirects=True),
+            await client.get("/staff/login"),
+            await client.get("/offices/GZ-TH/board"),
+            await client.get("/no/such/page"),
+        ]
+        personal = [
+            await client.get(f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": token}),
+            await client.get(f"/api/v1/appointments/{ref}.ics", params={"token": token}),
+            await client.get("/api/v1/staff/me", headers=auth),
+            await client.post("/api/v1/appointments", json={}),
+        ]
+        static = await client.get("/static/htmx.min.js")
     for resp in pages:
         assert resp.headers["content-type"].startswith("text/html"), resp.url
         _assert_not_frameable(resp)

@@ -7,9 +7,9 @@ No I/O: scheduler/reports.py reads the rows and calls these.
 from __future__ import annotations
 
 import csv
-import re
 import io
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
