@@ -6,6 +6,8 @@ field the struct does not name: keep them in step)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -86,3 +88,81 @@ class HotDateOut(msgspec.Struct):
     kinds: list[str]
     label_zh: str
     label_en: str
+
+
+class PolicyOut(msgspec.Struct):
+    name: str
+    # The policy's own shape (docs/decisions.md, "Editable policies"): an object.
+    value: dict[str, Any]
+    default: dict[str, Any]
+    overridden: bool
+    updated_at: str | None
+    updated_by: str | None
+
+
+class BanOut(msgspec.Struct):
+    id: int
+    id_type: str
+    # masked
+    id_number: str
+    office: str
+    kind: str
+    strikes: int
+    starts_at: str
+    ends_at: str
+    ends_on: str
+    active: bool
+    lifted_at: str | None
+    lifted_by: str | None
+
+
+class ServiceOut(msgspec.Struct):
+    service: str
+    slot_minutes: int
+    slot_cap: int
+    # {"0": [["09:00", "12:00"], ...]}, Monday = "0"
+    weekly_hours: dict[str, list[list[str]]]
+    active: bool
+
+
+class OfficeOut(msgspec.Struct):
+    code: str
+    name_zh: str
+    name_en: str
+    address_zh: str
+    address_en: str
+    region: str
+    timezone: str
+    counters: int
+    day_cap: int
+    onsite_cap: int
+    booking_days_ahead: int
+    booking_opens_at: str
+    hold_minutes: int
+    active: bool
+    services: list[ServiceOut]
+
+
+class ExcessMovedOut(msgspec.Struct):
+    run: int
+    # appointment ids moved to other slots
+    moved: list[int]
+
+
+class OfficeServiceSavedOut(OfficeOut):
+    """The office after the change; ``moved``: couples moved off over-cap slots."""
+
+    moved: ExcessMovedOut | None = None
+
+
+class SuspensionOut(msgspec.Struct, omit_defaults=True):
+    id: int
+    service: str
+    offices: list[str]
+    start_date: str
+    end_date: str
+    reason: dict[str, str]
+    notified: int
+    lifted: bool
+    # Only in the list: whether this admin may lift it (all its offices are theirs).
+    liftable: bool | None = None
