@@ -166,3 +166,35 @@ class SuspensionOut(msgspec.Struct, omit_defaults=True):
     lifted: bool
     # Only in the list: whether this admin may lift it (all its offices are theirs).
     liftable: bool | None = None
+
+
+class OfficeNamesOut(msgspec.Struct):
+    zh: str
+    en: str
+
+
+class LotteryOut(msgspec.Struct):
+    """What anyone may see of a lottery (scheduler/lottery_admin.py, public_view)."""
+
+    id: int
+    date: str
+    service: str
+    status: str
+    offices: list[str]
+    office_names: dict[str, OfficeNamesOut]
+    timezone: str
+    opens_at: str | None
+    closes_at: str | None
+    draw_at: str | None
+    confirm_hours: int
+    seed_sha256: str
+    # After the draw only: the seed and the applications' references in draw order.
+    seed: str | None
+    drawn_at: str | None
+    draw_order: list[str]
+
+
+class LotteryAdminOut(LotteryOut):
+    # applications per status
+    applications: dict[str, int]
+    created_by: str
