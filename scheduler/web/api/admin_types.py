@@ -198,3 +198,35 @@ class LotteryAdminOut(LotteryOut):
     # applications per status
     applications: dict[str, int]
     created_by: str
+
+
+class ReportOut(msgspec.Struct):
+    report: str
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+    offices: list[str] = msgspec.field(default_factory=list)
+    # table name -> rows (columns per report: docs/decisions.md, "Reports")
+    tables: dict[str, list[dict[str, Any]]] = msgspec.field(default_factory=dict)
+
+
+class AuditEntryOut(msgspec.Struct):
+    id: int
+    at: str
+    actor: str
+    action: str
+    office: str
+    object_type: str
+    object_id: str
+    # what changed: the recorded values before and after (JSON as recorded)
+    before: Any
+    after: Any
+    ip: str
+
+
+class AuditPageOut(msgspec.Struct):
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+    page: int = 1
+    page_size: int = 50
+    total: int = 0
+    entries: list[AuditEntryOut] = msgspec.field(default_factory=list)
