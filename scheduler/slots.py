@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import holiday_calendar
 from scheduler.appointments import office_view
 from scheduler.blackouts import day_notes
 from scheduler.clock import utcnow
@@ -20,6 +21,7 @@ from scheduler.domain.calendar import (
     opening_intervals,
     slot_starts,
 )
+from scheduler.domain.holidays import WorkCalendar
 from scheduler.errors import DomainError
 from scheduler.lottery_admin import mark_lottery_days
 from scheduler.suspensions import active_by_service
@@ -33,16 +35,20 @@ def _opens_at(office: dict[str, Any]) -> time:
 
 
 def plan_office(
-    office: dict[str, Any], services: list[dict[str, Any]], now: datetime
+    office: dict[str, Any],
+    services: list[dict[str, Any]],
+    now: datetime,
+    calendar: WorkCalendar,
 ) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
-    """Rows one office needs for its window. Pure: the caller inserts them."""
+    """Rows one office needs for its window under ``calendar`` (the notices in force,
+    scheduler/holiday_calendar.py). Pure: the caller inserts them."""
     tz = ZoneInfo(office["timezone"])
     slots: list[Slot] = []
     open_days: set[date] = set()
     windows: set[datetime] = set()
     for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
         for svc in services:
-            intervals = opening_intervals(svc["weekly_hours"], day)
+            intervals = opening_intervals(svc["weekly_hours"], day, calendar)
             for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
                 slots.append(
                     Slot(
@@ -79,8 +85,9 @@ async def generate_slots(now: datetime) -> int:
     for svc in services:
         by_office[svc["office"]].append(svc)
     planned = 0
+    calendar = await holiday_calendar.current()
     for office in offices:
-        slots, days, hall = plan_office(office, by_office[office["id"]], now)
+        slots, days, hall = plan_office(office, by_office[office["id"]], now, calendar)
         # A day that has slots of a service keeps them: after a change of hours or
         # slot length, booked days stay as they were (scheduler/offices.py).
         have = await generated_days(office["id"], min((s.day for s in slots), default=None))
