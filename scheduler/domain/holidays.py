@@ -68,13 +68,20 @@ class StatutoryRules:
     def keys(self) -> tuple[str, ...]:
         return tuple(h.key for h in self.holidays)
 
+    def by_holiday(self, year: int) -> dict[str, list[date]]:
+        """Holiday key -> its statutory days off in ``year`` (two may share a day:
+        Mid-Autumn on 3 October 2028)."""
+        return {
+            h.key: [h.first_day(year) + timedelta(days=i) for i in range(h.days)]
+            for h in self.holidays
+        }
+
     def days(self, year: int) -> dict[date, str]:
-        """Statutory days off of ``year`` -> holiday key."""
+        """Statutory days off of ``year`` -> (the first) holiday key."""
         found: dict[date, str] = {}
-        for holiday in self.holidays:
-            first = holiday.first_day(year)
-            for offset in range(holiday.days):
-                found[first + timedelta(days=offset)] = holiday.key
+        for key, days in self.by_holiday(year).items():
+            for day in days:
+                found.setdefault(day, key)
         return found
 
 
@@ -269,9 +276,11 @@ def _check_blocks(blocks: list[Block], rules: StatutoryRules, year: int) -> None
     if missing or len(named) != len(set(named)):
         raise NoticeError("blocks", "holiday-once", holiday=(missing or named)[0])
     block_of = {k: b for b in blocks for k in b.holidays}
-    for day, key in sorted(rules.days(year).items()):
+    for key, days in rules.by_holiday(year).items():
         b = block_of[key]
-        if not b.start <= day <= b.end:
+        for day in days:
+            if b.start <= day <= b.end:
+                continue
             raise NoticeError(
                 "blocks", "holiday-statutory-day-outside", holiday=key, date=day.isoformat()
             )

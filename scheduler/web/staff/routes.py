@@ -25,7 +25,8 @@ async def _holiday_warning(request: Request[Any, Any, Any]) -> None:
     """Staff pages warn admins of years the booking window reaches with no holiday
     notice: read per page view (two small queries), so every process shows it at
     once and a loaded notice clears it at once."""
-    if request.url.path.startswith("/staff/"):
+    path = request.url.path
+    if path == "/staff" or path.startswith("/staff/"):
         request.state.holiday_missing = await holiday_calendar.missing_years(utcnow())
 
 
