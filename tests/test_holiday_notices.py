@@ -205,7 +205,8 @@ async def test_loading_a_notice_moves_the_couples_of_newly_closed_days(
     today = datetime.now(SHANGHAI).date()
     year = today.year + 1
     # The first day after 1 January of next year that is open today: the notice closes it.
-    target = [d for d in _span(f"{year}-01-02", f"{year}-01-14") if await _slots_on(d)][0]
+    open_days = [d for d in _span(f"{year}-01-02", f"{year}-01-14") if await _slots_on(d)]
+    target = open_days[0]
     root = await staff_token(client, "root", role="superadmin", offices=())
     admin = await staff_token(client, "th.admin", role="admin")
     booked = [await _confirmed(client, s["id"]) for s in (await _slots_on(target))[:2]]
