@@ -8,6 +8,7 @@ supersedes the file of its year (scheduler/holiday_notices.py writes them).
 
 from __future__ import annotations
 
+import time as monotonic
 import tomllib
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -25,6 +26,7 @@ from scheduler.domain.holidays import (
     parse_notice,
     parse_statutory,
 )
+from scheduler.i18n import translate
 
 HOLIDAYS_DIR = Path(__file__).resolve().parent.parent / "config" / "holidays"
 # Files are curated and reviewed: no "published in the future" check applies to them.
@@ -72,6 +74,36 @@ async def current() -> WorkCalendar:
     for row in await loaded_rows():
         notices[row["year"]] = parse_notice(row["notice"], rules, _NO_CLOCK)
     return WorkCalendar(rules, notices)
+
+
+# Availability (a hot path) reads the calendar through this copy, re-read when older
+# than CACHE_SECONDS, as policies do: a loaded notice shows there within 5 s everywhere.
+CACHE_SECONDS = 5.0
+_cache: tuple[float, WorkCalendar] | None = None
+
+
+async def cached() -> WorkCalendar:
+    global _cache
+    if _cache is None or monotonic.monotonic() - _cache[0] > CACHE_SECONDS:
+        _cache = (monotonic.monotonic(), await current())
+    return _cache[1]
+
+
+def forget() -> None:
+    """Drop this process's copy (after loading a notice here)."""
+    global _cache
+    _cache = None
+
+
+def reason(calendar: WorkCalendar, day: date, locale: str) -> str:
+    """Why ``day`` is closed, in ``locale`` ("国庆节、中秋节放假"); "" if it is no holiday."""
+    keys = calendar.holiday_names(day)
+    if not keys:
+        return ""
+    names = translate(locale, "holidays.joiner").join(
+        translate(locale, f"holidays.name.{k}") for k in keys
+    )
+    return translate(locale, "holidays.reason", names=names)
 
 
 def window_end(office: dict[str, Any], now: datetime) -> date:

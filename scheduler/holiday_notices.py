@@ -30,7 +30,7 @@ from scheduler.db.holiday_tables import HolidayNotice
 from scheduler.db.tables import Appointment, Office, Slot
 from scheduler.domain.holidays import Notice, NoticeError, WorkCalendar, parse_notice
 from scheduler.errors import DomainError
-from scheduler.i18n import LOCALES, translate
+from scheduler.i18n import LOCALES
 from scheduler.slots import generate_slots
 
 
@@ -79,17 +79,7 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 
 def reason_of(calendar: WorkCalendar, day: date) -> dict[str, str]:
     """What couples are told, per locale: the holiday by name."""
-    keys = calendar.holiday_names(day)
-    return {
-        loc: translate(
-            loc,
-            "holidays.reason",
-            names=translate(loc, "holidays.joiner").join(
-                translate(loc, f"holidays.name.{k}") for k in keys
-            ),
-        )
-        for loc in LOCALES
-    }
+    return {loc: holiday_calendar.reason(calendar, day, loc) for loc in LOCALES}
 
 
 async def preview(raw: Any, *, now: datetime) -> dict[str, Any]:
@@ -189,6 +179,7 @@ async def load(
         if is_unique_violation(exc):  # another superadmin loaded this year meanwhile
             raise DomainError("holiday-preview-stale", affected=seen["affected"]) from exc
         raise
+    holiday_calendar.forget()
     return {
         "year": notice.year,
         "version": seen["version"],

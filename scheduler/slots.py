@@ -205,6 +205,7 @@ async def availability(
         )
     }
     notes = await day_notes(office["id"], service, start, end)
+    calendar = await holiday_calendar.cached()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:
         if s["start_at"] <= now:
@@ -240,11 +241,14 @@ async def availability(
         note, reason = notes.get(day, (None, {}))
         if note is not None and status in ("open", "full", "closed"):
             status = note if note == "blackout" or status != "closed" else status
+        why = (reason.get(locale) or reason.get("zh-Hans")) if note else None
+        if status == "closed" and not why:  # a holiday says which (the notices in force)
+            why = holiday_calendar.reason(calendar, day, locale) or None
         days.append(
             {
                 "date": day.isoformat(),
                 "status": status,
-                "reason": (reason.get(locale) or reason.get("zh-Hans")) if note else None,
+                "reason": why,
                 "slots": day_slots if status in ("open", "full", "discouraged") else [],
             }
         )

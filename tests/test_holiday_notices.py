@@ -417,3 +417,56 @@ async def test_missing_year_warning_in_ready_and_on_admin_pages(
         assert resp.status_code == 201, resp.text
     check = (await client.get("/health/ready")).json()["checks"]["holidays"]
     assert "warning" not in check["detail"], check
+
+
+async def test_availability_says_which_holiday_closes_a_day(client: httpx.AsyncClient) -> None:
+    """The month view's data: a day of a block is closed for a service open every day
+    of the week, and says which holiday closes it, in the request's language."""
+    from scheduler.holiday_calendar import current
+
+    await make_office(weekly_hours=EVERY_DAY_ONE_HOUR, days_ahead=400)
+    calendar = await current()
+    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+    day = next(
+        tomorrow + timedelta(days=i)
+        for i in range(400)
+        if calendar.kind(tomorrow + timedelta(days=i)) == "holiday"
+    )
+    english = {
+        "new_year": "New Year's Day",
+        "spring_festival": "Spring Festival",
+        "qingming": "Qingming Festival",
+        "labour_day": "Labour Day",
+        "dragon_boat": "Dragon Boat Festival",
+        "mid_autumn": "Mid-Autumn Festival",
+        "national_day": "National Day",
+    }
+    expected = " and ".join(english[k] for k in calendar.holiday_names(day)) + " holiday"
+    resp = await client.get(
+        "/api/v1/offices/GZ-TH/availability",
+        params={"service": "marriage", "from": day.isoformat(), "to": day.isoformat()},
+        headers={"Accept-Language": "en"},
+    )
+    assert resp.status_code == 200, resp.text
+    found = resp.json()["days"][0]
+    assert found["status"] == "closed" and found["slots"] == []
+    assert found["reason"] == expected, found
+    zh = await client.get(
+        "/api/v1/offices/GZ-TH/availability",
+        params={"service": "marriage", "from": day.isoformat(), "to": day.isoformat()},
+        headers={"Accept-Language": "zh-TW"},
+    )
+    assert zh.json()["days"][0]["reason"].endswith("放假")
+    ordinary = day - timedelta(days=1)
+    while calendar.kind(ordinary) == "holiday":
+        ordinary -= timedelta(days=1)
+    if ordinary >= tomorrow:
+        resp = await client.get(
+            "/api/v1/offices/GZ-TH/availability",
+            params={
+                "service": "marriage",
+                "from": ordinary.isoformat(),
+                "to": ordinary.isoformat(),
+            },
+        )
+        assert resp.json()["days"][0]["status"] == "open"
