@@ -470,3 +470,73 @@ async def test_availability_says_which_holiday_closes_a_day(client: httpx.AsyncC
             },
         )
         assert resp.json()["days"][0]["status"] == "open"
+
+
+# --- the page's two steps, without a browser (tests/test_holidays_browser.py walks it) ---
+
+
+def _form(notice: dict[str, Any]) -> dict[str, str]:
+    form = {k: str(notice[k]) for k in ("year", "title", "document_number", "published_on", "url")}
+    for block in notice["blocks"]:
+        for key in block["holidays"]:
+            form[f"{key}_from"], form[f"{key}_to"] = block["from"], block["to"]
+    return form
+
+
+async def test_holiday_page_refuses_bad_forms_and_unconfirmed_loads(
+    client: httpx.AsyncClient,
+) -> None:
+    from scheduler.db.holiday_tables import HolidayNotice
+    from tests.test_desk_pages import make_staff, post_form, sign_in
+
+    await make_office(weekly_hours={"0": [["09:00", "09:30"]]}, days_ahead=3)
+    await make_staff("th.admin", role="admin", offices=("GZ-TH",))
+    await make_staff("root", role="superadmin")
+    year = datetime.now(SHANGHAI).date().year + 1
+    form = _form(_test_notice(date(year, 1, 1), year))
+
+    await sign_in(client, "th.admin")
+    page = await client.get("/staff/admin/holidays?lang=en")
+    assert page.status_code == 200 and 'id="readonly"' in page.text
+    assert 'id="load-form"' not in page.text
+    assert (await post_form(client, "/staff/admin/holidays/preview", form)).status_code == 403
+
+    client.cookies.clear()
+    await sign_in(client, "root")
+    await client.get("/staff/admin/holidays?lang=en")
+    bad = await post_form(client, "/staff/admin/holidays/preview", form | {"year": "20x7"})
+    assert bad.status_code == 422
+    assert 'id="holiday-error"' in bad.text and "whole number" in bad.text
+    assert 'value="20x7"' in bad.text  # what was typed is kept
+    shifted = form | {
+        "spring_festival_from": f"{year}-03-01",
+        "spring_festival_to": f"{year}-03-04",
+    }
+    bad = await post_form(client, "/staff/admin/holidays/preview", shifted)
+    assert bad.status_code == 422 and "outside its block" in bad.text
+
+    preview = await post_form(client, "/staff/admin/holidays/preview", form)
+    assert preview.status_code == 200 and 'id="confirm-form"' in preview.text
+    notice_json = _hidden(preview.text, "notice")
+    unticked = await post_form(
+        client, "/staff/admin/holidays/load", {"notice": notice_json, "confirm_affected": "0"}
+    )
+    assert unticked.status_code == 422 and 'id="holiday-error"' in unticked.text
+    assert await HolidayNotice.count() == 0
+    loaded = await post_form(
+        client,
+        "/staff/admin/holidays/load",
+        {"notice": notice_json, "confirm_affected": "0", "confirm": "on"},
+    )
+    assert loaded.status_code == 303, loaded.text
+    assert loaded.headers["location"].endswith("/staff/admin/holidays?notice=loaded")
+    assert await HolidayNotice.count() == 1
+
+
+def _hidden(page: str, name: str) -> str:
+    import html
+    import re
+
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, name
+    return html.unescape(found.group(1))
