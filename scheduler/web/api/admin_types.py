@@ -230,3 +230,78 @@ class AuditPageOut(msgspec.Struct):
     page_size: int = 50
     total: int = 0
     entries: list[AuditEntryOut] = msgspec.field(default_factory=list)
+
+
+class HolidayNoticeYearOut(msgspec.Struct):
+    year: int
+    title: str
+    document_number: str
+    published_on: str
+    url: str
+    # "shipped" (config/holidays) or "loaded" (by a superadmin)
+    source: str
+    version: int
+    loaded_by: str | None
+    loaded_at: str | None
+    # the notice's holiday blocks, as in config/holidays/<year>.toml
+    blocks: list[dict[str, Any]]
+
+
+class MissingYearOut(msgspec.Struct):
+    year: int
+    reaches: str
+    offices: list[str]
+
+
+class StatutoryOut(msgspec.Struct):
+    title: str
+    source: str
+    effective_from: str
+
+
+class HolidayOverviewOut(msgspec.Struct):
+    notices: list[HolidayNoticeYearOut]
+    missing: list[MissingYearOut]
+    statutory: StatutoryOut
+
+
+class DaySpanOut(msgspec.Struct):
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+
+
+class ClosingOut(DaySpanOut):
+    holidays: list[str] = msgspec.field(default_factory=list)
+
+
+class OfficeDayCountOut(msgspec.Struct):
+    office: str
+    date: str
+    appointments: int
+
+
+class HolidayPreviewOut(msgspec.Struct):
+    # the notice as it would be stored
+    notice: dict[str, Any]
+    version: int
+    replaces: bool
+    closing: list[ClosingOut]
+    opening: list[str]
+    closing_with_slots: list[DaySpanOut]
+    affected: int
+    by_office_day: list[OfficeDayCountOut]
+
+
+class HolidayBlackoutOut(msgspec.Struct):
+    blackout: int
+    run: int | None
+    from_: str = msgspec.field(name="from")
+    to: str = ""
+
+
+class HolidayLoadedOut(msgspec.Struct):
+    year: int
+    version: int
+    blackouts: list[HolidayBlackoutOut]
+    slots_added: int
+    affected: int
