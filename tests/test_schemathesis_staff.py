@@ -25,8 +25,8 @@ from scheduler.domain.policy import NAMES as POLICY_NAMES
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 from tests.test_schemathesis import live_server, server_env  # noqa: F401 - fixtures
 
-MAX_EXAMPLES = 40
-BUDGET_SECONDS = 240  # per database; measured ~? s (docs/performance.md)
+MAX_EXAMPLES = 30
+BUDGET_SECONDS = 360  # per database, a guard against runaway growth: measured 90-170 s
 # Signed in as staff: everything that is not the couples' public API.
 STAFF_PREFIXES = ("/api/v1/admin/", "/api/v1/staff/", "/api/v1/offices/{office}/")
 PUBLIC_UNDER_OFFICES = {"/api/v1/offices/{office}/availability"}
