@@ -25,9 +25,10 @@ async def test_every_answer_has_the_headers(db: None, tmp_path: Path) -> None:
         httpx.AsyncClient(base_url=server.base) as client,
     ):
         auth = await staff_token(client, "root.admin", "superadmin", ())
-        days = (
-            await client.get("/api/v1/offices/GZ-TH/availability", params={"service": "marriage"})
-        ).json()["days"]
+        public = await client.get(
+            "/api/v1/offices/GZ-TH/availability", params={"service": "marriage"}
+        )
+        days = public.json()["days"]
         slot = next(s for d in days if d["status"] == "open" for s in d["slots"])
         held = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
         ref, token = held["reference"], held["manage_token"]
@@ -58,5 +59,8 @@ async def test_every_answer_has_the_headers(db: None, tmp_path: Path) -> None:
         _assert_not_frameable(resp)
         assert resp.headers["cache-control"] == "no-store", resp.url
     assert [r.status_code for r in personal] == [200, 200, 200, 422]
+    # Availability holds no personal data and is cacheable on purpose (calendar_cache.py).
+    _assert_not_frameable(public)
+    assert public.headers["cache-control"].startswith("public")
     _assert_not_frameable(static)
     assert "no-store" not in static.headers.get("cache-control", "")

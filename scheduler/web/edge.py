@@ -10,9 +10,11 @@ included, written when the answer starts) has its request id.
 * A CSP for pages: scripts from this site only (no inline script, no eval), styles
   from this site and inline ``style`` (htmx inserts its indicator style), no
   plugins, forms post here only.
-* ``Cache-Control: no-store`` on every answer but static files: pages and API
+* ``Cache-Control: no-store`` on every answer but static files and those a handler
+  explicitly declared ``public`` (availability, which holds no personal data and is
+  cached on purpose: scheduler/web/calendar_cache.py): pages and the other API
   answers show names, ID numbers, references and tokens, which no shared or browser
-  cache may keep; the public reads (offices, availability) change by the second.
+  cache may keep.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def _with_security_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Non
     headers.append((b"referrer-policy", b"same-origin"))
     if b"content-security-policy" not in names:
         headers.append((b"content-security-policy", csp.encode()))
-    if not path.startswith("/static/"):
+    declared = next((v for k, v in headers if k.lower() == b"cache-control"), b"")
+    if not path.startswith("/static/") and not declared.startswith(b"public"):
         headers[:] = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
         headers.append((b"cache-control", b"no-store"))
 
