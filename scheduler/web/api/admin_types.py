@@ -305,3 +305,62 @@ class HolidayLoadedOut(msgspec.Struct):
     blackouts: list[HolidayBlackoutOut]
     slots_added: int
     affected: int
+
+
+# --- the desk (clerks and up) ---------------------------------------------------------------
+
+
+class MaskedPartyOut(msgspec.Struct):
+    role: str
+    name: str
+    id_type: str
+    id_number_masked: str
+    phone_masked: str
+    confirmed: bool
+
+
+class DayAppointmentOut(msgspec.Struct):
+    reference: str
+    status: str
+    service: str
+    start: str
+    end: str
+    ticket: str | None
+    # the couple's document pre-check: absent when none was submitted
+    precheck: str | None
+    parties: list[MaskedPartyOut]
+
+
+class RevealedPartyOut(msgspec.Struct):
+    role: str
+    name: str
+    id_type: str
+    id_number: str
+    phone: str
+
+
+class RevealedOut(msgspec.Struct):
+    reference: str
+    parties: list[RevealedPartyOut]
+
+
+class BoardOfficeOut(msgspec.Struct):
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class CalledOut(msgspec.Struct):
+    label: str
+    counter: str | None
+    status: str
+
+
+class QueueStateOut(msgspec.Struct):
+    office: BoardOfficeOut
+    date: str
+    called: list[CalledOut]
+    next: list[str]
+    waiting: int
+    expected_wait_minutes: int
+    at: str
