@@ -389,3 +389,11 @@ async def test_roles_and_offices(app: Any, client: httpx.AsyncClient, office: in
     assert not staff.can_see_office(members["clerk1"], other)
     assert not staff.can_see_office(members["clerk1"], None)
     assert staff.can_see_office(members["root"], other)
+
+
+async def test_login_page_tells_how_long_to_wait(app: Any, office: int) -> None:
+    await make_staff()
+    async with _client_at(app, "198.51.100.66") as client:
+        pages = [await page_login(client, "li.clerk", f"guess {n}") for n in range(5)]
+    assert [p.status_code for p in pages] == [401, 401, 401, 401, 429]
+    assert "请 1 分钟后再试" in pages[-1].text and 'value="li.clerk"' in pages[-1].text
