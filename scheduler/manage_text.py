@@ -46,8 +46,10 @@ def manage_fields(
 async def notify_confirmed(loaded: Loaded, now: datetime, settings: Settings) -> None:
     """Queue the confirmation text to both partners, with the manage code where
     it can travel; the sealed copy is deleted in the same transaction."""
-    rows = await ManageText.delete().where(ManageText.appointment == loaded.id).returning(
-        ManageText.token_sealed
+    rows = (
+        await ManageText.delete()
+        .where(ManageText.appointment == loaded.id)
+        .returning(ManageText.token_sealed)
     )
     token = ""
     if rows:
