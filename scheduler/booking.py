@@ -339,6 +339,8 @@ async def confirm(
         if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
             outcome = DomainError("hold-expired")
+        elif status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
+            raise DomainError("too-many-attempts", reason="released")  # it ended by locking
         elif status == "expired":
             raise DomainError("hold-expired")
         elif status != "pending_confirmation" or party["confirmed_at"] is not None:
