@@ -97,11 +97,14 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     retry = exc.params.get("retry_after")
     headers = {"Retry-After": str(retry)} if retry is not None else None
     locale = request_locale(request)
-    # Several problems at once: each with its field and message, as for bad JSON.
+    params = dict(exc.params)
+    # Several problems at once: each with its field and message, as for bad JSON
+    # (or a list a use case put in its params already, passed on as it is).
+    given = params.pop("errors", None)
     errors = [
         {"key": e.field or "", "message": translate(locale, e.key, **e.params)}
         for e in exc.errors
-    ]
+    ] or (given if isinstance(given, list) else None)
     return problem_response(
         request,
         exc.slug,
@@ -109,7 +112,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
         field=exc.field,
         errors=errors or None,
         headers=headers,
-        **exc.params,
+        **params,
     )
 
 
