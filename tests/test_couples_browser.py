@@ -51,6 +51,33 @@ async def checked(page: Any) -> None:
     assert not result["violations"], describe(result["violations"])
 
 
+NAMES_JS = """els => {
+    axe.setup(document);
+    try {
+        return els.map(el => {
+            const shown = Array.from(el.childNodes)
+                .filter(n => !(n.classList && n.classList.contains('visually-hidden'))
+                    && !(n.getAttribute && n.getAttribute('aria-hidden') === 'true'))
+                .map(n => n.textContent).join('').replace(/\\s+/g, ' ').trim();
+            const node = axe.utils.getNodeFromTree(el);
+            const name = axe.commons.text.accessibleTextVirtual(node).replace(/\\s+/g, ' ').trim();
+            return [shown, name];
+        });
+    } finally {
+        axe.teardown();
+    }
+}"""
+
+
+async def assert_names_start_with_visible_text(page: Any, selector: str) -> int:
+    """Each matching control's accessible name (as axe computes it) starts with the
+    text it shows; returns how many were checked."""
+    pairs = await page.eval_on_selector_all(selector, NAMES_JS)
+    for shown, name in pairs:
+        assert shown and name.startswith(shown), (shown, name)
+    return len(pairs)
+
+
 async def new_page(browser: Any, locale: str) -> Any:
     page = await browser.new_page(locale=ALL_LOCALES[locale])
     errors: list[str] = []
@@ -349,6 +376,7 @@ async def test_lost_manage_code_is_recovered(server: str, browser: Any, locale: 
     await page.click(f'a[href="/manage/{reference}/move"]')
     await pick_day(page, skip=1)
     await checked(page)
+    assert await assert_names_start_with_visible_text(page, "td.day a, #slots button.slot") > 3
     await page.click("#slots button.slot")
     await page.wait_for_selector("#move-confirm")
     await checked(page)
@@ -403,4 +431,6 @@ async def test_day_links_name_and_loading_state(server: str, browser: Any, local
     await page.wait_for_selector("#slots a.slot", timeout=10_000)
     assert not await page.is_visible("#picker-loading")
     await checked(page)
+    assert await assert_names_start_with_visible_text(page, "td.day a, .month-nav a") > 5
+    assert await assert_names_start_with_visible_text(page, "#slots .slot") > 3
     assert not page.js_errors
