@@ -247,3 +247,33 @@ async def test_confirmation_text_carries_the_manage_code_or_link(
     from scheduler.db.couple_tables import ManageText
 
     assert await ManageText.count() == 0  # the sealed copy is gone once texted
+
+
+def test_the_manage_link_travels_only_where_it_fits() -> None:
+    """Link where links are allowed and the text stays within the country's segment
+    limit; else the code (mainland: no links); never a text over the limit."""
+    from scheduler.domain.sms import violations
+    from scheduler.manage_text import manage_fields
+    from scheduler.notify.texts import render_for, rule_for
+
+    token = "t" * 32
+    link = "https://yuyue.example.gov.cn/manage/GZTH-7K4Q-9M2X?token=" + token
+    payload = {
+        "reference": "GZTH-7K4Q-9M2X",
+        "service": "marriage",
+        "office": "广州市天河区婚姻登记处",
+        "date": "2027-02-14",
+        "start": "09:30",
+    }
+    cases = [
+        ("zh-Hans", "+8613800138000", "manage_code"),  # no links to the mainland
+        ("zh-Hant", "+85291234567", "manage_code"),  # a link would need a third segment
+        ("zh-Hans", "+14155550100", "manage_link"),
+        ("en", "+14155550100", "manage_link"),
+    ]
+    for locale, phone, expected in cases:
+        body = payload | ({"office": "Guangzhou Tianhe District"} if locale == "en" else {})
+        chosen = manage_fields("confirmed", locale, body, phone, token, link)
+        assert list(chosen) == [expected], (locale, phone)
+        text = render_for("confirmed", locale, body | chosen, phone)
+        assert token in text and violations(text, rule_for(phone)) == []
