@@ -8,6 +8,7 @@ from piccolo.conf.apps import AppConfig
 
 from scheduler.db.blackout_tables import BLACKOUT_TABLES
 from scheduler.db.couple_tables import COUPLE_TABLES
+from scheduler.db.holiday_tables import HOLIDAY_TABLES
 from scheduler.db.lottery_tables import LOTTERY_TABLES
 from scheduler.db.office_tables import OFFICE_TABLES
 from scheduler.db.policy_tables import POLICY_TABLES
@@ -29,6 +30,7 @@ APP_CONFIG = AppConfig(
         *LOTTERY_TABLES,
         *POLICY_TABLES,
         *COUPLE_TABLES,
+        *HOLIDAY_TABLES,
     ],
     migration_dependencies=[],
     commands=[],
