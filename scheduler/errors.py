@@ -61,6 +61,17 @@ class DomainError(Exception):
         self.status = STATUSES[slug]
         self.field = field
         self.params = params
+        # Every problem of one request (all invalid fields at once); empty for one.
+        self.errors: list[DomainError] = []
+
+    @classmethod
+    def all_of(cls, errors: list[DomainError]) -> DomainError:
+        """One error that carries several: the first is its status and message,
+        ``errors`` lists each (a form shows every field's problem at once)."""
+        first = errors[0]
+        combined = cls(first.slug, field=first.field, **first.params)
+        combined.errors = list(errors)
+        return combined
 
     @property
     def key(self) -> str:
