@@ -238,6 +238,8 @@ async def availability(
                 "date": day.isoformat(),
                 "status": status,
                 "reason": (reason.get(locale) or reason.get("zh-Hans")) if note else None,
+                # Every language's reason: a page picks its own (the API keeps ``reason``).
+                "reasons": {k: v for k, v in reason.items() if v} if note else {},
                 "slots": day_slots if status in ("open", "full", "discouraged") else [],
             }
         )
