@@ -234,7 +234,11 @@ async def preview(
         else []
     )
     per_group: Counter[tuple[str, str, str]] = Counter(
-        (codes[m.appointment["office"]], m.appointment["service"], m.appointment["slot.day"].isoformat())
+        (
+            codes[m.appointment["office"]],
+            m.appointment["service"],
+            m.appointment["slot.day"].isoformat(),
+        )
         for m in moves
     )
     placements, segments = [], 0

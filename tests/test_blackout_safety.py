@@ -67,7 +67,9 @@ async def test_several_offices_need_the_preview_token(client: httpx.AsyncClient)
     assert refused.status_code == 428, refused.text
     assert refused.headers["content-type"].startswith(PROBLEM)
     assert refused.json()["type"].endswith("preview-required")
-    everywhere = await client.post("/api/v1/admin/blackouts", json=_closing(day, "all"), headers=root)
+    everywhere = await client.post(
+        "/api/v1/admin/blackouts", json=_closing(day, "all"), headers=root
+    )
     assert everywhere.status_code == 428
     assert await Blackout.count() == 0
 
@@ -121,9 +123,7 @@ async def test_a_token_is_personal_and_expires(client: httpx.AsyncClient) -> Non
         reason={"zh-Hans": "停电检修"},
     )
     now = datetime.now(UTC)
-    dry = await blackouts.declare(
-        decl, now=now, actor=NamedActor("root"), scope=None, dry_run=True
-    )
+    dry = await blackouts.declare(decl, now=now, actor=NamedActor("root"), scope=None, dry_run=True)
     token = dry["preview_token"]
     for actor, when, slug in (
         ("someone.else", now, "preview-mismatch"),
@@ -185,9 +185,11 @@ async def test_preview_placements_are_the_runs_placements(client: httpx.AsyncCli
     }
     assert len(shown) == 36
     # By reference and local time only: no internal ids in what the admin reads.
-    assert all(set(p) == {
-        "reference", "from_office", "from_date", "from_time", "to_office", "to_date", "to_time"
-    } for p in preview["placements"])
+    assert all(
+        set(p)
+        == {"reference", "from_office", "from_date", "from_time", "to_office", "to_date", "to_time"}
+        for p in preview["placements"]
+    )
     # Nobody is "moved" into the day being closed.
     assert all(d != day.isoformat() for _, d, _ in shown.values())
     assert len({d for _, d, _ in shown.values()}) >= 2

@@ -109,7 +109,8 @@ async def test_declaring_over_two_offices_is_deliberate(
             # The preview, by reference and local time; nobody lands on the closed day.
             rows = await page.eval_on_selector_all(
                 "#pv-placements tr[data-reference]",
-                "rows => rows.map(r => [r.dataset.reference, r.querySelector('.pv-to').textContent])",
+                "rows => rows.map(r =>"
+                " [r.dataset.reference, r.querySelector('.pv-to').textContent])",
             )
             shown = {ref: to.strip() for ref, to in rows}
             assert sorted(shown) == sorted(ref for ref, _ in held)

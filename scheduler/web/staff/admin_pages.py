@@ -247,7 +247,7 @@ class AdminPages(Controller):
         member: NamedDependency[StaffMember],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
-        """"preview": the figures and the confirmation step; "declare" (only from
+        """ "preview": the figures and the confirmation step; "declare" (only from
         that step): the preview's token and, over several offices, their number typed."""
         locale = request_locale(request)
         typed = form_values(data)
