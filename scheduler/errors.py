@@ -36,6 +36,7 @@ STATUSES: dict[str, int] = {
     "bad-transition": 409,
     "blackout-exists": 409,
     "preview-required": 428,
+    "already-checked-in": 409,
     "preview-mismatch": 409,
     "preview-expired": 409,
     "lottery-date": 409,
