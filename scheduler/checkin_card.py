@@ -53,9 +53,11 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         precheck = (await precheck_statuses([loaded.id])).get(loaded.id, "not_submitted")
         if precheck in PRECHECK_FLAGGED:
             flags.append({"key": f"safety.flag.precheck.{precheck}", "params": {}})
-    ticket = await QueueTicket.select(QueueTicket.label).where(
-        QueueTicket.appointment == loaded.id
-    ).first()
+    ticket = (
+        await QueueTicket.select(QueueTicket.label)
+        .where(QueueTicket.appointment == loaded.id)
+        .first()
+    )
     return {
         "reference": row["reference"],
         "service": row["service"],
@@ -76,6 +78,8 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         "ticket": ticket["label"] if ticket else None,
         "flags": flags,
         # What the desk may do: check in (late ones with "accept late" ticked).
-        "can_check_in": status == "confirmed" and row["slot"]["day"] == today and verdict != "early",
+        "can_check_in": status == "confirmed"
+        and row["slot"]["day"] == today
+        and verdict != "early",
         "late": verdict == "late",
     }

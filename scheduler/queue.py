@@ -189,7 +189,7 @@ async def check_in(
 
 
 async def already_checked_in(loaded: Loaded) -> DomainError | None:
-    """"Already checked in — ticket M001, called at 09:12" (or waiting since), if so."""
+    """ "Already checked in — ticket M001, called at 09:12" (or waiting since), if so."""
     ticket = await QueueTicket.select().where(QueueTicket.appointment == loaded.id).first()
     if ticket is None:
         return None
