@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from scheduler.db.queue_tables import QueueTicket
-from scheduler.domain.queue import arrival
 from scheduler.domain.precheck import offered as precheck_offered
+from scheduler.domain.queue import arrival
 from scheduler.precheck import statuses_of as precheck_statuses
 from scheduler.queue import CheckIn, already_checked_in, find
 from scheduler.settings import Settings
