@@ -73,7 +73,8 @@ def _frame(
             continue
         x = LEFT + plot_w * (i + 0.5) / max(len(labels), 1)
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11" text-anchor="end" '
+            f'<text class="x-label" x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11" '
+            f'text-anchor="end" '
             f'transform="rotate(-35 {x:.1f} {HEIGHT - BOTTOM + 14})">{escape(text)}</text>'
         )
     return parts
@@ -86,7 +87,8 @@ def _legend(series: Sequence[Series]) -> list[str]:
         colour = PALETTE[i % len(PALETTE)]
         parts.append(
             f'<rect x="{x}" y="{LEGEND_Y}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="{LEGEND_Y + 9}" font-size="11">{escape(s.name)}</text>'
+            f'<text class="legend" x="{x + 14}" y="{LEGEND_Y + 9}" font-size="11">'
+            f"{escape(s.name)}</text>"
         )
         x += 24 + 7 * len(s.name) + (7 * sum(ord(c) > 0x2E80 for c in s.name))
     return parts
