@@ -22,7 +22,8 @@ pytestmark = pytest.mark.browser
 
 # Bounding boxes of every legend entry and x-axis label of each chart, in the page.
 OVERLAPS = """() => {
-  const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const hit = (a, b) =>
+    a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   const found = [];
   for (const svg of document.querySelectorAll('svg.chart')) {
     const legend = [...svg.querySelectorAll('text.legend')].map(t => t.getBoundingClientRect());
