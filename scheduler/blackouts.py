@@ -334,7 +334,7 @@ def check_preview_token(
     now: datetime,
 ) -> None:
     if not token:
-        raise DomainError("preview-required", offices=len(offices))
+        raise DomainError("preview-required", reason="offices", offices=len(offices))
     raw_expires, _, mac = token.partition(".")
     if not raw_expires.isdigit():
         raise DomainError("preview-mismatch")
@@ -342,7 +342,9 @@ def check_preview_token(
     if not hmac.compare_digest(mac, expected):
         raise DomainError("preview-mismatch")
     if int(raw_expires) < now.timestamp():
-        raise DomainError("preview-expired", minutes=PREVIEW_TOKEN_TTL.seconds // 60)
+        raise DomainError(
+            "preview-expired", reason="minutes", minutes=PREVIEW_TOKEN_TTL.seconds // 60
+        )
 
 
 async def scope_offices(decl: Declaration, scope: frozenset[int] | None) -> list[str]:

@@ -67,6 +67,7 @@ async def test_several_offices_need_the_preview_token(client: httpx.AsyncClient)
     assert refused.status_code == 428, refused.text
     assert refused.headers["content-type"].startswith(PROBLEM)
     assert refused.json()["type"].endswith("preview-required")
+    assert "{" not in refused.json()["title"] + refused.json()["detail"]
     everywhere = await client.post(
         "/api/v1/admin/blackouts", json=_closing(day, "all"), headers=root
     )
