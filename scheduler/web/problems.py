@@ -85,8 +85,10 @@ def problem_response(
             banned_until=params.get("banned_until"),
         )
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    # Staff pages keep the staff layout (their header, no couple's navigation).
+    staff = request.url.path.startswith("/staff/")
     return Template(
-        template_name="pages/error.html",
+        template_name="staff/error.html" if staff else "pages/error.html",
         context={"locale": locale, "status": status, "message": detail},
         status_code=status,
         headers=headers,
