@@ -158,13 +158,15 @@ async def submit(
             raise DomainError("precheck-closed", reason="status")
         if not submission_open(loaded.row["slot"]["day"], now, loaded.tz):
             raise DomainError("precheck-closed", reason="day")
-        try:
-            cleaned = {
-                role: clean_party(role, service, loaded.party(role)["id_type"], submission.of(role))
-                for role in ROLES
-            }
-        except PrecheckInvalid as exc:
-            raise _invalid(exc) from exc
+        cleaned, problems = {}, []
+        for role in ROLES:
+            try:
+                id_type = loaded.party(role)["id_type"]
+                cleaned[role] = clean_party(role, service, id_type, submission.of(role))
+            except PrecheckInvalid as exc:
+                problems += [_invalid(each) for each in exc.all]
+        if problems:
+            raise DomainError.all_of(problems)  # both partners' problems at once
         await _save(loaded.id, cleaned, now)
     return await _view(loaded, now)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -56,10 +57,12 @@ _NATIONALITY = re.compile(r"[A-Z]{2}")
 
 
 class PrecheckInvalid(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, others: tuple[PrecheckInvalid, ...] = ()) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        # Every problem found, this one first: the form shows them all at once.
+        self.all: tuple[PrecheckInvalid, ...] = (self, *others)
 
 
 def offered(service: str) -> bool:
@@ -110,28 +113,52 @@ def _bounded(value: str, name: str, maximum: int) -> str:
 
 
 def clean_party(role: str, service: str, id_type: str, raw: PartyData) -> PartyData:
-    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``.
-    Fields the service does not ask are dropped, documents it does not need refused."""
+    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``
+    (and, in ``.all``, every other bad field too). Fields the service does not ask
+    are dropped, documents it does not need refused."""
     asked = FIELDS[service]
     prefix = f"party_{role}."
-    nationality = _text(raw.nationality).upper()
-    if not _NATIONALITY.fullmatch(nationality):
-        raise PrecheckInvalid(prefix + "nationality", "nationality")
+    problems: list[PrecheckInvalid] = []
+
+    def check(clean: Callable[[], str]) -> str:
+        try:
+            return clean()
+        except PrecheckInvalid as exc:
+            problems.append(exc)
+            return ""
+
+    def nationality_of() -> str:
+        value = _text(raw.nationality).upper()
+        if not _NATIONALITY.fullmatch(value):
+            raise PrecheckInvalid(prefix + "nationality", "nationality")
+        return value
+
+    def choice(name: str, value: str, allowed: tuple[str, ...]) -> Callable[[], str]:
+        def clean() -> str:
+            if value not in allowed:
+                raise PrecheckInvalid(prefix + name, "choice")
+            return value
+
+        return clean
+
+    nationality = check(nationality_of)
     occupation = education = marital = ""
     if "occupation" in asked:
-        occupation = _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
-    if "education" in asked and raw.education not in EDUCATION:
-        raise PrecheckInvalid(prefix + "education", "choice")
+        occupation = check(
+            lambda: _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
+        )
     if "education" in asked:
-        education = raw.education
+        education = check(choice("education", raw.education, EDUCATION))
     if "marital_status" in asked:
-        if raw.marital_status not in MARITAL_STATUSES:
-            raise PrecheckInvalid(prefix + "marital_status", "choice")
-        marital = raw.marital_status
-    address = _bounded(_text(raw.hukou_address), prefix + "hukou_address", ADDRESS_MAX)
-    unknown = raw.documents - set(required_documents(service, id_type))
-    if unknown:
-        raise PrecheckInvalid(prefix + "documents", "document")
+        marital = check(choice("marital_status", raw.marital_status, MARITAL_STATUSES))
+    address = check(
+        lambda: _bounded(_text(raw.hukou_address), prefix + "hukou_address", ADDRESS_MAX)
+    )
+    if raw.documents - set(required_documents(service, id_type)):
+        problems.append(PrecheckInvalid(prefix + "documents", "document"))
+    if problems:
+        first = problems[0]
+        raise PrecheckInvalid(first.field, first.reason, tuple(problems[1:]))
     return PartyData(
         nationality=nationality,
         occupation=occupation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,11 @@ async def notify_couple(
     suffix: str = "",
     urgent: bool = False,
     extra: dict[str, Any] | None = None,
+    per_party: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Queue ``template`` to both parties; the key makes the event idempotent."""
+    """Queue ``template`` to both parties; the key makes the event idempotent.
+    ``per_party(party, payload)`` adds what differs per recipient (their country's
+    rules decide whether a link may travel)."""
     view = public_view(loaded)
     payload = {
         "reference": view["reference"],
@@ -41,7 +45,7 @@ async def notify_couple(
             to_phone=party["phone"],
             template=template,
             locale=loaded.row["locale"],
-            payload=payload,
+            payload=payload | (per_party(party, payload) if per_party else {}),
             now=now,
             urgent=urgent,
             appointment_id=loaded.id,
