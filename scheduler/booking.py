@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, ratelimits, waitlist_offers
+from scheduler import bans, holds, idempotency, ratelimits, rules, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -350,7 +350,12 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
     loaded = await load_for_owner(_possible_reference(reference), token)
-    return public_view(loaded) | {"rescheduled_from": await _rescheduled_from(loaded)}
+    return public_view(loaded) | {
+        "rescheduled_from": await _rescheduled_from(loaded),
+        "checklist": await rules.checklist(
+            loaded.row["service"], loaded.row["slot"]["day"], loaded.parties
+        ),
+    }
 
 
 async def _rescheduled_from(loaded: Loaded) -> dict[str, Any] | None:

@@ -143,6 +143,28 @@ def check_precheck_birth(
         raise _eligibility_error(exc) from exc
 
 
+async def checklist(service: str, day: date, parties: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """What each partner brings, from the set in force on ``day``, labels in every
+    locale: the confirmation and manage pages and the API show it. ``parties`` as
+    stored (the mask keeps what party_kind reads)."""
+    rule_set = await for_day(day)
+    return {
+        "effective_from": rule_set.effective_from.isoformat(),
+        "source": dict(rule_set.source),
+        "parties": [
+            {
+                "role": p["role"],
+                "kind": (kind := domain.party_kind(p["id_type"], p["id_masked"])),
+                "documents": [
+                    {"key": d, "label": {loc: rule_set.documents[d][loc] for loc in domain.LOCALES}}
+                    for d in rule_set.checklist(service, kind)
+                ],
+            }
+            for p in parties
+        ],
+    }
+
+
 # --------------------------------------------------------------------- admin
 
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 KINDS = ("closed", "no_new_bookings", "discouraged")
-# Services a couple may be moved to another office for (marriage registration is
-# valid at any office of the province; a ceremony hall or counsellor is not).
+# Services a couple may be moved to another office for: since 2025-05-10 a marriage
+# may be registered at any registry office in the country (全国通办, Marriage
+# Registration Regulations as revised by State Council Order No. 804), and parties
+# who need a designated office only at one (scheduler/domain/rules.py); a ceremony
+# hall or counsellor is not interchangeable.
 MOVABLE_ACROSS_OFFICES = frozenset({"marriage"})
 
 

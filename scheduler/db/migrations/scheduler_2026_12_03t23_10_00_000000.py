@@ -8,7 +8,6 @@ from typing import Any
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import JSON, Boolean, Date, Timestamptz, Varchar
 from piccolo.columns.indexes import IndexMethod
-from piccolo.engine.finder import engine_finder
 
 ID = "2026-12-03T23:10:00:000000"
 VERSION = "1.38.0"
@@ -82,20 +81,4 @@ async def forwards() -> MigrationManager:
         schema=None,
     )
 
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        # One version per jurisdiction and day: "the set in force" is then unambiguous.
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS rule_set_version_uq"
-            " ON rule_set_version (jurisdiction, effective_from)"
-        )
-
-    async def run_backwards() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        await engine.run_ddl("DROP INDEX IF EXISTS rule_set_version_uq")
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
     return manager
