@@ -31,6 +31,7 @@ from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
+from scheduler.web.api.rules import RulesApi
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
 from scheduler.web.ops import OPS_ROUTES
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeskApi,
             AdminApi,
             PoliciesApi,
+            RulesApi,
             AdminOfficesApi,
             ReportsApi,
             Router(

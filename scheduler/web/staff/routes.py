@@ -14,6 +14,7 @@ from scheduler.web.staff.pages import StaffLoginPages, StaffPages
 from scheduler.web.staff.policy_pages import PolicyPages
 from scheduler.web.staff.precheck_pages import PrecheckPages
 from scheduler.web.staff.report_pages import ReportPages
+from scheduler.web.staff.rule_pages import RulePages
 
 STAFF_ROUTES: list[Any] = [
     StaffApi,
@@ -26,4 +27,5 @@ STAFF_ROUTES: list[Any] = [
     ReportPages,
     PolicyPages,
     LotteryAdminPages,
+    RulePages,
 ]
