@@ -230,3 +230,8 @@ async def add_version(
         raise
     await reload()  # this process sees its own change at once
     return version_view(rule_set, {"created_by": actor.username, "created_at": now}, today)
+
+
+def invalidate() -> None:
+    """Forget the added versions (tests: a new database)."""
+    _state.update(added=[], loaded_at=None)
