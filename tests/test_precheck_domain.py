@@ -14,10 +14,10 @@ from scheduler.domain.precheck import (
     after_submit,
     clean_note,
     clean_party,
+    countries,
     missing_documents,
     offered,
     required_documents,
-    countries,
     submission_open,
 )
 from scheduler.domain.rules import in_force
