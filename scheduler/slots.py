@@ -11,6 +11,7 @@ from scheduler.appointments import office_view
 from scheduler.blackouts import day_notes
 from scheduler.clock import utcnow
 from scheduler.db.engine import write_transaction
+from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import (
     day_status,
@@ -146,6 +147,7 @@ def _range(today: date, start: date | None, end: date | None, last: date) -> tup
     return start, end
 
 
+@replica_read
 async def availability(
     code: str,
     service: str,

@@ -68,6 +68,14 @@ DB_KEY = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
+def pg_cluster(db_kind: str) -> Any:
+    """The session's PostgreSQL cluster (tests that start a replica of it)."""
+    if _cluster is None:
+        pytest.skip("PostgreSQL only: runs in the PostgreSQL pass of make test")
+    return _cluster
+
+
+@pytest.fixture(scope="session")
 def db_kind(pytestconfig: pytest.Config) -> str:
     return pytestconfig.stash[DB_KEY]
 
