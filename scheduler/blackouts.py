@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import audit, capacity_excess
+from scheduler import rules as registry_rules
 from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
@@ -212,6 +213,7 @@ async def preview(
         planner = await planner_for(
             ctx, {a["service"] for a in affected}, {a["office"] for a in affected}, first_day
         )
+        limits = await registry_rules.office_limits(affected)
         for a in affected:
             tz = zones[a["office"]]
             to = planner.place(
@@ -224,6 +226,7 @@ async def preview(
                     a["people"],
                 ),
                 other_offices=decl.allow_other_office,
+                only=limits.get(a["id"]),
             )
             unplaced += to is None
             placements.append(

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from scheduler import audit
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.rule_tables import RuleSetVersion
-from scheduler.db.tables import Office, OfficeService
+from scheduler.db.tables import Office, OfficeService, Party
 from scheduler.domain import rules as domain
 from scheduler.domain.rules import Ineligible, RuleSet, RuleSetInvalid
 from scheduler.errors import DomainError
@@ -163,6 +163,35 @@ async def checklist(service: str, day: date, parties: Iterable[dict[str, Any]]) 
             for p in parties
         ],
     }
+
+
+async def office_limits(appointments: Iterable[dict[str, Any]]) -> dict[int, frozenset[int]]:
+    """For the appointments (id, service, ``slot.day``) whose couple has a party that
+    only a designated office may serve: the active designated offices. A blackout's
+    move to another office of the region must stay among them."""
+    rows = list(appointments)
+    ids = [a["id"] for a in rows]
+    kinds: dict[int, list[str]] = {}
+    for p in await Party.select(Party.appointment, Party.id_type, Party.id_masked).where(
+        Party.appointment.is_in(ids or [-1])
+    ):
+        kinds.setdefault(p["appointment"], []).append(
+            domain.party_kind(p["id_type"], p["id_masked"])
+        )
+    bound = []
+    for a in rows:
+        rule_set = await for_day(a["slot.day"])
+        if any(rule_set.needs_designated(a["service"], k) for k in kinds.get(a["id"], [])):
+            bound.append(a["id"])
+    if not bound:
+        return {}
+    designated = frozenset(
+        r["id"]
+        for r in await Office.select(Office.id).where(
+            (Office.designated == True) & (Office.active == True)  # noqa: E712
+        )
+    )
+    return dict.fromkeys(bound, designated)
 
 
 # --------------------------------------------------------------------- admin

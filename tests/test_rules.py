@@ -530,3 +530,48 @@ async def test_designated_demo_offices_come_from_the_offices_file(db: None) -> N
     await load_offices(OFFICES_FILE)
     designated = await Office.select(Office.code).where(Office.designated == True)  # noqa: E712
     assert {r["code"] for r in designated} == {"GZ-YX", "SZ-FT"}
+
+
+async def test_a_blackout_moves_permit_couples_only_to_designated_offices(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """GZ-YX closes for the whole window and couples may go to another office of the
+    region: the mainland couple may go to GZ-TH (created first, so tried first), the
+    couple with a Hong Kong party only to SZ-FT, the other designated office."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from scheduler import reschedule
+
+    await make_office(code="GZ-TH", days_ahead=6)
+    await make_office(code="GZ-YX", designated=True, days_ahead=6)
+    await make_office(code="SZ-FT", designated=True, days_ahead=6)
+    slots = await dated_slots(client, "GZ-YX")
+    hk = with_id("hk_macau_permit", "H10293847")
+    held = {}
+    for name, b in (("mainland", person()), ("hk", hk)):
+        resp = await client.post("/api/v1/appointments", json=booking_body(slots[0]["id"], b=b))
+        assert resp.status_code == 201, resp.text
+        held[name] = resp.json()
+    admin = await staff_token(client, "root", role="superadmin", offices=())
+    local_today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    body = {
+        "offices": ["GZ-YX"],
+        "start_date": local_today.isoformat(),
+        "end_date": (local_today + timedelta(days=10)).isoformat(),
+        "kind": "closed",
+        "reason": {"zh-Hans": "场地维修", "en": "Repairs"},
+        "allow_other_office": True,
+    }
+    declared = await client.post("/api/v1/admin/blackouts", json=body, headers=admin)
+    assert declared.status_code == 202, declared.text
+    for run_id in await reschedule.due_runs(datetime.now(UTC)):
+        await reschedule.execute(run_id, "test", datetime.now(UTC))
+    offices = {}
+    for name, h in held.items():
+        view = await client.get(
+            f"/api/v1/appointments/{h['reference']}",
+            headers={"X-Manage-Token": h["manage_token"]},
+        )
+        offices[name] = view.json()["office"]["code"]
+    assert offices == {"mainland": "GZ-TH", "hk": "SZ-FT"}
