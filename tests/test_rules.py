@@ -575,3 +575,29 @@ async def test_a_blackout_moves_permit_couples_only_to_designated_offices(
         )
         offices[name] = view.json()["office"]["code"]
     assert offices == {"mainland": "GZ-TH", "hk": "SZ-FT"}
+
+
+async def test_the_booking_page_shows_the_refusals_at_the_party(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """The pages answer the same rules in place: under age at the party's ID number,
+    a party needing a designated office at its ID type, with the offices that may."""
+    from tests.test_pages import filled, hidden_fields, pick_slot, post_form
+
+    await make_office(code="GZ-TH")
+    await make_office(code="GZ-YX", designated=True)
+    await client.get("/")
+    form = await client.get(await pick_slot(client))
+    young = with_id("mainland_id", mainland(date.today() - timedelta(days=365 * 19)))
+    resp = await post_form(client, "/book", filled(hidden_fields(form), person(), young))
+    assert resp.status_code == 422
+    error = re.search(
+        r'<p class="error-text" id="f-party_b-id_number-error">([^<]+)</p>', resp.text
+    )
+    assert error and "当事人B" in error.group(1) and "22" in error.group(1)
+    hk = with_id("hk_macau_permit", "H56473829")
+    resp = await post_form(client, "/book", filled(hidden_fields(form), hk, person()))
+    assert resp.status_code == 409
+    error = re.search(r'<p class="error-text" id="f-party_a-id_type-error">([^<]+)</p>', resp.text)
+    assert error and "GZ-YX" in error.group(1)
+    await nothing_stored()
