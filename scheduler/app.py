@@ -26,6 +26,7 @@ from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
 from scheduler.web.api.desk import DeskApi
+from scheduler.web.api.holidays import HolidaysApi
 from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
 from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
@@ -38,7 +39,7 @@ from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import refused_again, sms_rate_limit
-from scheduler.web.staff.routes import STAFF_ROUTES
+from scheduler.web.staff.routes import STAFF_ROUTER
 from scheduler.web.webhooks import twilio_status
 from scheduler.worker import running_jobs
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminApi,
             PoliciesApi,
             RulesApi,
+            HolidaysApi,
             AdminOfficesApi,
             ReportsApi,
             Router(
@@ -105,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             *OPS_ROUTES,
             *PAGE_ROUTES,
-            *STAFF_ROUTES,
+            STAFF_ROUTER,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],

@@ -46,6 +46,7 @@ STATUSES: dict[str, int] = {
     "precheck-changed": 409,
     "office-not-designated": 409,
     "rule-set-exists": 409,
+    "holiday-preview-stale": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,
     "account-locked": 429,

@@ -111,7 +111,7 @@ class PublicApi(Controller):
             body = await booking.view(reference[:-4], token)
             return Response(
                 appointment_ics(body),
-                media_type="text/calendar; charset=utf-8",
+                media_type="text/calendar",  # Litestar adds "; charset=utf-8" to text/*
                 headers={"Content-Disposition": f'attachment; filename="{body["reference"]}.ics"'},
             )
         return Response(
