@@ -103,12 +103,12 @@ async def test_submit_correct_resubmit_approve_through_the_api(
     review = f"/api/v1/offices/GZ-TH/prechecks/{ref}/review"
     asked = await client.post(
         review,
-        json={"decision": "needs_correction", "note": "请勾选并携带户口簿原件", "version": 1},
+        json={"decision": "needs_correction", "note": "请勾选并携带结婚照片", "version": 1},
         headers=clerk,
     )
     assert asked.status_code == 200, asked.text
     seen = (await client.get(url, headers=token)).json()
-    assert seen["status"] == "needs_correction" and seen["note"] == "请勾选并携带户口簿原件"
+    assert seen["status"] == "needs_correction" and seen["note"] == "请勾选并携带结婚照片"
     phones = sorted(couple["body"][p]["phone"] for p in ("party_a", "party_b"))
     assert [(t, p) for t, p, _ in await sms_rows()] == [
         ("precheck_needs_correction", phones[0]),
@@ -134,7 +134,7 @@ async def test_submit_correct_resubmit_approve_through_the_api(
         ("precheck.needs_correction", "th.clerk"),
         ("precheck.approved", "th.clerk"),
     ]
-    assert audit[0]["after"] == {"status": "needs_correction", "note": "请勾选并携带户口簿原件"}
+    assert audit[0]["after"] == {"status": "needs_correction", "note": "请勾选并携带结婚照片"}
 
     # Sending the approved data again keeps the approval; a change asks for a new review.
     same = await client.put(url, json=submission(), headers=token)
