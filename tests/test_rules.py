@@ -6,6 +6,7 @@ birth date for permit holders, and the admin API that adds a version."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -601,3 +602,26 @@ async def test_the_booking_page_shows_the_refusals_at_the_party(
     error = re.search(r'<p class="error-text" id="f-party_a-id_type-error">([^<]+)</p>', resp.text)
     assert error and "GZ-YX" in error.group(1)
     await nothing_stored()
+
+
+async def test_the_rules_page_is_for_admins_and_only_a_superadmin_adds(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    from scheduler.db.rule_tables import RuleSetVersion
+    from tests.test_desk_pages import make_staff, sign_in
+    from tests.test_desk_pages import post_form as staff_post
+
+    await make_office(code="GZ-TH")
+    assert (await client.get("/staff/admin/rules")).status_code in (302, 303)
+    await make_staff("th.clerk", offices=("GZ-TH",))
+    await make_staff("th.admin", role="admin", offices=("GZ-TH",))
+    await sign_in(client, "th.clerk")
+    assert (await client.get("/staff/admin/rules")).status_code == 403
+    await sign_in(client, "th.admin")
+    page = await client.get("/staff/admin/rules")
+    assert page.status_code == 200 and 'id="in-force" data-date="2025-05-10"' in page.text
+    assert 'id="rules-form"' not in page.text  # admins read
+    doc = dict(RULES.raw) | {"effective_from": "2099-01-01"}
+    refused = await staff_post(client, "/staff/admin/rules", {"document": json.dumps(doc)})
+    assert refused.status_code == 403
+    assert await RuleSetVersion.count() == 0
