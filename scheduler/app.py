@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -33,8 +34,10 @@ from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
 from scheduler.web.api.rules import RulesApi
+from scheduler.web.api.schemas import AvailabilityOut
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
+from scheduler.web.calendar_cache import CalendarCache, json_encoder
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
@@ -77,7 +80,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if opened:
                 await close_engine()
 
-    state: dict[str, Any] = {"settings": settings}
+    state: dict[str, Any] = {
+        "settings": settings,
+        "calendar": CalendarCache(
+            settings.availability_cache_seconds,
+            json_encoder(lambda value: msgspec.convert(value, AvailabilityOut)),
+        ),
+    }
     return Litestar(
         route_handlers=[
             PublicApi,

@@ -29,6 +29,9 @@ class SettingsError(ValueError):
 class Settings:
     app_env: str = "development"
     database_url: str = "sqlite:///var/registry.sqlite3"
+    # Seconds each process keeps an availability answer (and browsers may, max-age);
+    # 0: computed for every request. Bookings are checked on the primary either way.
+    availability_cache_seconds: int = 2
     # A streaming replica of a PostgreSQL primary for reads that decide nothing
     # (availability, month views, reports, audit log); empty: all reads on the primary.
     database_replica_url: str = ""
@@ -189,6 +192,7 @@ def _data_keys(raw: str) -> tuple[bytes, ...]:
 _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "APP_ENV": ("app_env", _one_of("development", "test", "production")),
     "DATABASE_URL": ("database_url", _database_url),
+    "AVAILABILITY_CACHE_SECONDS": ("availability_cache_seconds", _to_int_range(0, 60)),
     "DATABASE_REPLICA_URL": ("database_replica_url", _database_url),
     "HOST": ("host", str),
     "PORT": ("port", _to_int_range(1, 65535)),

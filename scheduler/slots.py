@@ -212,18 +212,23 @@ async def availability(
     for s in slots:
         if s["start_at"] <= now:
             continue
+        # One time-zone conversion per slot: the local start gives the shown time and
+        # the on-site window (an aware local hour equals the UTC key it stands for).
+        local = s["start_at"].astimezone(tz)
+        ends = s["end_at"].astimezone(tz)
+        window = local.replace(minute=0, second=0, microsecond=0)
         # What a couple can actually get: the tightest of the three caps.
         cap = s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"]
         room = min(
             0 if s["blocked"] else cap - s["booked"],
             day_left.get(s["day"], 0),
-            hall_left.get(onsite_window_start(s["start_at"], tz), 0) // 2,
+            hall_left.get(window, 0) // 2,
         )
         by_day[s["day"]].append(
             {
                 "id": s["id"],
-                "start": s["start_at"].astimezone(tz).strftime("%H:%M"),
-                "end": s["end_at"].astimezone(tz).strftime("%H:%M"),
+                "start": f"{local.hour:02d}:{local.minute:02d}",
+                "end": f"{ends.hour:02d}:{ends.minute:02d}",
                 "capacity": s["capacity"],
                 "remaining": max(room, 0),
             }

@@ -37,6 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
             # Tests book the same people many times; tests/test_ratelimits.py turns these on.
             "RATE_LIMIT_ID_PER_HOUR": "0",
             "RATE_LIMIT_PHONE_PER_HOUR": "0",
+            # Tests book and then read availability at once; tests/test_calendar_cache.py
+            # turns the cache on.
+            "AVAILABILITY_CACHE_SECONDS": "0",
             "DB_POOL_MIN": "5",
             "DB_POOL_MAX": "50",
         }
