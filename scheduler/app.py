@@ -26,6 +26,7 @@ from scheduler.observability.logs import request_id_middleware
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
+from scheduler.web.api.couple_access import CoupleAccessApi
 from scheduler.web.api.desk import DeskApi
 from scheduler.web.api.holidays import HolidaysApi
 from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReportsApi,
             Router(
                 "/",
-                route_handlers=[SmsSendingApi, WaitlistJoinApi],
+                route_handlers=[SmsSendingApi, WaitlistJoinApi, CoupleAccessApi],
                 middleware=[sms_rate_limit(settings, "api")],
             ),
             WaitlistApi,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, ratelimits, rules, waitlist_offers
+from scheduler import bans, holds, idempotency, manage_text, ratelimits, rules, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -49,6 +49,8 @@ from scheduler.settings import Settings
 
 PARTY_ROLES = ("a", "b")
 PENDING = ("pending_confirmation",)
+# The history entry of a hold released because its codes locked (wrong too often).
+LOCKED_EVENT = "code_locked"
 # A couple a blackout could not place may still move or cancel themselves; their
 # old slot is closed, so the online cutoff does not apply to them.
 CHANGEABLE = (*ACTIVE_STATUSES, "needs_rebooking")
@@ -72,22 +74,59 @@ class BookingInput:
 
 
 def clean_party(role: str, party: PartyInput) -> PartyInput:
-    """Normalise one party or raise invalid-input naming the field."""
+    """Normalise one party or raise invalid-input naming each bad field."""
+    cleaned, errors = party_problems(role, party)
+    if errors:
+        raise DomainError.all_of(errors)
+    assert cleaned is not None
+    return cleaned
+
+
+def party_problems(role: str, party: PartyInput) -> tuple[PartyInput | None, list[DomainError]]:
+    """The party normalised, or every field's problem (a form shows them all at once)."""
+    errors: list[DomainError] = []
     name = " ".join(party.name.split())
     # Control characters (NUL: PostgreSQL refuses it in text) are never part of a name.
     if not 1 <= len(name) <= 100 or not name.isprintable():
-        raise DomainError("invalid-input", field=f"party_{role}.name", reason="name")
+        errors.append(DomainError("invalid-input", field=f"party_{role}.name", reason="name"))
+    id_number = phone = ""
     try:
         id_number = normalize_id(party.id_type, party.id_number)
     except InvalidIdentity as exc:
-        raise DomainError(
-            "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
-        ) from exc
+        field = f"party_{role}.id_number"
+        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
     try:
         phone = normalize_mobile(party.phone)
     except InvalidIdentity as exc:
-        raise DomainError("invalid-input", field=f"party_{role}.phone", reason=exc.reason) from exc
-    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone)
+        field = f"party_{role}.phone"
+        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
+    if errors:
+        return None, errors
+    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone), []
+
+
+def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
+    """Both parties normalised, or one error listing every problem of the form."""
+    errors: list[DomainError] = []
+    if data.locale not in LOCALES:
+        errors.append(DomainError("invalid-input", field="locale", reason="locale"))
+    party_a, problems_a = party_problems("a", data.party_a)
+    party_b, problems_b = party_problems("b", data.party_b)
+    errors += problems_a + problems_b
+    if (
+        party_a
+        and party_b
+        and (party_a.id_type, party_a.id_number)
+        == (
+            party_b.id_type,
+            party_b.id_number,
+        )
+    ):
+        errors.append(DomainError("invalid-input", field="party_b.id_number", reason="same-person"))
+    if errors:
+        raise DomainError.all_of(errors)
+    assert party_a is not None and party_b is not None
+    return party_a, party_b
 
 
 def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str:
@@ -102,12 +141,7 @@ async def hold(
     idem: idempotency.Key | None = None,
 ) -> dict[str, Any]:
     """Hold a seat for a couple and text each party a code. Returns the API body."""
-    if data.locale not in LOCALES:
-        raise DomainError("invalid-input", field="locale", reason="locale")
-    party_a = clean_party("a", data.party_a)
-    party_b = clean_party("b", data.party_b)
-    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
-        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    party_a, party_b = clean_couple(data)
     claims = (
         [
             id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
@@ -197,6 +231,7 @@ async def hold(
                 for p in held
             ],
         )
+        await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         await take_seat(seat)
@@ -307,6 +342,8 @@ async def confirm(
         if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
             outcome = DomainError("hold-expired")
+        elif status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
+            raise DomainError("too-many-attempts", reason="released")  # it ended by locking
         elif status == "expired":
             raise DomainError("hold-expired")
         elif status != "pending_confirmation" or party["confirmed_at"] is not None:
@@ -314,7 +351,7 @@ async def confirm(
                 raise DomainError("not-pending")
             # Already confirmed: a retried request gets the same answer.
         elif party["code_attempts"] >= settings.code_max_attempts:
-            raise DomainError("too-many-attempts")
+            outcome = await _lock_out(loaded, now)  # locked before holds were released
         elif (
             keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
             != party["code_hash"]
@@ -322,20 +359,42 @@ async def confirm(
             await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(
                 Party.id == party["id"]
             )
-            outcome = DomainError("wrong-code", field="code")
+            outcome = await _after_wrong_code(loaded, party["code_attempts"] + 1, now, settings)
         else:
-            await _confirm_party(loaded, party, now)
+            await _confirm_party(loaded, party, now, settings)
         loaded = await _reload(reference)
         lost_to_expiry = status == "pending_confirmation" and loaded.row["status"] == "expired"
         if outcome is None and lost_to_expiry:
             # The expiry job committed after our first read: roll back and say so.
             raise DomainError("hold-expired")
     if outcome is not None:
+        if outcome.params.get("reason") == "released":
+            await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)
         raise outcome  # after commit: the expiry or the failed attempt is kept
     return public_view(loaded)
 
 
-async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -> None:
+async def _after_wrong_code(
+    loaded: Loaded, attempts: int, now: datetime, settings: Settings
+) -> DomainError:
+    """The answer to a wrong code: the attempts left, or, at the last one, the hold
+    released (seat and ID claims) so the couple can book again at once rather
+    than wait out a hold nobody can confirm any more."""
+    left = settings.code_max_attempts - attempts
+    if left > 0:
+        return DomainError("wrong-code", field="code", reason="left", attempts_left=left)
+    return await _lock_out(loaded, now)
+
+
+async def _lock_out(loaded: Loaded, now: datetime) -> DomainError:
+    if await _free(loaded, "expired", now, actor="system", from_statuses=PENDING):
+        await _event(loaded.id, LOCKED_EVENT, now, actor="system")
+    return DomainError("too-many-attempts", reason="released")
+
+
+async def _confirm_party(
+    loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings
+) -> None:
     await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
     await _event(loaded.id, f"confirmed_{party['role']}", now)
     others_done = all(
@@ -345,7 +404,7 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
         await _event(loaded.id, "confirmed", now)
-        await notify_couple(loaded, "confirmed", now, urgent=True)
+        await manage_text.notify_confirmed(loaded, now, settings)
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:

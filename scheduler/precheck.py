@@ -199,9 +199,10 @@ async def submit(
             raise DomainError("precheck-closed", reason="status")
         if not submission_open(loaded.row["slot"]["day"], now, loaded.tz):
             raise DomainError("precheck-closed", reason="day")
-        try:
-            cleaned = {
-                role: clean_party(
+        cleaned, problems = {}, []
+        for role in ROLES:
+            try:
+                cleaned[role] = clean_party(
                     role,
                     service,
                     kind_of(loaded.party(role)),
@@ -209,10 +210,10 @@ async def submit(
                     rule_set,
                     submission.birth(role),
                 )
-                for role in ROLES
-            }
-        except PrecheckInvalid as exc:
-            raise _invalid(exc) from exc
+            except PrecheckInvalid as exc:
+                problems += [_invalid(each) for each in exc.all]
+        if problems:
+            raise DomainError.all_of(problems)  # both partners' problems at once
         day = loaded.row["slot"]["day"]
         for role in ROLES:
             data = cleaned[role]

@@ -163,7 +163,9 @@ async def _queue(ctx: Context) -> list[int]:
 async def planner_for(
     ctx: Context, services: Collection[str], offices: set[int], first_day: date
 ) -> Planner:
-    """Free seats from ``first_day`` on, read from the counters now."""
+    """Free seats from ``first_day`` on, read from the counters now. The slots the
+    run empties (``ctx.covered``) are never a destination: a run finds them blocked,
+    and a preview, planned before the declaration blocks them, must not list them."""
     for office in list(offices):
         offices.update(ctx.regions.get(office, []) if ctx.blackout["allow_other_office"] else [])
     office_list = sorted(offices)
@@ -176,6 +178,7 @@ async def planner_for(
         & Slot.service.is_in(sorted(services))
         & (Slot.day >= first_day)
         & Slot.blocked.eq(False)
+        & Slot.id.not_in(ctx.covered or [-1])
     )
     day_id = {(r["office"], r["day"]): r["id"] for r in day_rows}
     window_id = {(r["office"], r["window_start"]): r["id"] for r in window_rows}
@@ -232,6 +235,20 @@ def _move(
     )
 
 
+def earliest_move_day(now: datetime, timezones: Collection[ZoneInfo]) -> date:
+    """The first day a couple may be moved to: tomorrow in the earliest office zone."""
+    return min(now.astimezone(tz).date() for tz in timezones) + timedelta(days=1)
+
+
+async def plan_run(ctx: Context, services: Collection[str], first: date) -> list[Move]:
+    """Every move the run would make now, in the run's order with the run's planner,
+    applying nothing: the blackout preview (what the admin confirms is what runs)."""
+    pending = await _pending(ctx, 1_000_000)
+    planner = await planner_for(ctx, services, set(ctx.office_ids), first)
+    limits = await registry_rules.office_limits(pending)
+    return [_move(ctx, planner, a, ({}, {}), limits) for a in pending]
+
+
 async def _claim(run_id: int, owner: str, now: datetime) -> dict[str, Any] | None:
     async with write_transaction():
         rows = await RescheduleRun.raw(
@@ -264,9 +281,7 @@ async def execute(
     if run is None:
         return False
     ctx = await _context(run)
-    first_day = min(
-        tz_now.date() for tz_now in (now.astimezone(tz) for tz in ctx.timezones.values())
-    ) + timedelta(days=1)
+    first = earliest_move_day(now, ctx.timezones.values())
     services = set(ctx.blackout["services"] or []) or SERVICES_ALL
     conflicts, done, planner = 0, 0, None
     rows = await row_ids(ctx)
@@ -282,9 +297,7 @@ async def execute(
                     break
                 # One plan for the whole run: the in-memory counters follow every
                 # batch's writes; only a conflict (a racing booking) re-reads them.
-                planner = planner or await planner_for(
-                    ctx, services, set(ctx.office_ids), first_day
-                )
+                planner = planner or await planner_for(ctx, services, set(ctx.office_ids), first)
                 limits = await registry_rules.office_limits(pending)
                 moves = [_move(ctx, planner, a, rows, limits) for a in pending]
                 await apply_batch(ctx, moves, now)

@@ -7,6 +7,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from scheduler.db.blackout_tables import BLACKOUT_TABLES
+from scheduler.db.couple_tables import COUPLE_TABLES
 from scheduler.db.holiday_tables import HOLIDAY_TABLES
 from scheduler.db.lottery_tables import LOTTERY_TABLES
 from scheduler.db.office_tables import OFFICE_TABLES
@@ -30,6 +31,7 @@ APP_CONFIG = AppConfig(
         *LOTTERY_TABLES,
         *POLICY_TABLES,
         *RULE_TABLES,
+        *COUPLE_TABLES,
         *HOLIDAY_TABLES,
     ],
     migration_dependencies=[],

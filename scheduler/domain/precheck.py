@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -57,10 +58,12 @@ def country_codes() -> frozenset[str]:
 
 
 class PrecheckInvalid(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, others: tuple[PrecheckInvalid, ...] = ()) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        # Every problem found, this one first: the form shows them all at once.
+        self.all: tuple[PrecheckInvalid, ...] = (self, *others)
 
 
 def offered(rules: RuleSet, service: str) -> bool:
@@ -101,38 +104,58 @@ def _bounded(value: str, name: str, maximum: int) -> str:
 def clean_party(
     role: str, service: str, kind: str, raw: PartyData, rules: RuleSet, raw_birth: str = ""
 ) -> PartyData:
-    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``.
-    Fields the rule set does not ask of this party kind are dropped, documents it
-    does not list refused. ``raw_birth``: the birth date as typed (YYYY-MM-DD)."""
+    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``
+    (and, in ``.all``, every other bad field too). Fields the rule set does not ask
+    of this party kind are dropped, documents it does not list refused.
+    ``raw_birth``: the birth date as typed (YYYY-MM-DD)."""
     asked = rules.fields_for(service, kind)
     prefix = f"party_{role}."
-    nationality = _text(raw.nationality).upper()
-    if nationality not in country_codes():
-        raise PrecheckInvalid(prefix + "nationality", "nationality")
+    problems: list[PrecheckInvalid] = []
+
+    def check(clean: Callable[[], str]) -> str:
+        try:
+            return clean()
+        except PrecheckInvalid as exc:
+            problems.append(exc)
+            return ""
+
+    def nationality_of() -> str:
+        value = _text(raw.nationality).upper()
+        if value not in country_codes():
+            raise PrecheckInvalid(prefix + "nationality", "nationality")
+        return value
+
+    def choice(name: str, value: str, allowed: tuple[str, ...]) -> Callable[[], str]:
+        def clean() -> str:
+            if value not in allowed:
+                raise PrecheckInvalid(prefix + name, "choice")
+            return value
+
+        return clean
+
+    nationality = check(nationality_of)
     occupation = education = marital = sex = ""
     born: date | None = None
     if "occupation" in asked:
-        occupation = _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
+        occupation = check(
+            lambda: _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
+        )
     if "education" in asked:
-        if raw.education not in EDUCATION:
-            raise PrecheckInvalid(prefix + "education", "choice")
-        education = raw.education
+        education = check(choice("education", raw.education, EDUCATION))
     if "marital_status" in asked:
-        if raw.marital_status not in MARITAL_STATUSES:
-            raise PrecheckInvalid(prefix + "marital_status", "choice")
-        marital = raw.marital_status
+        marital = check(choice("marital_status", raw.marital_status, MARITAL_STATUSES))
     if "birth_date" in asked:
         try:
             born = raw.birth_date or date.fromisoformat(_text(raw_birth))
-        except ValueError as exc:
-            raise PrecheckInvalid(prefix + "birth_date", "date") from exc
+        except ValueError:
+            problems.append(PrecheckInvalid(prefix + "birth_date", "date"))
     if "sex" in asked:
-        if raw.sex not in SEXES:
-            raise PrecheckInvalid(prefix + "sex", "choice")
-        sex = raw.sex
-    unknown = raw.documents - set(required_documents(rules, service, kind))
-    if unknown:
-        raise PrecheckInvalid(prefix + "documents", "document")
+        sex = check(choice("sex", raw.sex, SEXES))
+    if raw.documents - set(required_documents(rules, service, kind)):
+        problems.append(PrecheckInvalid(prefix + "documents", "document"))
+    if problems:
+        first = problems[0]
+        raise PrecheckInvalid(first.field, first.reason, tuple(problems[1:]))
     return PartyData(
         nationality=nationality,
         occupation=occupation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +28,11 @@ async def notify_couple(
     suffix: str = "",
     urgent: bool = False,
     extra: dict[str, Any] | None = None,
+    per_party: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Queue ``template`` to both parties; the key makes the event idempotent."""
+    """Queue ``template`` to both parties; the key makes the event idempotent.
+    ``per_party(party, payload)`` adds what differs per recipient (their country's
+    rules decide whether a link may travel)."""
     view = public_view(loaded)
     payload = {
         "reference": view["reference"],
@@ -43,13 +47,13 @@ async def notify_couple(
     rule_set = await rules.for_day(loaded.row["slot"]["day"])
     for party in loaded.parties:
         kind = party_kind(party["id_type"], party["id_masked"])
-        bring = rule_set.sms_bring(view["service"], kind, loaded.row["locale"])
+        mine = payload | {"bring": rule_set.sms_bring(view["service"], kind, loaded.row["locale"])}
         await outbox.enqueue(
             key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
             to_phone=party["phone"],
             template=template,
             locale=loaded.row["locale"],
-            payload=payload | {"bring": bring},
+            payload=mine | (per_party(party, mine) if per_party else {}),
             now=now,
             urgent=urgent,
             appointment_id=loaded.id,

@@ -19,7 +19,7 @@ from scheduler.domain.precheck import EDUCATION, MARITAL_STATUSES, ROLES, PartyD
 from scheduler.domain.rules import FIELDS, SEXES
 from scheduler.errors import DomainError
 from scheduler.web.locale import request_locale
-from scheduler.web.pages.common import error_messages, render, text, token_of
+from scheduler.web.pages.common import field_errors, render, text, token_of
 
 FIELD_NAMES = FIELDS
 ERROR_FIELDS = tuple(f"party_{r}.{f}" for r in ROLES for f in (*FIELD_NAMES, "documents"))
@@ -135,7 +135,7 @@ class PrecheckPages(Controller):
             if exc.slug == "not-found":
                 raise
             pre = await precheck.view(reference, token, now=utcnow())
-            errors = error_messages(exc, request_locale(request), ERROR_FIELDS)
+            errors = field_errors(exc, request_locale(request), ERROR_FIELDS)
             return _page(request, pre, token, values=_typed(data), status=exc.status, errors=errors)
         return Redirect(
             f"/manage/{pre['reference']}/precheck",
