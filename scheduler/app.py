@@ -34,6 +34,7 @@ from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
+from scheduler.web.api.rules import RulesApi
 from scheduler.web.api.schemas import AvailabilityOut
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeskApi,
             AdminApi,
             PoliciesApi,
+            RulesApi,
             HolidaysApi,
             AdminOfficesApi,
             ReportsApi,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, manage_text, ratelimits, waitlist_offers
+from scheduler import bans, holds, idempotency, manage_text, ratelimits, rules, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -113,13 +113,16 @@ def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
     party_a, problems_a = party_problems("a", data.party_a)
     party_b, problems_b = party_problems("b", data.party_b)
     errors += problems_a + problems_b
-    if party_a and party_b and (party_a.id_type, party_a.id_number) == (
-        party_b.id_type,
-        party_b.id_number,
-    ):
-        errors.append(
-            DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    if (
+        party_a
+        and party_b
+        and (party_a.id_type, party_a.id_number)
+        == (
+            party_b.id_type,
+            party_b.id_number,
         )
+    ):
+        errors.append(DomainError("invalid-input", field="party_b.id_number", reason="same-person"))
     if errors:
         raise DomainError.all_of(errors)
     assert party_a is not None and party_b is not None
@@ -406,7 +409,12 @@ async def _confirm_party(
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
     loaded = await load_for_owner(_possible_reference(reference), token)
-    return public_view(loaded) | {"rescheduled_from": await _rescheduled_from(loaded)}
+    return public_view(loaded) | {
+        "rescheduled_from": await _rescheduled_from(loaded),
+        "checklist": await rules.checklist(
+            loaded.row["service"], loaded.row["slot"]["day"], loaded.parties
+        ),
+    }
 
 
 async def _rescheduled_from(loaded: Loaded) -> dict[str, Any] | None:

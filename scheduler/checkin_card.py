@@ -15,6 +15,7 @@ from typing import Any
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.domain.precheck import offered as precheck_offered
 from scheduler.domain.queue import arrival
+from scheduler.precheck import rules_of as precheck_rules
 from scheduler.precheck import statuses_of as precheck_statuses
 from scheduler.queue import CheckIn, already_checked_in, find
 from scheduler.settings import Settings
@@ -49,7 +50,7 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         elif verdict == "late":
             flags.append({"key": "safety.flag.late", "params": {"time": f"{start:%H:%M}"}})
     precheck = None
-    if precheck_offered(row["service"]):
+    if precheck_offered(await precheck_rules(loaded), row["service"]):
         precheck = (await precheck_statuses([loaded.id])).get(loaded.id, "not_submitted")
         if precheck in PRECHECK_FLAGGED:
             flags.append({"key": f"safety.flag.precheck.{precheck}", "params": {}})

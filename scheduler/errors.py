@@ -48,6 +48,8 @@ STATUSES: dict[str, int] = {
     "precheck-closed": 409,
     "precheck-not-submitted": 409,
     "precheck-changed": 409,
+    "office-not-designated": 409,
+    "rule-set-exists": 409,
     "holiday-preview-stale": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,

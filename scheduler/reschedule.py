@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import rules as registry_rules
 from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleItem, RescheduleRun
 from scheduler.db.engine import write_transaction
@@ -206,7 +207,13 @@ async def planner_for(
     )
 
 
-def _move(ctx: Context, planner: Planner, a: dict[str, Any], rows: RowIds) -> Move:
+def _move(
+    ctx: Context,
+    planner: Planner,
+    a: dict[str, Any],
+    rows: RowIds,
+    limits: dict[int, frozenset[int]],
+) -> Move:
     tz = ctx.timezones[a["office"]]
     want = Want(
         a["id"],
@@ -220,7 +227,11 @@ def _move(ctx: Context, planner: Planner, a: dict[str, Any], rows: RowIds) -> Mo
         a,
         rows[0].get((a["office"], a["slot.day"])),
         rows[1].get((a["office"], onsite_window_start(a["slot.start_at"], tz))),
-        planner.place(want, other_offices=bool(ctx.blackout["allow_other_office"])),
+        planner.place(
+            want,
+            other_offices=bool(ctx.blackout["allow_other_office"]),
+            only=limits.get(a["id"]),
+        ),
     )
 
 
@@ -234,7 +245,8 @@ async def plan_run(ctx: Context, services: Collection[str], first: date) -> list
     applying nothing: the blackout preview (what the admin confirms is what runs)."""
     pending = await _pending(ctx, 1_000_000)
     planner = await planner_for(ctx, services, set(ctx.office_ids), first)
-    return [_move(ctx, planner, a, ({}, {})) for a in pending]
+    limits = await registry_rules.office_limits(pending)
+    return [_move(ctx, planner, a, ({}, {}), limits) for a in pending]
 
 
 async def _claim(run_id: int, owner: str, now: datetime) -> dict[str, Any] | None:
@@ -286,7 +298,8 @@ async def execute(
                 # One plan for the whole run: the in-memory counters follow every
                 # batch's writes; only a conflict (a racing booking) re-reads them.
                 planner = planner or await planner_for(ctx, services, set(ctx.office_ids), first)
-                moves = [_move(ctx, planner, a, rows) for a in pending]
+                limits = await registry_rules.office_limits(pending)
+                moves = [_move(ctx, planner, a, rows, limits) for a in pending]
                 await apply_batch(ctx, moves, now)
         except Conflict:
             conflicts += 1
@@ -326,7 +339,8 @@ async def plan_moves(
     pending = await _pending(ctx, max(len(appointment_ids), 1), appointment_ids)
     planner = await planner_for(ctx, services, set(ctx.office_ids), first_day)
     rows = await row_ids(ctx)
-    return [_move(ctx, planner, a, rows) for a in pending]
+    limits = await registry_rules.office_limits(pending)
+    return [_move(ctx, planner, a, rows, limits) for a in pending]
 
 
 async def apply_moves(ctx: Context, moves: list[Move], now: datetime) -> None:

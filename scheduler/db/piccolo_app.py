@@ -14,6 +14,7 @@ from scheduler.db.office_tables import OFFICE_TABLES
 from scheduler.db.policy_tables import POLICY_TABLES
 from scheduler.db.precheck_tables import PRECHECK_TABLES
 from scheduler.db.queue_tables import QUEUE_TABLES
+from scheduler.db.rule_tables import RULE_TABLES
 from scheduler.db.security_tables import SECURITY_TABLES
 from scheduler.db.tables import ALL_TABLES
 from scheduler.db.waitlist_tables import WAITLIST_TABLES
@@ -31,6 +32,7 @@ APP_CONFIG = AppConfig(
         *LOTTERY_TABLES,
         *POLICY_TABLES,
         *SECURITY_TABLES,
+        *RULE_TABLES,
         *COUPLE_TABLES,
         *HOLIDAY_TABLES,
     ],

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from scheduler import rules
 from scheduler.appointments import Loaded, public_view
+from scheduler.domain.rules import party_kind
 from scheduler.notify import outbox
 
 
@@ -39,13 +41,19 @@ async def notify_couple(
         "date": view["slot"]["date"],
         "start": view["slot"]["start"],
     } | (extra or {})
+    # What to bring comes from the rule set in force on the appointment's day, for
+    # each partner's own kind of document (a Hong Kong resident's list is not a
+    # mainland resident's); the mask keeps what party_kind reads.
+    rule_set = await rules.for_day(loaded.row["slot"]["day"])
     for party in loaded.parties:
+        kind = party_kind(party["id_type"], party["id_masked"])
+        mine = payload | {"bring": rule_set.sms_bring(view["service"], kind, loaded.row["locale"])}
         await outbox.enqueue(
             key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
             to_phone=party["phone"],
             template=template,
             locale=loaded.row["locale"],
-            payload=payload | (per_party(party, payload) if per_party else {}),
+            payload=mine | (per_party(party, mine) if per_party else {}),
             now=now,
             urgent=urgent,
             appointment_id=loaded.id,

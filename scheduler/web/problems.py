@@ -53,6 +53,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
     # 409 banned: the local date the ban ends (scheduler/bans.py).
     banned_until: str | None = None
+    # 409 office-not-designated: codes of the offices that may serve the couple.
+    offices: list[str] | None = None
 
 
 def _is_api(request: Request[Any, Any, Any]) -> bool:
@@ -83,6 +85,7 @@ def problem_response(
             field=field,
             errors=errors,
             banned_until=params.get("banned_until"),
+            offices=params.get("offices"),
         )
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     # Staff pages keep the staff layout (their header, no couple's navigation).
