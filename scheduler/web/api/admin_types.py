@@ -292,3 +292,22 @@ class QueueStateOut(msgspec.Struct):
     waiting: int
     expected_wait_minutes: int
     at: str
+
+
+class RuleSetVersionOut(msgspec.Struct):
+    jurisdiction: str
+    effective_from: str
+    # where the rules come from (title, document, url, …)
+    source: dict[str, Any]
+    # "shipped" (config) or "added" (by a superadmin)
+    origin: str
+    created_by: str | None
+    created_at: str | None
+    future: bool
+    # the rule set as written (docs/decisions.md)
+    body: dict[str, Any]
+
+
+class RuleSetsOut(msgspec.Struct):
+    in_force: str
+    versions: list[RuleSetVersionOut]
