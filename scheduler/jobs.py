@@ -25,6 +25,7 @@ from scheduler import (
     reschedule,
     retention,
     slots,
+    staff,
 )
 from scheduler.clock import utcnow
 from scheduler.notify.outbox import Dispatcher, sender_id
@@ -88,6 +89,7 @@ def build_scheduler(
 
     async def purge(now: datetime) -> None:
         await idempotency.purge(now, settings.idempotency_ttl_hours)
+        await staff.purge_login_failures(now)  # failed sign-ins a day old
 
     scheduler = AsyncIOScheduler(timezone=settings.default_timezone)
     common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
