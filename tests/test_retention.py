@@ -24,7 +24,7 @@ PRECHECK_PARTY = {
     "education": "bachelor",
     "marital_status": "divorced",
     "hukou_address": "广东省广州市天河区体育西路 1 号",
-    "documents": ["id_card", "hukou_book", "photos", "declaration"],
+    "documents": ["id_card", "photos", "declaration"],
 }
 PRECHECK_ERASED = ("occupation", "education", "marital_status", "hukou_address")
 BLANK_MESSAGE = {"to_phone": "", "body": "", "payload": {}, "error_text": None}
