@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, ratelimits, waitlist_offers
+from scheduler import bans, holds, idempotency, policies, ratelimits, waitlist_offers
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -23,7 +23,15 @@ from scheduler.appointments import (
     slot_view,
 )
 from scheduler.booking_checks import admit_hold, bookable_slot
-from scheduler.capacity import lock_counters, release_seat, take_seat
+from scheduler.capacity import (
+    lock_counters,
+    release_hold,
+    release_seat,
+    stray_holds,
+    take_hold,
+    take_seat,
+)
+from scheduler.code_attempts import check_code, refusal
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import (
     Appointment,
@@ -94,6 +102,15 @@ def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str
     return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
 
 
+def id_claims_of(secret_key: str, service: str, id_type: str, id_number: str) -> list[str]:
+    """The claims a booking takes for one person: the typed one (the form lottery
+    winners and waiting-list offers claim too, from the parties' stored hash) and
+    one on the normalised number whatever its type, so the same number booked
+    again as another ID type is ``already-booked`` (issue 13.7)."""
+    any_type = f"{service}:any:" + keyed_hash(secret_key, "id-number", id_number)
+    return [id_claim(secret_key, service, id_type, id_number), any_type]
+
+
 async def hold(
     data: BookingInput,
     *,
@@ -106,12 +123,17 @@ async def hold(
         raise DomainError("invalid-input", field="locale", reason="locale")
     party_a = clean_party("a", data.party_a)
     party_b = clean_party("b", data.party_b)
-    if (party_a.id_type, party_a.id_number) == (party_b.id_type, party_b.id_number):
+    if party_a.id_number == party_b.id_number:  # whatever the types: one person
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    if party_a.phone == party_b.phone:
+        # Each partner confirms on their own phone: one phone would let one person
+        # hold for two, and halve what a squatter needs (docs/decisions.md).
+        raise DomainError("invalid-input", field="party_b.phone", reason="same-phone")
     claims = (
         [
-            id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
+            claim
             for p in (party_a, party_b)
+            for claim in id_claims_of(settings.secret_key, data.service, p.id_type, p.id_number)
         ]
         if data.service in ONE_ACTIVE_PER_ID
         else []
@@ -119,6 +141,9 @@ async def hold(
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     slot = await bookable_slot(data.slot_id, data.service, now, claims)
     office = slot["office"]
+    policies.refuse_phone_regions(
+        await policies.current(), [office["code"]], [("a", party_a.phone), ("b", party_b.phone)]
+    )
     parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
     # Early answers, slot-full before any other query; take_seat decides. They save
     # the write transaction (and on SQLite the write lock) per refusal.
@@ -129,7 +154,10 @@ async def hold(
     ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
     reference, token = new_reference(office["code"]), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
-    expires = now + timedelta(minutes=office["hold_minutes"])
+    # Short until a partner has entered their right code (then the full hold time):
+    # a hold nobody answers gives its seat back soon (issue 13.3).
+    minutes = first_hold_minutes(office["hold_minutes"], settings)
+    expires = now + timedelta(minutes=minutes)
     async with write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
         await ratelimits.check_parties(settings, (party_a, party_b), now)
@@ -161,7 +189,7 @@ async def hold(
                 template="code",
                 key=lambda role: f"appointment:{appointment_id}:code:{role}",
                 locale=data.locale,
-                payload={"minutes": office["hold_minutes"]},
+                payload={"minutes": minutes},
                 validity_seconds=max(60, office["hold_minutes"] * 60),
             ),
             reference=reference,
@@ -200,10 +228,18 @@ async def hold(
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         await take_seat(seat)
+        await take_hold(seat, appointment_id, settings.hold_unconfirmed_percent)
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
             await idempotency.record(idem, 201, body, now)
     return body
+
+
+def first_hold_minutes(hold_minutes: int, settings: Settings) -> int:
+    """How long a new first-come hold lasts before either partner confirms."""
+    if settings.hold_unstarted_minutes <= 0:
+        return hold_minutes
+    return min(hold_minutes, settings.hold_unstarted_minutes)
 
 
 async def _reload(reference: str) -> Loaded:
@@ -277,6 +313,7 @@ async def _free(
     ):
         return False
     await release_seat(loaded.seat)
+    await release_hold(loaded.id)
     await IdClaim.delete().where(IdClaim.appointment == loaded.id)
     await _event(loaded.id, to_status, now, from_slot=loaded.row["slot"]["id"], actor=actor)
     return True
@@ -305,33 +342,31 @@ async def confirm(
         party = loaded.party(role)
         status = loaded.row["status"]
         if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
+            # The seat goes back at once, whoever asks (the job would free it anyway).
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
-            outcome = DomainError("hold-expired")
+            status = "expired"
+        pending = status == "pending_confirmation" and party["confirmed_at"] is None
+        # Spend the attempt before comparing (scheduler/code_attempts.py). Only a
+        # pending party hears "wrong code"; anything else is told to whoever has
+        # the right code, and answered as an unknown reference otherwise (issue 13.5).
+        entered = keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
+        checked = await check_code(Party, party, entered, settings.code_max_attempts)
+        if checked != "right":
+            outcome = refusal(checked) if pending else DomainError("not-found")
         elif status == "expired":
-            raise DomainError("hold-expired")
-        elif status != "pending_confirmation" or party["confirmed_at"] is not None:
-            if party["confirmed_at"] is None:
-                raise DomainError("not-pending")
-            # Already confirmed: a retried request gets the same answer.
-        elif party["code_attempts"] >= settings.code_max_attempts:
-            raise DomainError("too-many-attempts")
-        elif (
-            keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
-            != party["code_hash"]
-        ):
-            await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(
-                Party.id == party["id"]
-            )
-            outcome = DomainError("wrong-code", field="code")
-        else:
+            outcome = DomainError("hold-expired")
+        elif pending:
             await _confirm_party(loaded, party, now)
+        elif party["confirmed_at"] is None:
+            outcome = DomainError("not-pending")
+        # Else already confirmed, right code: a retried request gets the same answer.
         loaded = await _reload(reference)
         lost_to_expiry = status == "pending_confirmation" and loaded.row["status"] == "expired"
         if outcome is None and lost_to_expiry:
             # The expiry job committed after our first read: roll back and say so.
             raise DomainError("hold-expired")
     if outcome is not None:
-        raise outcome  # after commit: the expiry or the failed attempt is kept
+        raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
 
@@ -341,9 +376,19 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
     others_done = all(
         p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]
     )
+    if not others_done:
+        # Started: the short first hold becomes the office's full hold time from the
+        # hold's start (never shorter than it is: offers and awards hold longer).
+        full = loaded.row["created_at"] + timedelta(minutes=loaded.row["office"]["hold_minutes"])
+        await Appointment.update({Appointment.hold_expires_at: full}).where(
+            (Appointment.id == loaded.id)
+            & (Appointment.status == PENDING[0])
+            & (Appointment.hold_expires_at < full)
+        )
     if others_done and await _transition(
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
+        await release_hold(loaded.id)
         await _event(loaded.id, "confirmed", now)
         await notify_couple(loaded, "confirmed", now, urgent=True)
 
@@ -436,6 +481,9 @@ async def move(
 
 async def expire_holds(now: datetime, *, batch: int = 200) -> int:
     """Release holds whose time ran out; returns how many were released."""
+    for appointment_id in await stray_holds(batch):
+        async with write_transaction():
+            await release_hold(appointment_id)
     due = await (
         Appointment.select(Appointment.reference)
         .where((Appointment.status == PENDING[0]) & (Appointment.hold_expires_at <= now))

@@ -125,3 +125,73 @@ async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
             seat.window_start,
             seat.people,
         )
+
+
+# --- unconfirmed holds (issue 13.3) -------------------------------------------------
+#
+# A first-come hold needs no proof: fabricated couples (ID checksums are easy to
+# compute) could hold every seat of a day. So at most ``percent`` % of a slot's and
+# of an office-day's seats may be held unconfirmed at once; the rest go only to
+# couples who confirm. Counted like the seats: a conditional UPDATE per counter,
+# in the hold's transaction, so the cap holds under any concurrency.
+
+
+async def take_hold(seat: Seat, appointment_id: int, percent: int) -> None:
+    """Count a new unconfirmed hold against the slot's and the day's share, or raise
+    ``holds-full`` (409). Call after ``take_seat`` (same rows, same lock order).
+    ``percent`` 100 counts nothing (the cap is off)."""
+    if percent >= 100:
+        return
+    if not await _bump(
+        "UPDATE slot SET held = held + 1 WHERE id = {}"
+        " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING id",
+        seat.slot_id,
+        percent,
+    ):
+        raise DomainError("holds-full")
+    if not await _bump(
+        "UPDATE office_day SET held = held + 1"
+        " WHERE office = {} AND day = {} AND held * 100 < {} * capacity RETURNING id",
+        seat.office_id,
+        seat.day,
+        percent,
+    ):
+        raise DomainError("holds-full")
+    await Slot.raw(
+        "UPDATE appointment SET hold_slot = {} WHERE id = {}", seat.slot_id, appointment_id
+    )
+
+
+async def release_hold(appointment_id: int) -> None:
+    """The appointment's hold no longer counts (confirmed, cancelled, expired). Once
+    only: the appointment row's ``hold_slot`` is cleared by a conditional UPDATE. A
+    hold that moved keeps counting on the slot where it was taken until it ends."""
+    rows = await Slot.raw(
+        "UPDATE appointment SET hold_slot = NULL WHERE id = {} AND hold_slot IS NOT NULL"
+        " RETURNING hold_slot",
+        appointment_id,
+    )
+    if not rows:
+        return
+    slot = await Slot.raw(
+        "UPDATE slot SET held = held - 1 WHERE id = {} AND held > 0 RETURNING office, day",
+        rows[0]["hold_slot"],
+    )
+    if slot:
+        await Slot.raw(
+            "UPDATE office_day SET held = held - 1 WHERE office = {} AND day = {} AND held > 0",
+            slot[0]["office"],
+            slot[0]["day"],
+        )
+
+
+async def stray_holds(batch: int = 200) -> list[int]:
+    """Appointments still counted as unconfirmed holds that left ``pending_confirmation``
+    by a path that does not call ``release_hold`` (a blackout's run, a cap's excess
+    move): the expiry job releases them, so a count is never stuck."""
+    rows = await Slot.raw(
+        "SELECT id FROM appointment WHERE hold_slot IS NOT NULL"
+        " AND status <> 'pending_confirmation' ORDER BY id LIMIT {}",
+        batch,
+    )
+    return [int(r["id"]) for r in rows]

@@ -15,7 +15,9 @@ from typing import Any
 
 from piccolo.table import Table
 
+from scheduler import policies
 from scheduler.booking import PartyInput, clean_party
+from scheduler.code_attempts import check_code, refusal
 from scheduler.db.lottery_tables import LotteryParty
 from scheduler.db.waitlist_tables import WaitlistParty
 from scheduler.domain.identity import mask_phone
@@ -33,9 +35,18 @@ PartyTable = type[LotteryParty] | type[WaitlistParty]
 def clean_couple(party_a: PartyInput, party_b: PartyInput) -> Parties:
     """Both parties normalised, as (role, party); two different people."""
     a, b = clean_party("a", party_a), clean_party("b", party_b)
-    if (a.id_type, a.id_number) == (b.id_type, b.id_number):
+    if a.id_number == b.id_number:  # whatever the types: one person
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    if a.phone == b.phone:  # each partner proves their own phone (docs/decisions.md)
+        raise DomainError("invalid-input", field="party_b.phone", reason="same-phone")
     return (("a", a), ("b", b))
+
+
+async def refuse_phone_regions(office_codes: list[str], parties: Parties) -> None:
+    """422 if a phone is of a region these offices do not accept (issue 13.3)."""
+    policies.refuse_phone_regions(
+        await policies.current(), office_codes, [(role, p.phone) for role, p in parties]
+    )
 
 
 def sealed_ids(settings: Settings, parties: Parties) -> dict[str, dict[str, str]]:
@@ -112,17 +123,22 @@ async def enter_code(
     settings: Settings,
 ) -> tuple[DomainError | None, bool]:
     """A pending party enters a code (``code_hash`` is its hash). Returns the error to
-    raise after commit (a wrong code's attempt is kept) and whether every party has
-    now confirmed."""
-    if party["code_attempts"] >= settings.code_max_attempts:
-        raise DomainError("too-many-attempts")
-    if code_hash != party["code_hash"]:
-        await table.update({table.code_attempts: table.code_attempts + 1}).where(
-            table.id == party["id"]
-        )
-        return DomainError("wrong-code", field="code"), False
+    raise after commit (the spent attempt is kept) and whether every party has now
+    confirmed. The attempt is counted before the comparison (scheduler/code_attempts.py)."""
+    checked = await check_code(table, party, code_hash, settings.code_max_attempts)
+    if checked != "right":
+        return refusal(checked), False
     await table.update({table.confirmed_at: now}).where(table.id == party["id"])
     return None, all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"])
+
+
+async def proves_code(
+    table: PartyTable, party: dict[str, Any], code_hash: str, settings: Settings
+) -> bool:
+    """Whether a party who is not pending (already confirmed, or the entry moved on)
+    sent their right code, an attempt spent as for a pending one. Without it the
+    caller answers as for an unknown reference (issue 13.5)."""
+    return await check_code(table, party, code_hash, settings.code_max_attempts) == "right"
 
 
 def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -69,6 +69,8 @@ class Slot(Table):
     # no booking; a reduced capacity is a "discouraged" day's lower cap.
     blocked = Boolean(default=False)
     reduced_capacity = Integer(null=True, default=None)
+    # Unconfirmed first-come holds among ``booked`` (capacity.take_hold, issue 13.3).
+    held = Integer(default=0)
 
 
 class OfficeDay(Table):
@@ -77,6 +79,7 @@ class OfficeDay(Table):
     day = Date()
     capacity = Integer()
     booked = Integer(default=0)
+    held = Integer(default=0)  # unconfirmed first-come holds among booked
 
 
 class OnsiteWindow(Table):
@@ -103,6 +106,8 @@ class Appointment(Table):
     cancelled_at = Timestamptz(null=True, default=None)
     # Set when scheduler.retention erased the couple's personal data (kept: statistics).
     erased_at = Timestamptz(null=True, default=None, index=True)
+    # The slot whose ``held`` counter this unconfirmed hold took (capacity.take_hold).
+    hold_slot = Integer(null=True, default=None, index=True)
 
 
 class Party(Table):

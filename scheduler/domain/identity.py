@@ -22,6 +22,7 @@ REASONS = (
     "id-format",
     "id-checksum",
     "id-birthdate",
+    "id-passport-is-mainland",
     "phone-invalid",
     "phone-not-mobile",
 )
@@ -118,7 +119,19 @@ def normalize_id(id_type: str, raw: str) -> str:
         raise InvalidIdentity("id-type", f"unknown ID type: {id_type!r}")
     if not pattern.fullmatch(cleaned):
         raise InvalidIdentity("id-format", f"not a valid {id_type} number")
+    if id_type == "passport" and _is_mainland_id(cleaned):
+        # A resident ID number typed as a passport would dodge the one-active rule's
+        # claim on it and the mainland checks: mainland residents use the ID card.
+        raise InvalidIdentity("id-passport-is-mainland", "a mainland ID number, not a passport")
     return cleaned
+
+
+def _is_mainland_id(cleaned: str) -> bool:
+    try:
+        valid_mainland_id(cleaned)
+    except InvalidIdentity:
+        return False
+    return True
 
 
 def _stars(count: int) -> str:
@@ -155,6 +168,15 @@ def normalize_mobile(raw: str, default_region: str = "CN") -> str:
     if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
         raise InvalidIdentity("phone-not-mobile", "the number cannot receive SMS")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(e164: str) -> str:
+    """The ISO 3166 region of an E.164 number (``CN``, ``HK``, ...; ``""`` if unknown)."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    return phonenumbers.region_code_for_number(parsed) or ""
 
 
 def mask_phone(e164: str) -> str:
