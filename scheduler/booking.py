@@ -28,8 +28,9 @@ from scheduler.capacity import (
     release_hold,
     release_seat,
     stray_holds,
-    take_hold,
+    take_awaited_seat,
     take_seat,
+    take_seat_in_share,
 )
 from scheduler.code_attempts import check_code, refusal
 from scheduler.db.engine import is_unique_violation, write_transaction
@@ -40,7 +41,12 @@ from scheduler.db.tables import (
     Party,
     Slot,
 )
-from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
+from scheduler.domain.identity import (
+    InvalidIdentity,
+    normalize_id,
+    normalize_mobile,
+    refuse_mainland_as_passport,
+)
 from scheduler.errors import DomainError
 from scheduler.holds import ONE_ACTIVE_PER_ID
 from scheduler.i18n import LOCALES
@@ -98,6 +104,17 @@ def clean_party(role: str, party: PartyInput) -> PartyInput:
     return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone)
 
 
+def refuse_passports(*parties: PartyInput) -> None:
+    """422 naming the first party whose passport number is a resident ID number."""
+    for role, party in zip(PARTY_ROLES, parties, strict=True):
+        try:
+            refuse_mainland_as_passport(party.id_type, party.id_number)
+        except InvalidIdentity as exc:
+            raise DomainError(
+                "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
+            ) from exc
+
+
 def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str:
     return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
 
@@ -141,6 +158,7 @@ async def hold(
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     slot = await bookable_slot(data.slot_id, data.service, now, claims)
     office = slot["office"]
+    refuse_passports(party_a, party_b)  # after already-booked, the better answer
     policies.refuse_phone_regions(
         await policies.current(), [office["code"]], [("a", party_a.phone), ("b", party_b.phone)]
     )
@@ -212,6 +230,7 @@ async def hold(
                 "created_at": now,
                 "confirmed_at": None,
                 "cancelled_at": None,
+                "awaiting_seat": False,
             },
             parties=[
                 {
@@ -227,8 +246,10 @@ async def hold(
         )
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
-        await take_seat(seat)
-        await take_hold(seat, appointment_id, settings.hold_unconfirmed_percent)
+        # Within the unconfirmed share a seat is held; beyond it the couple's seat is
+        # taken when both have confirmed (issue 13.3: squatters never confirm).
+        if not await take_seat_in_share(seat, appointment_id, settings.hold_unconfirmed_percent):
+            loaded.row["awaiting_seat"] = True
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
             await idempotency.record(idem, 201, body, now)
@@ -312,7 +333,8 @@ async def _free(
         **extra,
     ):
         return False
-    await release_seat(loaded.seat)
+    if not loaded.row.get("awaiting_seat"):
+        await release_seat(loaded.seat)
     await release_hold(loaded.id)
     await IdClaim.delete().where(IdClaim.appointment == loaded.id)
     await _event(loaded.id, to_status, now, from_slot=loaded.row["slot"]["id"], actor=actor)
@@ -356,7 +378,7 @@ async def confirm(
         elif status == "expired":
             outcome = DomainError("hold-expired")
         elif pending:
-            await _confirm_party(loaded, party, now)
+            outcome = await _confirm_party(loaded, party, now)
         elif party["confirmed_at"] is None:
             outcome = DomainError("not-pending")
         # Else already confirmed, right code: a retried request gets the same answer.
@@ -370,7 +392,12 @@ async def confirm(
     return public_view(loaded)
 
 
-async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -> None:
+async def _confirm_party(
+    loaded: Loaded, party: dict[str, Any], now: datetime
+) -> DomainError | None:
+    """Record one party's confirmation; the second one makes the booking final (and
+    takes the seat of a hold that waited for one: if it is gone, the hold ends and
+    its refusal is returned)."""
     await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
     await _event(loaded.id, f"confirmed_{party['role']}", now)
     others_done = all(
@@ -385,12 +412,18 @@ async def _confirm_party(loaded: Loaded, party: dict[str, Any], now: datetime) -
             & (Appointment.status == PENDING[0])
             & (Appointment.hold_expires_at < full)
         )
+    if others_done and loaded.row.get("awaiting_seat"):
+        refused = await take_awaited_seat(loaded.seat, loaded.id)
+        if refused is not None:
+            await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
+            return refused
     if others_done and await _transition(
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
         await release_hold(loaded.id)
         await _event(loaded.id, "confirmed", now)
         await notify_couple(loaded, "confirmed", now, urgent=True)
+    return None
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
@@ -447,6 +480,8 @@ async def move(
     if slot_id == loaded.row["slot"]["id"]:
         return public_view(loaded)
     _check_changeable(loaded, now, settings)
+    if loaded.row.get("awaiting_seat"):
+        raise DomainError("not-pending")  # no seat to move yet: cancel and book again
     slot = await bookable_slot(slot_id, loaded.row["service"], now)
     if slot["office"]["id"] != loaded.row["office"]["id"]:
         raise DomainError("invalid-input", field="slot_id", reason="other-office")

@@ -16,7 +16,7 @@ from typing import Any
 from piccolo.table import Table
 
 from scheduler import policies
-from scheduler.booking import PartyInput, clean_party
+from scheduler.booking import PartyInput, clean_party, refuse_passports
 from scheduler.code_attempts import check_code, refusal
 from scheduler.db.lottery_tables import LotteryParty
 from scheduler.db.waitlist_tables import WaitlistParty
@@ -35,6 +35,7 @@ PartyTable = type[LotteryParty] | type[WaitlistParty]
 def clean_couple(party_a: PartyInput, party_b: PartyInput) -> Parties:
     """Both parties normalised, as (role, party); two different people."""
     a, b = clean_party("a", party_a), clean_party("b", party_b)
+    refuse_passports(a, b)
     if a.id_number == b.id_number:  # whatever the types: one person
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
     if a.phone == b.phone:  # each partner proves their own phone (docs/decisions.md)

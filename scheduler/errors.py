@@ -16,7 +16,6 @@ STATUSES: dict[str, int] = {
     "forbidden": 403,
     "not-found": 404,
     "slot-full": 409,
-    "holds-full": 409,
     "day-full": 409,
     "onsite-full": 409,
     "already-booked": 409,

@@ -24,7 +24,8 @@ from scheduler.db.tables import Party
 from scheduler.db.waitlist_tables import WaitlistParty
 from scheduler.settings import get_settings
 from tests.helpers import booking_body, gather, make_office, open_slots, sms_codes
-from tests.test_lottery_api import application, codes as lottery_codes, setup  # noqa: F401
+from tests.test_lottery_api import application, setup  # noqa: F401
+from tests.test_lottery_api import codes as lottery_codes
 from tests.waitlist_helpers import entry_id, join_body, texted
 
 PARALLEL = 40
@@ -135,7 +136,8 @@ async def _parallel_wrong_codes(
     answers = await gather(*(client.post(url, json=body) for _ in range(PARALLEL)))
     seen = Counter((r.status_code, r.json()["type"].rsplit("/", 1)[-1]) for r in answers)
     # Each checked code answers wrong-code; every other request was refused unchecked.
-    assert seen == Counter({(422, "wrong-code"): limit, (429, "too-many-attempts"): PARALLEL - limit})
+    expected = {(422, "wrong-code"): limit, (429, "too-many-attempts"): PARALLEL - limit}
+    assert seen == Counter(expected)
     rows = await table.select(table.code_attempts).where(table.role == "a")
     assert [r["code_attempts"] for r in rows] == [limit]
     # The right code after the limit is refused too: it is never compared.

@@ -108,6 +108,9 @@ class Appointment(Table):
     erased_at = Timestamptz(null=True, default=None, index=True)
     # The slot whose ``held`` counter this unconfirmed hold took (capacity.take_hold).
     hold_slot = Integer(null=True, default=None, index=True)
+    # No seat taken yet: held while the unconfirmed share was full; the seat is
+    # taken when both partners have confirmed (capacity.take_awaited_seat).
+    awaiting_seat = Boolean(default=False)
 
 
 class Party(Table):

@@ -119,19 +119,20 @@ def normalize_id(id_type: str, raw: str) -> str:
         raise InvalidIdentity("id-type", f"unknown ID type: {id_type!r}")
     if not pattern.fullmatch(cleaned):
         raise InvalidIdentity("id-format", f"not a valid {id_type} number")
-    if id_type == "passport" and _is_mainland_id(cleaned):
-        # A resident ID number typed as a passport would dodge the one-active rule's
-        # claim on it and the mainland checks: mainland residents use the ID card.
-        raise InvalidIdentity("id-passport-is-mainland", "a mainland ID number, not a passport")
     return cleaned
 
 
-def _is_mainland_id(cleaned: str) -> bool:
+def refuse_mainland_as_passport(id_type: str, number: str) -> None:
+    """A valid resident ID number typed as a passport is refused: it would dodge the
+    mainland checks, and mainland residents register with the ID card. Separate from
+    ``normalize_id`` so a booking tells ``already-booked`` first when it is one."""
+    if id_type != "passport":
+        return
     try:
-        valid_mainland_id(cleaned)
+        valid_mainland_id(number)
     except InvalidIdentity:
-        return False
-    return True
+        return
+    raise InvalidIdentity("id-passport-is-mainland", "a mainland ID number, not a passport")
 
 
 def _stars(count: int) -> str:

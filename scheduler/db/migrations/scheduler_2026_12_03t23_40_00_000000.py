@@ -1,7 +1,8 @@
 """Unconfirmed holds counted per slot and office-day (issue 13.3): ``held`` counters
 next to ``booked``, and on the appointment the slot whose counter its hold took
 (``hold_slot``, NULL when it counts nowhere: confirmed, ended, or an offer or a
-lottery award, whose phones were verified before)."""
+lottery award, whose phones were verified before), and ``awaiting_seat`` for a hold
+made while the unconfirmed share was full: it takes its seat once both confirm."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ STATEMENTS = (
     "ALTER TABLE slot ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE office_day ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE appointment ADD COLUMN hold_slot INTEGER NULL DEFAULT NULL",
+    "ALTER TABLE appointment ADD COLUMN awaiting_seat BOOLEAN NOT NULL DEFAULT FALSE",
     # The sweep that gives back counts of holds that left pending by another path.
     "CREATE INDEX IF NOT EXISTS appointment_hold_slot ON appointment (hold_slot)",
 )

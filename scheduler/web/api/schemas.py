@@ -137,6 +137,9 @@ class AppointmentOut(msgspec.Struct, omit_defaults=True):
     parties: list[PartyOut]
     # Set when a blackout moved the booking (or could not): where it was before.
     rescheduled_from: AppointmentSlotOut | None = None
+    # False while a hold waits for its seat (the unconfirmed share of the slot was
+    # full, issue 13.3): the seat is taken when both partners have confirmed.
+    seat_held: bool = True
 
 
 class HoldOut(AppointmentOut, kw_only=True):
