@@ -1,0 +1,86 @@
+"""One active marriage per person whatever the ID type (issue 13.7), through the API.
+
+Before: the same 18-digit resident ID number booked again as ``passport`` got 201,
+and an HK permit number typed again as a passport too (the claim was keyed on type
+and number). Now a booking also claims the normalised number alone, and a passport
+number that is a valid resident ID number is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import httpx
+
+from tests.helpers import booking_body, gather, make_office, open_slots, person
+from tests.waitlist_helpers import join_body
+
+
+def slug(resp: httpx.Response) -> str:
+    return str(resp.json().get("type", "")).rsplit("/", 1)[-1]
+
+
+async def test_a_resident_id_booked_again_as_a_passport_is_already_booked(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_office()
+    slots = await open_slots(client)
+    x = person()
+    first = await client.post("/api/v1/appointments", json=booking_body(slots[0]["id"], a=x))
+    assert first.status_code == 201, first.text
+    as_passport = x | {"id_type": "passport", "phone": person()["phone"]}
+    for role in ("a", "b"):
+        again = await client.post(
+            "/api/v1/appointments", json=booking_body(slots[1]["id"], **{role: as_passport})
+        )
+        assert again.status_code == 409 and slug(again) == "already-booked", again.text
+
+
+async def test_a_permit_number_booked_again_as_a_passport_is_already_booked(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_office()
+    slots = await open_slots(client)
+    hk = person() | {"id_type": "hk_macau_permit", "id_number": "H12345678"}
+    first = await client.post("/api/v1/appointments", json=booking_body(slots[0]["id"], a=hk))
+    assert first.status_code == 201, first.text
+    as_passport = hk | {"id_type": "passport", "phone": person()["phone"]}
+    again = await client.post(
+        "/api/v1/appointments", json=booking_body(slots[1]["id"], b=as_passport)
+    )
+    assert again.status_code == 409 and slug(again) == "already-booked", again.text
+    # Racing twins under two types: one booking.
+    tw = person() | {"id_type": "taiwan_permit", "id_number": "87654321"}
+    bodies = [
+        booking_body(slots[2 + i]["id"], a=tw | {"id_type": t, "phone": person()["phone"]})
+        for i, t in enumerate(["taiwan_permit", "passport"] * 5)
+    ]
+    answers = await gather(*(client.post("/api/v1/appointments", json=b) for b in bodies))
+    assert sorted(r.status_code for r in answers) == [201] + [409] * 9
+
+
+async def test_a_passport_number_that_is_a_resident_id_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_office()
+    slot = (await open_slots(client))[0]
+    x = person()
+    body = booking_body(slot["id"], b=x | {"id_type": "passport"})
+    resp = await client.post("/api/v1/appointments", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == "party_b.id_number"
+    en = await client.post("/api/v1/appointments", json=body, headers={"Accept-Language": "en"})
+    assert "resident ID card number" in en.json()["detail"]
+    # The same two people as one person under two types: refused as the same person.
+    same = booking_body(slot["id"], a=x, b=x | {"id_type": "passport", "phone": person()["phone"]})
+    resp = await client.post("/api/v1/appointments", json=same)
+    assert resp.status_code == 422 and resp.json()["field"] == "party_b.id_number"
+    # The waiting list refuses it too.
+    day = (date.today() + timedelta(days=3)).isoformat()
+    joined = join_body(day)
+    joined["party_a"] = x | {"id_type": "passport"}
+    resp = await client.post("/api/v1/waitlist", json=joined)
+    assert resp.status_code == 422 and resp.json()["field"] == "party_a.id_number"
+    from scheduler.db.tables import Appointment
+
+    assert await Appointment.count() == 0
