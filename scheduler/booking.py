@@ -252,7 +252,7 @@ async def hold(
             loaded.row["awaiting_seat"] = True
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
-            await idempotency.record(idem, 201, body, now)
+            await idempotency.record(idem, 201, body, now, settings)
     return body
 
 
@@ -544,14 +544,14 @@ async def book(
 ) -> tuple[int, dict[str, Any]]:
     """``hold`` behind an Idempotency-Key: a retry, even one racing the first
     request, gets the first request's status and body."""
-    if idem is not None and (stored := await idempotency.replay(idem)) is not None:
+    if idem is not None and (stored := await idempotency.replay(idem, settings)) is not None:
         return stored
     try:
         return 201, await hold(data, now=now, settings=settings, idem=idem)
     except Exception as exc:
         # The racing twin committed first: our hold failed on its ID claims or key.
         if idem is not None and (isinstance(exc, DomainError) or is_unique_violation(exc)):
-            stored = await idempotency.replay(idem)
+            stored = await idempotency.replay(idem, settings)
             if stored is not None:
                 return stored
         raise
