@@ -349,3 +349,28 @@ async def test_real_couples_book_while_50_fabricated_couples_squat_a_day() -> No
     assert waiting > 0, out.summary()
     assert not [k for k in out.squatter_statuses if k.startswith("5")]
     await assert_held_counters()
+
+
+async def test_a_carrier_address_is_a_flood_ceiling_not_a_booking_limit() -> None:
+    """Issue 13.2: thousands of phones share one carrier IPv4 address (CGNAT). Under
+    the deployed limits 80 couples from one address in one minute all get a hold (the
+    old per-address limit, 20 a minute, refused 60 of them); a flood from one address
+    is still cut at the ceiling, and only that address is."""
+    from tests.test_ratelimits import fresh_window
+
+    await make_office(slot_cap=100)
+    app = deployed_app()
+    await fresh_window(60, margin=20)
+    async with client_of(app, "100.64.0.1") as client:
+        slots = await open_slots(client)
+        bodies = [booking_body(slots[i % 8]["id"]) for i in range(80)]
+        answers = await gather(*(client.post("/api/v1/appointments", json=b) for b in bodies))
+        assert [r.status_code for r in answers] == [201] * 80
+        # The rest of this minute's ceiling, then 429 for this address only.
+        flood = [await client.post("/api/v1/appointments", json={}) for _ in range(600 - 80)]
+        assert {r.status_code for r in flood} == {422}
+        over = await client.post("/api/v1/appointments", json=booking_body(slots[9]["id"]))
+        assert over.status_code == 429
+    async with client_of(app, "100.64.0.2") as other:
+        first = await other.post("/api/v1/appointments", json=booking_body(slots[10]["id"]))
+        assert first.status_code == 201, first.text
