@@ -231,10 +231,18 @@ async def main() -> None:
             rounds=args.rounds,
         )
         print(out.summary())
-        held = await db.fetch(
-            "SELECT COUNT(*) AS n FROM appointment WHERE status = 'pending_confirmation'"
+        rows = await db.fetch(
+            "SELECT status, awaiting_seat, COUNT(*) AS n FROM appointment"
+            " GROUP BY status, awaiting_seat"
         )
-        print(f"unconfirmed holds at the end: {held[0]['n']} of {seats} seats")
+        count = {(r["status"], bool(r["awaiting_seat"])): r["n"] for r in rows}
+        texts = await db.fetch("SELECT COUNT(*) AS n FROM outbox_message")
+        print(
+            f"at the end, of {seats} seats: {count.get(('confirmed', False), 0)} confirmed,"
+            f" {count.get(('pending_confirmation', False), 0)} held unconfirmed;"
+            f" {count.get(('pending_confirmation', True), 0)} holds waiting for codes"
+            f" (no seat); {texts[0]['n']} texts queued"
+        )
     finally:
         server.stop()
 
