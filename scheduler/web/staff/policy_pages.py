@@ -66,10 +66,12 @@ def form_to_value(name: str, form: dict[str, Any]) -> dict[str, Any]:
         code = field(form, f"code_{index}").lstrip("+")
         if code:
             countries[code] = _rule(form, str(index))
+    regions = _regions(field(form, "booking_regions"))
     return {
         "default": _rule(form, "default"),
         "countries": countries,
-        "booking_regions": _regions(field(form, "booking_regions")),
+        # Left empty: the default list (CN HK MO TW), as for a value stored without it.
+        **({"booking_regions": regions} if regions else {}),
         "office_regions": {
             code.strip().upper(): _regions(listed)
             for code, _, listed in (
