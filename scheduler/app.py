@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -26,18 +27,21 @@ from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
 from scheduler.web.api.desk import DeskApi
+from scheduler.web.api.holidays import HolidaysApi
 from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
 from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
+from scheduler.web.api.schemas import AvailabilityOut
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
+from scheduler.web.calendar_cache import CalendarCache, json_encoder
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import refused_again, sms_rate_limit
-from scheduler.web.staff.routes import STAFF_ROUTES
+from scheduler.web.staff.routes import STAFF_ROUTER
 from scheduler.web.webhooks import twilio_status
 from scheduler.worker import running_jobs
 
@@ -75,7 +79,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if opened:
                 await close_engine()
 
-    state: dict[str, Any] = {"settings": settings}
+    state: dict[str, Any] = {
+        "settings": settings,
+        "calendar": CalendarCache(
+            settings.availability_cache_seconds,
+            json_encoder(lambda value: msgspec.convert(value, AvailabilityOut)),
+        ),
+    }
     return Litestar(
         route_handlers=[
             PublicApi,
@@ -87,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeskApi,
             AdminApi,
             PoliciesApi,
+            HolidaysApi,
             AdminOfficesApi,
             ReportsApi,
             Router(
@@ -103,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             *OPS_ROUTES,
             *PAGE_ROUTES,
-            *STAFF_ROUTES,
+            STAFF_ROUTER,
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],

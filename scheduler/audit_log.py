@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.db.replica import replica_read
 from scheduler.db.tables import AuditLog, Office
 from scheduler.domain.report_math import csv_bytes
 
@@ -166,6 +167,7 @@ _SELECT = (
 )
 
 
+@replica_read
 async def search(
     query: AuditQuery, scope: frozenset[int] | None, tz: ZoneInfo
 ) -> tuple[list[dict[str, Any]], int]:
@@ -181,6 +183,7 @@ async def search(
     return [_view(r, tz) for r in rows], int(counted[0]["n"])
 
 
+@replica_read
 async def export(
     query: AuditQuery, scope: frozenset[int] | None, tz: ZoneInfo, header: Sequence[str]
 ) -> bytes:
@@ -210,6 +213,7 @@ async def export(
     )
 
 
+@replica_read
 async def choices(scope: frozenset[int] | None) -> dict[str, list[str]]:
     """The actions and actors the reader can filter by (those in their entries)."""
     where, args = await _where(None, scope, ZoneInfo("UTC"))

@@ -44,6 +44,7 @@ STATUSES: dict[str, int] = {
     "precheck-closed": 409,
     "precheck-not-submitted": 409,
     "precheck-changed": 409,
+    "holiday-preview-stale": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,
     "account-locked": 429,

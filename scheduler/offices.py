@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import audit, seed
+from scheduler import audit, holiday_calendar, seed
 from scheduler.blackouts import refresh_slots
 from scheduler.capacity_excess import move_excess
 from scheduler.db.engine import is_unique_violation, write_transaction
@@ -324,7 +324,7 @@ async def regenerate(
             )
             if gone:
                 await Slot.delete().where(where & Slot.day.is_in(gone))
-    slots, days, hall = plan_office(office, services, now)
+    slots, days, hall = plan_office(office, services, now, await holiday_calendar.current())
     have = await generated_days(office["id"], min((s.day for s in slots), default=None))
     slots = [s for s in slots if (s.service, s.day) not in have]
     for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):

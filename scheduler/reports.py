@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from piccolo.engine.postgres import PostgresEngine
 
 from scheduler.db.engine import current_engine
+from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office
 from scheduler.domain.report_math import (
     SEATLESS,
@@ -450,6 +451,7 @@ class Report:
     tables: Tables
 
 
+@replica_read
 async def report(
     name: str,
     *,

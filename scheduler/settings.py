@@ -29,6 +29,12 @@ class SettingsError(ValueError):
 class Settings:
     app_env: str = "development"
     database_url: str = "sqlite:///var/registry.sqlite3"
+    # Seconds each process keeps an availability answer (and browsers may, max-age);
+    # 0: computed for every request. Bookings are checked on the primary either way.
+    availability_cache_seconds: int = 2
+    # A streaming replica of a PostgreSQL primary for reads that decide nothing
+    # (availability, month views, reports, audit log); empty: all reads on the primary.
+    database_replica_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str = DEV_SECRET_KEY
@@ -196,6 +202,8 @@ def _data_keys(raw: str) -> tuple[bytes, ...]:
 _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "APP_ENV": ("app_env", _one_of("development", "test", "production")),
     "DATABASE_URL": ("database_url", _database_url),
+    "AVAILABILITY_CACHE_SECONDS": ("availability_cache_seconds", _to_int_range(0, 60)),
+    "DATABASE_REPLICA_URL": ("database_replica_url", _database_url),
     "HOST": ("host", str),
     "PORT": ("port", _to_int_range(1, 65535)),
     "SECRET_KEY": ("secret_key", str),
@@ -280,6 +288,10 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
                 "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID:"
                 " one is required with SMS_BACKEND=twilio"
             )
+    if settings.database_replica_url and (
+        settings.is_sqlite or settings.database_replica_url.startswith("sqlite:")
+    ):
+        errors.append("DATABASE_REPLICA_URL: a replica needs PostgreSQL for both databases")
     if settings.db_pool_min > settings.db_pool_max:
         errors.append("DB_POOL_MIN: must not exceed DB_POOL_MAX")
     if errors:

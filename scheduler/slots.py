@@ -7,10 +7,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import holiday_calendar
 from scheduler.appointments import office_view
 from scheduler.blackouts import day_notes
 from scheduler.clock import utcnow
 from scheduler.db.engine import write_transaction
+from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import (
     day_status,
@@ -20,6 +22,7 @@ from scheduler.domain.calendar import (
     opening_intervals,
     slot_starts,
 )
+from scheduler.domain.holidays import WorkCalendar
 from scheduler.errors import DomainError
 from scheduler.lottery_admin import mark_lottery_days
 from scheduler.suspensions import active_by_service
@@ -33,16 +36,20 @@ def _opens_at(office: dict[str, Any]) -> time:
 
 
 def plan_office(
-    office: dict[str, Any], services: list[dict[str, Any]], now: datetime
+    office: dict[str, Any],
+    services: list[dict[str, Any]],
+    now: datetime,
+    calendar: WorkCalendar,
 ) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
-    """Rows one office needs for its window. Pure: the caller inserts them."""
+    """Rows one office needs for its window under ``calendar`` (the notices in force,
+    scheduler/holiday_calendar.py). Pure: the caller inserts them."""
     tz = ZoneInfo(office["timezone"])
     slots: list[Slot] = []
     open_days: set[date] = set()
     windows: set[datetime] = set()
     for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
         for svc in services:
-            intervals = opening_intervals(svc["weekly_hours"], day)
+            intervals = opening_intervals(svc["weekly_hours"], day, calendar)
             for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
                 slots.append(
                     Slot(
@@ -79,8 +86,9 @@ async def generate_slots(now: datetime) -> int:
     for svc in services:
         by_office[svc["office"]].append(svc)
     planned = 0
+    calendar = await holiday_calendar.current()
     for office in offices:
-        slots, days, hall = plan_office(office, by_office[office["id"]], now)
+        slots, days, hall = plan_office(office, by_office[office["id"]], now, calendar)
         # A day that has slots of a service keeps them: after a change of hours or
         # slot length, booked days stay as they were (scheduler/offices.py).
         have = await generated_days(office["id"], min((s.day for s in slots), default=None))
@@ -146,6 +154,7 @@ def _range(today: date, start: date | None, end: date | None, last: date) -> tup
     return start, end
 
 
+@replica_read
 async def availability(
     code: str,
     service: str,
@@ -198,22 +207,28 @@ async def availability(
         )
     }
     notes = await day_notes(office["id"], service, start, end)
+    calendar = await holiday_calendar.cached()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:
         if s["start_at"] <= now:
             continue
+        # One time-zone conversion per slot: the local start gives the shown time and
+        # the on-site window (an aware local hour equals the UTC key it stands for).
+        local = s["start_at"].astimezone(tz)
+        ends = s["end_at"].astimezone(tz)
+        window = local.replace(minute=0, second=0, microsecond=0)
         # What a couple can actually get: the tightest of the three caps.
         cap = s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"]
         room = min(
             0 if s["blocked"] else cap - s["booked"],
             day_left.get(s["day"], 0),
-            hall_left.get(onsite_window_start(s["start_at"], tz), 0) // 2,
+            hall_left.get(window, 0) // 2,
         )
         by_day[s["day"]].append(
             {
                 "id": s["id"],
-                "start": s["start_at"].astimezone(tz).strftime("%H:%M"),
-                "end": s["end_at"].astimezone(tz).strftime("%H:%M"),
+                "start": f"{local.hour:02d}:{local.minute:02d}",
+                "end": f"{ends.hour:02d}:{ends.minute:02d}",
                 "capacity": s["capacity"],
                 "remaining": max(room, 0),
             }
@@ -233,11 +248,14 @@ async def availability(
         note, reason = notes.get(day, (None, {}))
         if note is not None and status in ("open", "full", "closed"):
             status = note if note == "blackout" or status != "closed" else status
+        why = (reason.get(locale) or reason.get("zh-Hans")) if note else None
+        if status == "closed" and not why:  # a holiday says which (the notices in force)
+            why = holiday_calendar.reason(calendar, day, locale) or None
         days.append(
             {
                 "date": day.isoformat(),
                 "status": status,
-                "reason": (reason.get(locale) or reason.get("zh-Hans")) if note else None,
+                "reason": why,
                 "slots": day_slots if status in ("open", "full", "discouraged") else [],
             }
         )

@@ -42,6 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
             # turns the unconfirmed-hold cap and the short first hold on.
             "HOLD_UNCONFIRMED_PERCENT": "100",
             "HOLD_UNSTARTED_MINUTES": "0",
+            # Tests book and then read availability at once; tests/test_calendar_cache.py
+            # turns the cache on.
+            "AVAILABILITY_CACHE_SECONDS": "0",
             "DB_POOL_MIN": "5",
             "DB_POOL_MAX": "50",
         }
@@ -70,6 +73,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 DB_KEY = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(db_kind: str) -> Any:
+    """The session's PostgreSQL cluster (tests that start a replica of it)."""
+    if _cluster is None:
+        pytest.skip("PostgreSQL only: runs in the PostgreSQL pass of make test")
+    return _cluster
 
 
 @pytest.fixture(scope="session")

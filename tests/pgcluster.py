@@ -66,12 +66,14 @@ class Cluster:
     def stop(self) -> None:
         self.pg_ctl("-m", "fast", "stop")
 
-    def psql(self, sql: str) -> None:
-        subprocess.run(
-            [_bin("psql"), self.dsn(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        done = subprocess.run(
+            [_bin("psql"), self.dsn(database), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
             check=True,
             capture_output=True,
+            text=True,
         )
+        return done.stdout.strip()
 
 
 def start_cluster() -> Cluster:
@@ -103,8 +105,31 @@ def start_cluster() -> Cluster:
     return cluster
 
 
+def start_standby(primary: Cluster) -> Cluster:
+    """A streaming replica of ``primary``: ``pg_basebackup -R`` (which writes
+    primary_conninfo and standby.signal), started on its own port, hot_standby on."""
+    root = Path(tempfile.mkdtemp(prefix="registry-pg-standby-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    standby = Cluster(root=root, port=_free_port())
+    subprocess.run(
+        _as_owner(
+            [
+                _bin("pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+                *("-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast"),
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    standby.start()
+    return standby
+
+
 def destroy_cluster(cluster: Cluster) -> None:
     try:
-        cluster.stop()
+        if (cluster.data / "postmaster.pid").exists():  # a test may have stopped it
+            cluster.stop()
     finally:
         shutil.rmtree(cluster.root, ignore_errors=True)

@@ -23,11 +23,14 @@ def _days_ahead_with_open_extra_day() -> int:
     """A short booking window whose extra generated day (the one past the window)
     is not a public holiday, so slots exist that are not bookable yet."""
     from scheduler.domain.calendar import day_kind, last_bookable_day
+    from scheduler.domain.holidays import WorkCalendar
+    from scheduler.holiday_calendar import shipped_notices, statutory_rules
 
+    calendar = WorkCalendar(statutory_rules(), shipped_notices())
     now = datetime.now(UTC)
     for days_ahead in range(2, 30):
         extra = last_bookable_day(now, SHANGHAI, days_ahead, time(8, 30)) + timedelta(days=1)
-        if day_kind(extra) != "holiday":
+        if day_kind(extra, calendar) != "holiday":
             return days_ahead
     raise AssertionError("no usable booking window")  # pragma: no cover
 

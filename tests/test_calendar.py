@@ -17,6 +17,8 @@ from scheduler.domain.calendar import (
     opening_intervals,
     slot_starts,
 )
+from scheduler.domain.holidays import WorkCalendar
+from scheduler.holiday_calendar import shipped_notices, statutory_rules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPENS_AT = time(8, 30)
@@ -43,8 +45,10 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
-# --- day kinds (data of the installed `holidays` package, checked against the
-# State Council notices for 2025 and 2026) ---------------------------------------
+# --- day kinds (the shipped 2025 and 2026 notices, config/holidays/; the
+# statutory days only for a year with no notice) ---------------------------------
+
+CAL = WorkCalendar(statutory_rules(), shipped_notices())
 
 
 @pytest.mark.parametrize(
@@ -54,7 +58,7 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
         (date(2025, 10, 1), "holiday"),
         (date(2025, 10, 6), "holiday"),
         (date(2025, 10, 8), "holiday"),
-        (date(2025, 10, 4), "weekend"),  # Saturday inside the break, not a statutory day
+        (date(2025, 10, 4), "holiday"),  # a Saturday inside the block: closed too
         (date(2025, 9, 28), "makeup_workday"),
         (date(2025, 10, 11), "makeup_workday"),
         (date(2025, 10, 9), "workday"),
@@ -82,23 +86,32 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
         (date(2026, 3, 2), "workday"),
         (date(2026, 3, 7), "weekend"),
         (date(2026, 3, 8), "weekend"),
+        # Women's Day (Sunday 2026-03-08 above; Friday 2027-03-05 is no holiday at all)
+        # is a half day for some only and never closes an office.
+        (date(2026, 3, 9), "workday"),
     ],
 )
 def test_day_kind(day: date, kind: str) -> None:
-    assert day_kind(day) == kind
+    assert day_kind(day, CAL) == kind
 
 
-def test_makeup_workday_paid_for_a_holiday_in_the_next_year() -> None:
-    # Sat 2001-12-29 was worked for the 2002-01-02 day off: it is recorded with the
-    # 2002 holidays, so looking only at 2001 would miss it.
-    assert date(2001, 12, 29).weekday() == 5
-    assert day_kind(date(2001, 12, 29)) == "makeup_workday"
-    assert day_kind(date(2002, 1, 2)) == "holiday"
-
-
-def test_half_day_holidays_do_not_close_offices() -> None:
-    # Women's Day (Friday 2024-03-08) is a half day for women only, not a closure.
-    assert day_kind(date(2024, 3, 8)) == "workday"
+def test_a_year_without_notice_has_the_statutory_days_only() -> None:
+    """2027 (no notice shipped): the 2024 amended statutory days, lunar dates from
+    lunar-python; nothing more closes and no make-up day is invented."""
+    expected = {
+        date(2027, 1, 1),
+        *(date(2027, 2, d) for d in (5, 6, 7, 8)),  # 除夕 (Feb 5) and 正月初一 to 初三
+        date(2027, 4, 5),  # 清明
+        date(2027, 5, 1),
+        date(2027, 5, 2),
+        date(2027, 6, 9),  # 端午
+        date(2027, 9, 15),  # 中秋
+        *(date(2027, 10, d) for d in (1, 2, 3)),
+    }
+    year = [date(2027, 1, 1) + timedelta(days=i) for i in range(365)]
+    assert {d for d in year if day_kind(d, CAL) == "holiday"} == expected
+    assert not [d for d in year if day_kind(d, CAL) == "makeup_workday"]
+    assert CAL.missing_years([2026, 2027]) == [2027]
 
 
 # --- opening intervals -------------------------------------------------------------
@@ -106,26 +119,34 @@ def test_half_day_holidays_do_not_close_offices() -> None:
 
 def test_holiday_has_no_opening_intervals() -> None:
     assert date(2025, 10, 1).weekday() == 2  # a Wednesday, which normally opens
-    assert opening_intervals(HOURS, date(2025, 10, 1)) == []
+    assert opening_intervals(HOURS, date(2025, 10, 1), CAL) == []
 
 
 def test_makeup_workday_uses_the_monday_rule() -> None:
     # Sunday 2025-09-28: Sundays are closed, but this one is a working day.
     monday = [(time(9, 0), time(12, 0)), (time(13, 30), time(17, 0))]
-    assert opening_intervals(HOURS, date(2025, 9, 28)) == monday
+    assert opening_intervals(HOURS, date(2025, 9, 28), CAL) == monday
     # Saturday 2025-10-11 also runs Monday's hours, not Saturday's short morning.
-    assert opening_intervals(HOURS, date(2025, 10, 11)) == monday
+    assert opening_intervals(HOURS, date(2025, 10, 11), CAL) == monday
+
+
+def test_makeup_day_of_a_weekend_only_service_keeps_its_own_hours() -> None:
+    # A ceremony held on Saturdays only (GZ-YX): Sat 2025-10-11 is a working day, the
+    # ceremony hall still runs its Saturday hours; a Sunday make-up day has none.
+    saturdays = {"5": [["10:00", "12:00"]]}
+    assert opening_intervals(saturdays, date(2025, 10, 11), CAL) == [(time(10, 0), time(12, 0))]
+    assert opening_intervals(saturdays, date(2025, 9, 28), CAL) == []
 
 
 def test_ordinary_days_use_their_weekday_rule() -> None:
-    assert opening_intervals(HOURS, date(2025, 10, 10)) == [(time(9, 0), time(16, 0))]  # Fri
-    assert opening_intervals(HOURS, date(2025, 10, 18)) == [(time(9, 0), time(11, 0))]  # Sat
-    assert opening_intervals(HOURS, date(2025, 10, 19)) == []  # Sun, no rule
+    assert opening_intervals(HOURS, date(2025, 10, 10), CAL) == [(time(9, 0), time(16, 0))]  # Fri
+    assert opening_intervals(HOURS, date(2025, 10, 18), CAL) == [(time(9, 0), time(11, 0))]  # Sat
+    assert opening_intervals(HOURS, date(2025, 10, 19), CAL) == []  # Sun, no rule
 
 
 def test_intervals_accept_tuples_and_come_back_sorted() -> None:
     hours = {"1": [("14:00", "17:00"), ("09:00", "12:00")]}
-    assert opening_intervals(hours, date(2025, 10, 14)) == [
+    assert opening_intervals(hours, date(2025, 10, 14), CAL) == [
         (time(9, 0), time(12, 0)),
         (time(14, 0), time(17, 0)),
     ]
@@ -136,7 +157,7 @@ def test_intervals_accept_tuples_and_come_back_sorted() -> None:
 )
 def test_malformed_rules_raise(bad: list[list[str]]) -> None:
     with pytest.raises(ValueError):
-        opening_intervals({"1": bad}, date(2025, 10, 14))
+        opening_intervals({"1": bad}, date(2025, 10, 14), CAL)
 
 
 # --- slots -----------------------------------------------------------------------------
@@ -164,7 +185,7 @@ def test_trailing_partial_slot_is_dropped() -> None:
 
 
 def test_slots_cover_every_interval_and_skip_the_lunch_break() -> None:
-    intervals = opening_intervals(HOURS, date(2025, 10, 13))  # Monday
+    intervals = opening_intervals(HOURS, date(2025, 10, 13), CAL)  # Monday
     slots = slot_starts(date(2025, 10, 13), intervals, 30, SHANGHAI)
     assert len(slots) == 6 + 7
     starts = [start for start, _ in slots]

@@ -64,6 +64,7 @@ async def test_ready_checks_database_migrations_and_backlog(db: None) -> None:
             "database": True,
             "migrations": True,
             "outbox": True,
+            "holidays": True,  # a missing notice warns, never fails (tests/test_holiday_notices.py)
         }
         await enqueue(3)
         resp = await client.get("/health/ready")

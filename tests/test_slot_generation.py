@@ -17,7 +17,7 @@ MON_FRI_AND_SAT_MORNING = {
     **{str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
     "5": [["09:00", "12:00"]],
 }
-FULL_DAY, SATURDAY = 14, 6  # 30-minute slots in 7 and 3 opening hours
+FULL_DAY = 14  # 30-minute slots in 7 opening hours
 
 
 def _office(**overrides: Any) -> dict[str, Any]:
@@ -39,17 +39,24 @@ SERVICE = {
 }
 
 
+def _calendar() -> Any:
+    from scheduler.domain.holidays import WorkCalendar
+    from scheduler.holiday_calendar import shipped_notices, statutory_rules
+
+    return WorkCalendar(statutory_rules(), shipped_notices())
+
+
 def test_plan_around_mid_autumn_and_national_day_2026() -> None:
-    """2026: Mid-Autumn Fri 25 Sep; National Day 1-7 Oct (Sat 3 Oct included);
-    Sat 10 Oct is a make-up workday, so it runs the full weekday schedule."""
+    """2026 notice: Mid-Autumn Fri 25 - Sun 27 Sep (Sat 26 Sep closed although the
+    office opens on Saturdays); National Day 1-7 Oct (Sat 3 Oct included); Sat 10 Oct
+    is a make-up workday, so it runs the full weekday schedule."""
     from scheduler.slots import plan_office
 
     now = datetime(2026, 9, 25, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: today's booking not open yet
-    slots, days, windows = plan_office(_office(), [SERVICE], now)
+    slots, days, windows = plan_office(_office(), [SERVICE], now, _calendar())
     per_day = Counter(s.day for s in slots)
 
     expected = {
-        date(2026, 9, 26): SATURDAY,
         date(2026, 9, 28): FULL_DAY,
         date(2026, 9, 29): FULL_DAY,
         date(2026, 9, 30): FULL_DAY,
@@ -72,8 +79,8 @@ def test_plan_around_mid_autumn_and_national_day_2026() -> None:
         assert (s.capacity, s.booked) == (4, 0)
     first = min(s.start_at for s in slots if s.day == date(2026, 9, 28))
     assert first == datetime(2026, 9, 28, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
-    # One hall window per local opening hour: 7 on a full day, 3 on a Saturday morning.
-    assert len(windows) == 7 * (len(expected) - 1) + 3
+    # One hall window per local opening hour: 7 on a full day, no Saturday morning left.
+    assert len(windows) == 7 * len(expected)
     assert {w.window_start.minute for w in windows} == {0}
     assert all(w.capacity == 40 and w.people == 0 for w in windows)
 
@@ -83,8 +90,12 @@ def test_plan_window_moves_when_booking_opens() -> None:
     from scheduler.slots import plan_office
 
     every_day = SERVICE | {"weekly_hours": WEEKDAYS_9_TO_5}
-    before = plan_office(_office(), [every_day], datetime(2026, 10, 12, 0, 29, tzinfo=UTC))[0]
-    after = plan_office(_office(), [every_day], datetime(2026, 10, 12, 0, 30, tzinfo=UTC))[0]
+    before = plan_office(
+        _office(), [every_day], datetime(2026, 10, 12, 0, 29, tzinfo=UTC), _calendar()
+    )[0]
+    after = plan_office(
+        _office(), [every_day], datetime(2026, 10, 12, 0, 30, tzinfo=UTC), _calendar()
+    )[0]
     # 12 Oct + 19 days = 31 Oct is the last bookable day before 08:30, plus the extra day.
     assert min(s.day for s in before) == date(2026, 10, 12)
     assert max(s.day for s in before) == date(2026, 11, 1)
@@ -98,7 +109,8 @@ def test_plan_in_a_half_hour_zone_uses_local_hours() -> None:
 
     tz = ZoneInfo("Asia/Kathmandu")
     office = _office(timezone="Asia/Kathmandu")
-    slots, _days, windows = plan_office(office, [SERVICE], datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
+    now = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    slots, _days, windows = plan_office(office, [SERVICE], now, _calendar())
     day = date(2026, 12, 2)  # a Wednesday
     starts = sorted(s.start_at for s in slots if s.day == day)
     assert starts[0] == datetime(2026, 12, 2, 3, 15, tzinfo=UTC)
@@ -158,7 +170,8 @@ async def test_generate_slots_is_idempotent_and_keeps_counters(client: httpx.Asy
 
 async def test_statutory_holidays_get_no_slots(client: httpx.AsyncClient) -> None:
     """An office open every day of the week, generated as the job would have run
-    on 25 Sep 2026: no slots on the public holidays, slots on the days around them."""
+    on 25 Sep 2026: no slots on any day of the notice's blocks (weekends included),
+    slots on the days around them."""
     from scheduler.db.tables import Slot
     from scheduler.slots import generate_slots
 
@@ -170,9 +183,9 @@ async def test_statutory_holidays_get_no_slots(client: httpx.AsyncClient) -> Non
         & (Slot.day <= date(2026, 10, 12))
     )
     days = {r["day"] for r in rows}
-    holidays = {date(2026, 9, 25)} | {date(2026, 10, d) for d in (1, 2, 3, 5, 6, 7)}
+    holidays = {date(2026, 9, d) for d in (25, 26, 27)} | {date(2026, 10, d) for d in range(1, 8)}
     assert not days & holidays
-    assert {date(2026, 9, 26), date(2026, 9, 30), date(2026, 10, 8), date(2026, 10, 10)} <= days
+    assert {date(2026, 9, 28), date(2026, 9, 30), date(2026, 10, 8), date(2026, 10, 10)} <= days
 
 
 async def test_slots_are_stored_in_utc_and_shown_in_local_time(client: httpx.AsyncClient) -> None:

@@ -14,10 +14,11 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
+from scheduler.db.replica import PrimaryWithReplica
 from scheduler.settings import Settings
 
 
-def engine_for(database_url: str) -> Engine:
+def engine_for(database_url: str, replica_url: str = "") -> Engine:
     if database_url.startswith("sqlite:///"):
         path = database_url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +26,9 @@ def engine_for(database_url: str) -> Engine:
         # server) wait for the write lock instead of failing at once.
         return ReusingSQLiteEngine(path=path, timeout=30)
     dsn = database_url.replace("postgres://", "postgresql://", 1)
+    if replica_url:
+        replica_dsn = replica_url.replace("postgres://", "postgresql://", 1)
+        return PrimaryWithReplica(config={"dsn": dsn}, replica_dsn=replica_dsn)
     return PostgresEngine(config={"dsn": dsn})
 
 

@@ -7,6 +7,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from scheduler.db.blackout_tables import BLACKOUT_TABLES
+from scheduler.db.holiday_tables import HOLIDAY_TABLES
 from scheduler.db.lottery_tables import LOTTERY_TABLES
 from scheduler.db.office_tables import OFFICE_TABLES
 from scheduler.db.policy_tables import POLICY_TABLES
@@ -27,6 +28,7 @@ APP_CONFIG = AppConfig(
         *WAITLIST_TABLES,
         *LOTTERY_TABLES,
         *POLICY_TABLES,
+        *HOLIDAY_TABLES,
     ],
     migration_dependencies=[],
     commands=[],

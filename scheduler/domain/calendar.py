@@ -1,8 +1,9 @@
 """Opening days, slot times and the booking window.
 
-Offices follow the mainland China working calendar: statutory public holidays
-close them and make-up working days (调休, weekend days declared working days)
-open them. Everything here works on local dates and returns UTC instants; the
+Offices follow the mainland China working calendar of the State Council's
+notices (scheduler/domain/holidays.py): every day of a holiday block closes
+them and make-up working days (调休, weekend days declared working days) open
+them. Everything here works on local dates and returns UTC instants; the
 current time is always passed in.
 """
 
@@ -10,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import holidays
+from scheduler.domain.holidays import DayKind, WorkCalendar
 
-DayKind = Literal["workday", "weekend", "holiday", "makeup_workday"]
 DayStatus = Literal["open", "full", "closed", "not_yet_open", "past"]
 
 # Keys "0".."6" (Monday = "0", as date.weekday()) -> [("09:00", "12:00"), ...].
@@ -25,46 +24,15 @@ WeeklyHours = dict[str, list[tuple[str, str]]]
 
 # A make-up working day is an ordinary working day by decree, so it runs the
 # Monday (normal weekday) schedule rather than the weekend rule of its weekday.
+# A service with no weekday hours at all (a weekend-only ceremony) keeps its own
+# hours of that weekday: the day is still a Saturday for the couples it serves.
 MAKEUP_WORKDAY_RULE = "0"
 
 
-@lru_cache(maxsize=32)
-def _cn_calendar(year: int) -> tuple[frozenset[date], frozenset[date]]:
-    """(statutory holidays, make-up workdays) of ``year``, computed once per year.
-
-    Only the PUBLIC category: half-day holidays (Women's Day, Youth Day) apply to
-    some employees only and do not close a registry office. Frozensets rather than
-    the HolidayBase object because a cached object would grow on membership tests
-    for other years (it expands itself) and is shared between callers.
-    """
-    calendar = holidays.country_holidays("CN", years=year)
-    public = frozenset(day for day in calendar if day.year == year)
-    # weekend_workdays also lists make-up days paid for a holiday in an adjacent
-    # year (e.g. Sat 2001-12-29 worked for 2002-01-02): holidays adds those
-    # cross-year entries itself, so filtering by year is enough.
-    makeup = frozenset(
-        day
-        for day in calendar.weekend_workdays
-        if day.year == year and day.weekday() >= 5 and day not in public
-    )
-    return public, makeup
-
-
-def day_kind(day: date) -> DayKind:
-    """Classify a local date in the mainland China working calendar.
-
-    For a year whose State Council notice is not yet in the installed ``holidays``
-    data, the package estimates holidays and knows no make-up days; such years
-    need a package upgrade (or an admin blackout) once the notice is published.
-    """
-    public, makeup = _cn_calendar(day.year)
-    if day in public:
-        return "holiday"
-    if day in makeup:
-        return "makeup_workday"
-    if day.weekday() >= 5:
-        return "weekend"
-    return "workday"
+def day_kind(day: date, calendar: WorkCalendar) -> DayKind:
+    """Classify a local date in the mainland China working calendar (notices as data,
+    statutory days only for a year with no notice: scheduler/domain/holidays.py)."""
+    return calendar.kind(day)
 
 
 def _parse_interval(interval: Sequence[str]) -> tuple[time, time]:
@@ -77,17 +45,20 @@ def _parse_interval(interval: Sequence[str]) -> tuple[time, time]:
 
 
 def opening_intervals(
-    weekly_hours: Mapping[str, Sequence[Sequence[str]]], day: date
+    weekly_hours: Mapping[str, Sequence[Sequence[str]]], day: date, calendar: WorkCalendar
 ) -> list[tuple[time, time]]:
     """Local opening intervals of ``day``, sorted; [] when the office is closed.
 
+    Every day of a holiday block is closed for every service, weekends included.
     A weekday missing from ``weekly_hours`` is closed. Malformed rules raise
     ValueError rather than silently opening or closing an office.
     """
-    kind = day_kind(day)
+    kind = day_kind(day, calendar)
     if kind == "holiday":
         return []
-    key = MAKEUP_WORKDAY_RULE if kind == "makeup_workday" else str(day.weekday())
+    key = str(day.weekday())
+    if kind == "makeup_workday" and weekly_hours.get(MAKEUP_WORKDAY_RULE):
+        key = MAKEUP_WORKDAY_RULE
     return sorted(_parse_interval(interval) for interval in weekly_hours.get(key, ()))
 
 

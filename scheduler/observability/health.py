@@ -16,6 +16,7 @@ from pathlib import Path
 
 from piccolo.apps.migrations.tables import Migration
 
+from scheduler import holiday_calendar
 from scheduler.db.piccolo_app import APP_CONFIG
 from scheduler.db.tables import OutboxMessage
 from scheduler.observability.metrics import OutboxStats
@@ -63,12 +64,30 @@ async def _backlog(now: datetime, limit: int) -> Check:
     return Check("outbox", due <= limit, f"{due} due and unsent (limit {limit})")
 
 
+async def _holidays(now: datetime) -> Check:
+    """Always ok (a missing notice must not take the service out of rotation), but
+    says which years the booking window reaches with the statutory days only."""
+
+    calendar = await holiday_calendar.current()
+    missing = await holiday_calendar.missing_years(now, calendar)
+    if not missing:
+        years = ", ".join(map(str, calendar.notices))
+        return Check("holidays", True, f"notices loaded for {years}")
+    detail = "; ".join(
+        f"warning: no State Council holiday notice for {m['year']}, the booking window reaches"
+        f" {m['reaches']} ({', '.join(m['offices'])}): statutory holidays only, no make-up days"
+        for m in missing
+    )
+    return Check("holidays", True, detail)
+
+
 async def readiness(now: datetime, backlog_limit: int) -> list[Check]:
     """Each check bounded in time: a hung database must not hang the probe."""
     probes: list[tuple[str, Callable[[], Awaitable[Check]]]] = [
         ("database", _database),
         ("migrations", _migrations),
         ("outbox", lambda: _backlog(now, backlog_limit)),
+        ("holidays", lambda: _holidays(now)),
     ]
     checks: list[Check] = []
     for name, probe in probes:

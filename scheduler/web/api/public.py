@@ -24,6 +24,7 @@ from scheduler.web.api.schemas import (
     MoveIn,
     OfficeListItem,
 )
+from scheduler.web.calendar_cache import CalendarCache, cached_json
 from scheduler.web.locale import request_locale
 from scheduler.web.problems import PROBLEM_JSON, Problem
 
@@ -67,20 +68,24 @@ class PublicApi(Controller):
     @get(
         "/offices/{office:str}/availability",
         summary="Days and slots of one office and service",
+        description="Public and cacheable: `ETag`, `Last-Modified` and `Cache-Control: public,"
+        " max-age`; a conditional request for an unchanged calendar is answered 304.",
         responses=problems(404, 422),
     )
     async def availability(
         self,
         request: Request[Any, Any, Any],
+        state: State,
         office: FromPath[str],
         service: FromQuery[str],
         from_: Annotated[date | None, QueryParameter(name="from", required=False)] = None,
         to: FromQuery[date | None] = None,
-    ) -> AvailabilityOut:
-        result = await slots.availability(
+    ) -> Response[AvailabilityOut]:
+        calendar: CalendarCache = state.calendar
+        entry = await calendar.availability(
             office, service, from_, to, utcnow(), locale=request_locale(request)
         )
-        return msgspec.convert(result, AvailabilityOut)
+        return cached_json(request.headers, entry, calendar.max_age)
 
     @post(
         "/appointments/{reference:str}/confirm",
@@ -111,7 +116,7 @@ class PublicApi(Controller):
             body = await booking.view(reference[:-4], token)
             return Response(
                 appointment_ics(body),
-                media_type="text/calendar; charset=utf-8",
+                media_type="text/calendar",  # Litestar adds "; charset=utf-8" to text/*
                 headers={"Content-Disposition": f'attachment; filename="{body["reference"]}.ics"'},
             )
         return Response(

@@ -51,12 +51,21 @@ class BookingPages(Controller):
     async def month(
         self,
         request: Request[Any, Any, Any],
+        state: State,
         office: FromPath[str],
         service: FromPath[str],
         month: FromQuery[str | None] = None,
         day: FromQuery[str | None] = None,
     ) -> Template:
-        cal = await picker.month_view(office, service, month, day, utcnow())
+        cal = await picker.month_view(
+            office,
+            service,
+            month,
+            day,
+            utcnow(),
+            calendar_cache=state.calendar,
+            locale=request_locale(request),
+        )
         base = f"/book/{cal['office']['code']}/{service}"
         return picker.picker_page(request, "month.html", cal, base=base, mode="book")
 

@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from scheduler import slots
 from scheduler.errors import DomainError
+from scheduler.web.calendar_cache import CalendarCache
 from scheduler.web.pages.common import render
 
 # The five statuses availability gives today, in the order the legend shows them;
@@ -49,17 +50,32 @@ def _month_end(first: date) -> date:
 
 
 async def month_view(
-    office: str, service: str, month: str | None, day: str | None, now: datetime
+    office: str,
+    service: str,
+    month: str | None,
+    day: str | None,
+    now: datetime,
+    *,
+    calendar_cache: CalendarCache | None = None,
+    locale: str = "zh-Hans",
 ) -> dict[str, Any]:
-    """The calendar of one month (default: the office's current one) and the chosen day."""
+    """The calendar of one month (default: the office's current one) and the chosen day,
+    through the availability cache when given (the public month page)."""
     chosen = _parse_day(day)
     first = _parse_month(month, chosen)
+
+    async def read(start: date | None, end: date | None) -> dict[str, Any]:
+        if calendar_cache is None:
+            return await slots.availability(office, service, start, end, now, locale=locale)
+        entry = await calendar_cache.availability(office, service, start, end, now, locale=locale)
+        return entry.value
+
     if first is None:
         # The default range starts at the office's today, which we only learn here.
-        result = await slots.availability(office, service, None, None, now)
+        result = await read(None, None)
         first = date.fromisoformat(result["from"]).replace(day=1)
     else:
-        result = await slots.availability(office, service, first, _month_end(first), now)
+        result = await read(first, _month_end(first))
     return calendar_model(result, first, chosen, now)
 
 

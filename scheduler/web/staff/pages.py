@@ -52,7 +52,13 @@ def render(
     here = request.url.path + ("?" + urlencode(pairs) if pairs else "")
     return Template(
         template_name=f"staff/{template}",
-        context={"locale": locale, "here": here if request.method == "GET" else None, **context},
+        context={
+            "locale": locale,
+            "here": here if request.method == "GET" else None,
+            # Set by the staff routes' before_request hook (scheduler/web/staff/routes.py).
+            "holiday_missing": request.state.get("holiday_missing", []),
+            **context,
+        },
         status_code=status,
         cookies=cookies,
     )

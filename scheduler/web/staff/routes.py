@@ -5,15 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request, Router
+
+from scheduler import holiday_calendar
+from scheduler.clock import utcnow
 from scheduler.web.staff.admin_pages import AdminPages
 from scheduler.web.staff.api import StaffApi
 from scheduler.web.staff.desk_pages import DeskPages
+from scheduler.web.staff.holiday_pages import HolidayPages
 from scheduler.web.staff.lottery_pages import LotteryAdminPages
 from scheduler.web.staff.office_pages import OfficePages
 from scheduler.web.staff.pages import StaffLoginPages, StaffPages
 from scheduler.web.staff.policy_pages import PolicyPages
 from scheduler.web.staff.precheck_pages import PrecheckPages
 from scheduler.web.staff.report_pages import ReportPages
+
+
+async def _holiday_warning(request: Request[Any, Any, Any]) -> None:
+    """Staff pages warn admins of years the booking window reaches with no holiday
+    notice: read per page view (two small queries), so every process shows it at
+    once and a loaded notice clears it at once."""
+    path = request.url.path
+    if path == "/staff" or path.startswith("/staff/"):
+        request.state.holiday_missing = await holiday_calendar.missing_years(utcnow())
+
 
 STAFF_ROUTES: list[Any] = [
     StaffApi,
@@ -26,4 +41,7 @@ STAFF_ROUTES: list[Any] = [
     ReportPages,
     PolicyPages,
     LotteryAdminPages,
+    HolidayPages,
 ]
+# What the app mounts: every staff route behind the holiday-warning hook.
+STAFF_ROUTER = Router("/", route_handlers=STAFF_ROUTES, before_request=_holiday_warning)
