@@ -124,6 +124,7 @@ def id_claims_of(secret_key: str, service: str, id_type: str, id_number: str) ->
     winners and waiting-list offers claim too, from the parties' stored hash) and
     one on the normalised number whatever its type, so the same number booked
     again as another ID type is ``already-booked`` (issue 13.7)."""
+    # The same hash as personal_data.number_hash (which takes the settings).
     any_type = f"{service}:any:" + keyed_hash(secret_key, "id-number", id_number)
     return [id_claim(secret_key, service, id_type, id_number), any_type]
 

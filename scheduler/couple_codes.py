@@ -23,7 +23,7 @@ from scheduler.db.waitlist_tables import WaitlistParty
 from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.notify import outbox
-from scheduler.personal_data import id_columns
+from scheduler.personal_data import id_columns, number_hash
 from scheduler.security import new_code
 from scheduler.settings import Settings
 
@@ -53,6 +53,13 @@ async def refuse_phone_regions(office_codes: list[str], parties: Parties) -> Non
 def sealed_ids(settings: Settings, parties: Parties) -> dict[str, dict[str, str]]:
     """Per role: the ID number sealed, masked and keyed-hashed (never kept in plaintext)."""
     return {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+
+
+def claim_hashes(settings: Settings, parties: Parties, ids: dict[str, dict[str, str]]) -> list[str]:
+    """What an entry or application claims per person: the typed hash (as stored in
+    ``id_hash``) and ``any:`` + the number's hash whatever its type (issue 13.7)."""
+    typed = [ids[role]["id_hash"] for role, _ in parties]
+    return sorted(typed + ["any:" + number_hash(settings, p.id_number) for _, p in parties])
 
 
 def new_codes() -> dict[str, str]:

@@ -121,7 +121,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             await WaitlistClaim.insert(
                 *[
                     WaitlistClaim(claim=claim_of(data.day, h), entry=entry_id)
-                    for h in sorted(i["id_hash"] for i in ids.values())
+                    for h in couple_codes.claim_hashes(settings, parties, ids)
                 ]
             )
         except Exception as exc:

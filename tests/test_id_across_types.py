@@ -9,10 +9,12 @@ number that is a valid resident ID number is refused.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 
 from tests.helpers import booking_body, gather, make_office, open_slots, person
+from tests.test_lottery_api import application, setup  # noqa: F401 - the lottery fixture
 from tests.waitlist_helpers import join_body
 
 
@@ -84,3 +86,28 @@ async def test_a_passport_number_that_is_a_resident_id_is_refused(
     from scheduler.db.tables import Appointment
 
     assert await Appointment.count() == 0
+
+
+async def test_one_waitlist_entry_per_person_whatever_the_type(client: httpx.AsyncClient) -> None:
+    await make_office()
+    day = (date.today() + timedelta(days=3)).isoformat()
+    hk = person() | {"id_type": "hk_macau_permit", "id_number": "M1234567890"}
+    first = join_body(day)
+    first["party_a"] = hk
+    assert (await client.post("/api/v1/waitlist", json=first)).status_code == 201
+    again = join_body(day)
+    again["party_b"] = hk | {"id_type": "passport", "phone": person()["phone"]}
+    resp = await client.post("/api/v1/waitlist", json=again)
+    assert resp.status_code == 409 and slug(resp) == "already-waiting", resp.text
+
+
+async def test_one_lottery_application_per_person_whatever_the_type(
+    client: httpx.AsyncClient,
+    setup: dict[str, Any],  # noqa: F811 - the lottery fixture
+) -> None:
+    url = f"/api/v1/lotteries/{setup['id']}/applications"
+    tw = person() | {"id_type": "taiwan_permit", "id_number": "12345678"}
+    assert (await client.post(url, json=application(a=tw))).status_code == 201
+    as_passport = tw | {"id_type": "passport", "phone": person()["phone"]}
+    resp = await client.post(url, json=application(b=as_passport))
+    assert resp.status_code == 409 and slug(resp) == "already-applied", resp.text
