@@ -52,14 +52,17 @@ async def refuse_phone_regions(office_codes: list[str], parties: Parties) -> Non
 
 def sealed_ids(settings: Settings, parties: Parties) -> dict[str, dict[str, str]]:
     """Per role: the ID number sealed, masked and keyed-hashed (never kept in plaintext)."""
-    return {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+    return {
+        role: id_columns(settings, p.id_type, p.id_number)
+        | {"number_hash": number_hash(settings, p.id_number)}
+        for role, p in parties
+    }
 
 
-def claim_hashes(settings: Settings, parties: Parties, ids: dict[str, dict[str, str]]) -> list[str]:
-    """What an entry or application claims per person: the typed hash (as stored in
-    ``id_hash``) and ``any:`` + the number's hash whatever its type (issue 13.7)."""
-    typed = [ids[role]["id_hash"] for role, _ in parties]
-    return sorted(typed + ["any:" + number_hash(settings, p.id_number) for _, p in parties])
+def claim_hashes(ids: dict[str, dict[str, str]]) -> list[str]:
+    """What an entry or application claims per person (``ids`` from ``sealed_ids``):
+    the typed hash and ``any:`` + the number's hash whatever its type (issue 13.7)."""
+    return sorted(h for i in ids.values() for h in (i["id_hash"], "any:" + i["number_hash"]))
 
 
 def new_codes() -> dict[str, str]:
@@ -83,6 +86,7 @@ async def insert_parties(
             "id_sealed": ids[role]["id_sealed"],
             "id_masked": ids[role]["id_masked"],
             "id_hash": ids[role]["id_hash"],
+            "number_hash": ids[role]["number_hash"],
             "phone": p.phone,
             "code_hash": code_hashes[role],
         }

@@ -107,7 +107,7 @@ async def apply(
     # Sealed, masked and the same keyed hash as ``party.id_hash`` (the draw checks
     # booking claims with it); the plaintext number is not kept.
     ids = couple_codes.sealed_ids(settings, parties)
-    claims = [f"{lottery_id}:{h}" for h in couple_codes.claim_hashes(settings, parties, ids)]
+    claims = [f"{lottery_id}:{h}" for h in couple_codes.claim_hashes(ids)]
     reference, token = new_reference(REFERENCE_PREFIX), new_manage_token()
     codes = couple_codes.new_codes()
     hold_until = min(now + timedelta(minutes=settings.hold_minutes), lottery["closes_at"])

@@ -121,7 +121,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             await WaitlistClaim.insert(
                 *[
                     WaitlistClaim(claim=claim_of(data.day, h), entry=entry_id)
-                    for h in couple_codes.claim_hashes(settings, parties, ids)
+                    for h in couple_codes.claim_hashes(ids)
                 ]
             )
         except Exception as exc:

@@ -111,3 +111,64 @@ async def test_one_lottery_application_per_person_whatever_the_type(
     as_passport = tw | {"id_type": "passport", "phone": person()["phone"]}
     resp = await client.post(url, json=application(b=as_passport))
     assert resp.status_code == 409 and slug(resp) == "already-applied", resp.text
+
+
+async def test_a_person_booked_under_another_type_cannot_win_the_lottery(
+    client: httpx.AsyncClient,
+    setup: dict[str, Any],  # noqa: F811 - the lottery fixture
+) -> None:
+    from datetime import UTC, datetime
+
+    from scheduler import lottery
+    from scheduler.db.lottery_tables import LotteryApplication
+    from scheduler.db.tables import Slot
+    from scheduler.settings import get_settings
+    from tests.test_lottery_api import apply, close_window
+
+    lid = setup["id"]
+    tw = person() | {"id_type": "taiwan_permit", "id_number": "87654321"}
+    other_day = await (
+        Slot.select(Slot.id)
+        .where((Slot.office == setup["office_id"]) & (Slot.day != setup["day"]))
+        .first()
+    )
+    assert other_day is not None
+    as_passport = tw | {"id_type": "passport", "phone": person()["phone"]}
+    resp = await client.post(
+        "/api/v1/appointments", json=booking_body(other_day["id"], a=as_passport)
+    )
+    assert resp.status_code == 201, resp.text
+    blocked = (await apply(client, lid, a=tw))["reference"]
+    free = (await apply(client, lid))["reference"]
+    await close_window(lid)
+    assert (await lottery.tick(datetime.now(UTC), get_settings()))["won"] == 1
+    statuses = {r["reference"]: r["status"] for r in await LotteryApplication.select()}
+    assert statuses == {blocked: "ineligible", free: "won"}
+
+
+async def test_a_waiting_couple_booked_under_another_type_is_passed_over(
+    client: httpx.AsyncClient,
+) -> None:
+    from scheduler.db.waitlist_tables import WaitlistEntry
+    from tests.waitlist_helpers import fill, join_and_verify, one_slot_office, target_slot
+
+    await one_slot_office()
+    slot = await target_slot(client)
+    held = (await fill(client, slot["id"], 1))[0]
+    hk = person() | {"id_type": "hk_macau_permit", "id_number": "H87654321"}
+    body = join_body(slot["date"])
+    body["party_a"] = hk
+    joined = await join_and_verify(client, body)
+    elsewhere = next(s for s in await open_slots(client) if s["id"] != slot["id"])
+    as_passport = hk | {"id_type": "passport", "phone": person()["phone"]}
+    booked = await client.post(
+        "/api/v1/appointments", json=booking_body(elsewhere["id"], b=as_passport)
+    )
+    assert booked.status_code == 201, booked.text
+    gone = await client.post(
+        f"/api/v1/appointments/{held['reference']}/cancel",
+        headers={"X-Manage-Token": held["manage_token"]},
+    )
+    assert gone.status_code == 200, gone.text
+    entry = await WaitlistEntry.select().where(WaitlistEntry.reference == joined["reference"])
+    assert entry[0]["status"] == "waiting"  # passed over: no second appointment

@@ -11,13 +11,17 @@ from piccolo.engine.finder import engine_finder
 
 ID = "2026-12-03T23:40:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "unconfirmed hold counters"
+DESCRIPTION = "unconfirmed hold counters, number hashes"
 
 STATEMENTS = (
     "ALTER TABLE slot ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE office_day ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE appointment ADD COLUMN hold_slot INTEGER NULL DEFAULT NULL",
     "ALTER TABLE appointment ADD COLUMN awaiting_seat BOOLEAN NOT NULL DEFAULT FALSE",
+    # The ID number's keyed hash whatever its type (issue 13.7), for the claims of the
+    # appointments an offer or a lottery award makes; '' on rows from before.
+    "ALTER TABLE waitlist_party ADD COLUMN number_hash VARCHAR(64) NOT NULL DEFAULT ''",
+    "ALTER TABLE lottery_party ADD COLUMN number_hash VARCHAR(64) NOT NULL DEFAULT ''",
     # The sweep that gives back counts of holds that left pending by another path.
     "CREATE INDEX IF NOT EXISTS appointment_hold_slot ON appointment (hold_slot)",
 )
@@ -37,6 +41,9 @@ async def forwards() -> MigrationManager:
         assert engine is not None
         await engine.run_ddl("DROP INDEX IF EXISTS appointment_hold_slot")
         for table, column in (
+            ("lottery_party", "number_hash"),
+            ("waitlist_party", "number_hash"),
+            ("appointment", "awaiting_seat"),
             ("appointment", "hold_slot"),
             ("office_day", "held"),
             ("slot", "held"),
