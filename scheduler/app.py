@@ -26,6 +26,7 @@ from scheduler.observability.logs import request_id_middleware
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
+from scheduler.web.api.couple_access import CoupleAccessApi
 from scheduler.web.api.desk import DeskApi
 from scheduler.web.api.holidays import HolidaysApi
 from scheduler.web.api.lottery import LOTTERY_API, LotteryApplyApi
@@ -33,6 +34,7 @@ from scheduler.web.api.policies import PoliciesApi
 from scheduler.web.api.precheck import PrecheckApi, PrecheckStaffApi
 from scheduler.web.api.public import PublicApi, SmsSendingApi
 from scheduler.web.api.reports import ReportsApi
+from scheduler.web.api.rules import RulesApi
 from scheduler.web.api.schemas import AvailabilityOut
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
@@ -97,12 +99,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeskApi,
             AdminApi,
             PoliciesApi,
+            RulesApi,
             HolidaysApi,
             AdminOfficesApi,
             ReportsApi,
             Router(
                 "/",
-                route_handlers=[SmsSendingApi, WaitlistJoinApi],
+                route_handlers=[SmsSendingApi, WaitlistJoinApi, CoupleAccessApi],
                 middleware=[sms_rate_limit(settings, "api")],
             ),
             WaitlistApi,

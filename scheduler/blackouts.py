@@ -9,9 +9,11 @@ reschedule run that moves the couples already booked (scheduler/reschedule.py).
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,18 +23,27 @@ from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office, OutboxMessage, Slot
-from scheduler.domain.blackouts import Rule, Want, problems, slot_state
+from scheduler.domain.blackouts import Rule, problems, slot_state
 from scheduler.domain.sms import contains_url, count_segments
 from scheduler.errors import DomainError
 from scheduler.notify.texts import render_for
 from scheduler.reschedule import (
+    SERVICES_ALL,
     covered_slots,
-    planner_for,
+    earliest_move_day,
+    plan_run,
     region_neighbours,
     rule_of,
 )
 from scheduler.reschedule_apply import Context
+from scheduler.security import keyed_hash
 from scheduler.seed import SERVICES
+from scheduler.settings import get_settings
+
+# How long a preview's token lets its declaration through.
+PREVIEW_TOKEN_TTL = timedelta(minutes=15)
+# A preview lists at most this many placements (the figures count all of them).
+PLACEMENTS_SHOWN = 500
 
 
 @dataclass(frozen=True)
@@ -197,62 +208,79 @@ async def _affected(slot_ids: list[int]) -> list[dict[str, Any]]:
 async def preview(
     decl: Declaration, offices: list[dict[str, Any]], now: datetime
 ) -> dict[str, Any]:
-    """What the declaration would do; changes nothing."""
-    covered = await covered_slots(decl.rule, [o["id"] for o in offices])
-    affected = await _affected([s["id"] for s in covered]) if decl.kind == "closed" else []
-    codes = {o["id"]: o["code"] for o in await Office.select(Office.id, Office.code)}
-    zones = {
-        o["id"]: ZoneInfo(o["timezone"]) for o in await Office.select(Office.id, Office.timezone)
-    }
-    per_group: Counter[tuple[str, str, str]] = Counter(
-        (codes[a["office"]], a["service"], a["slot.day"].isoformat()) for a in affected
+    """What the declaration would do; changes nothing. The placements come from the
+    run's own planner (scheduler/reschedule.py ``plan_run``) with the run's context:
+    the same order, the same free seats and the covered slots excluded, so what the
+    admin confirms is what the run applies (unless bookings change in between)."""
+    office_ids = [o["id"] for o in offices]
+    covered = await covered_slots(decl.rule, office_ids)
+    all_offices = await Office.select(Office.id, Office.code, Office.timezone, Office.active)
+    codes = {o["id"]: o["code"] for o in all_offices}
+    zones = {o["id"]: ZoneInfo(o["timezone"]) for o in all_offices if o["active"]}
+    ctx = Context(
+        0,  # no run yet: nothing is "already handled"
+        {
+            "allow_other_office": decl.allow_other_office,
+            "services": decl.services,
+            "reason": decl.reason,
+        },
+        office_ids,
+        [s["id"] for s in covered] if decl.kind == "closed" else [],
+        zones,
+        await region_neighbours(),
     )
-    placements, unplaced, segments = [], 0, 0
-    if affected:
-        regions = await region_neighbours()
-        ctx = Context(0, {"allow_other_office": decl.allow_other_office}, [], [], zones, regions)
-        first_day = min(now.astimezone(z).date() for z in zones.values()) + timedelta(days=1)
-        planner = await planner_for(
-            ctx, {a["service"] for a in affected}, {a["office"] for a in affected}, first_day
+    moves = (
+        await plan_run(
+            ctx, set(decl.services) or SERVICES_ALL, earliest_move_day(now, zones.values())
         )
-        for a in affected:
-            tz = zones[a["office"]]
-            to = planner.place(
-                Want(
-                    a["id"],
-                    a["office"],
-                    a["service"],
-                    a["slot.day"],
-                    a["slot.start_at"].astimezone(tz).time(),
-                    a["people"],
-                ),
-                other_offices=decl.allow_other_office,
-            )
-            unplaced += to is None
-            placements.append(
-                {
-                    "appointment": a["id"],
-                    "from_slot": a["slot"],
-                    "to_slot": to.slot_id if to else None,
-                    "to_office": codes[to.office_id] if to else None,
-                    "to_date": to.day.isoformat() if to else None,
-                    "to_time": to.start.strftime("%H:%M") if to else None,
-                }
-            )
-            template = "rescheduled" if to else "needs_rebooking"
-            segments += 2 * _segments(template, a["locale"], decl.reason)
+        if ctx.covered
+        else []
+    )
+    per_group: Counter[tuple[str, str, str]] = Counter(
+        (
+            codes[m.appointment["office"]],
+            m.appointment["service"],
+            m.appointment["slot.day"].isoformat(),
+        )
+        for m in moves
+    )
+    placements, segments = [], 0
+    for m in moves:
+        a, to = m.appointment, m.to
+        old = a["slot.start_at"].astimezone(zones.get(a["office"], UTC))
+        placements.append(
+            {
+                "reference": a["reference"],
+                "from_office": codes[a["office"]],
+                "from_date": old.date().isoformat(),
+                "from_time": old.strftime("%H:%M"),
+                "to_office": codes[to.office_id] if to else None,
+                "to_date": to.day.isoformat() if to else None,
+                "to_time": to.start.strftime("%H:%M") if to else None,
+            }
+        )
+        template = "rescheduled" if to else "needs_rebooking"
+        segments += 2 * _segments(template, a["locale"], decl.reason)
+    unplaced = sum(1 for m in moves if m.to is None)
     return {
-        "affected": len(affected),
+        "offices": sorted(o["code"] for o in offices),
+        "kind": decl.kind,
+        "start_date": decl.start_date.isoformat(),
+        "end_date": decl.end_date.isoformat(),
+        "start_time": _clock(decl.start_time),
+        "end_time": _clock(decl.end_time),
+        "services": sorted(decl.services),
+        "affected": len(moves),
         "by_office_service_day": [
             {"office": o, "service": s, "date": d, "appointments": n}
             for (o, s, d), n in sorted(per_group.items())
         ],
         "slots_covered": len(covered),
-        "placeable": len(affected) - unplaced,
+        "placeable": len(moves) - unplaced,
         "unplaceable": unplaced,
-        "sms": 2 * len(affected),
+        "sms": 2 * len(moves),
         "sms_segments": segments,
-        "placements": placements[:500],
+        "placements": placements[:PLACEMENTS_SHOWN],
     }
 
 
@@ -273,6 +301,60 @@ def _segments(template: str, locale: str, reason: dict[str, str]) -> int:
     return _sample_segments(template, locale, reason.get(locale) or reason.get("zh-Hans", ""))
 
 
+def _digest(decl: Declaration, offices: list[dict[str, Any]]) -> str:
+    """Everything a preview shows, resolved (the office codes, not "all"): a token
+    minted for it fits no other declaration, nor "all" once an office is added."""
+    canonical = {
+        "offices": sorted(o["code"] for o in offices),
+        "kind": decl.kind,
+        "dates": [decl.start_date.isoformat(), decl.end_date.isoformat()],
+        "hours": [_clock(decl.start_time), _clock(decl.end_time)],
+        "services": sorted(decl.services),
+        "reason": {k: v for k, v in sorted(decl.reason.items()) if v},
+        "cap_percent": decl.cap_percent,
+        "allow_other_office": decl.allow_other_office,
+    }
+    return json.dumps(canonical, sort_keys=True, ensure_ascii=False)
+
+
+def _mac(digest: str, actor: str, expires: int) -> str:
+    return keyed_hash(get_settings().secret_key, "blackout-preview", f"{actor}|{expires}|{digest}")
+
+
+def preview_token_for(
+    decl: Declaration, offices: list[dict[str, Any]], actor: str, now: datetime
+) -> str:
+    """Signed, not stored: the expiry and an HMAC over the actor and the declaration."""
+    expires = int((now + PREVIEW_TOKEN_TTL).timestamp())
+    return f"{expires}.{_mac(_digest(decl, offices), actor, expires)}"
+
+
+def check_preview_token(
+    token: str | None,
+    decl: Declaration,
+    offices: list[dict[str, Any]],
+    actor: str,
+    now: datetime,
+) -> None:
+    if not token:
+        raise DomainError("preview-required", reason="offices", offices=len(offices))
+    raw_expires, _, mac = token.partition(".")
+    if not raw_expires.isdigit():
+        raise DomainError("preview-mismatch")
+    expected = _mac(_digest(decl, offices), actor, int(raw_expires))
+    if not hmac.compare_digest(mac, expected):
+        raise DomainError("preview-mismatch")
+    if int(raw_expires) < now.timestamp():
+        raise DomainError(
+            "preview-expired", reason="minutes", minutes=PREVIEW_TOKEN_TTL.seconds // 60
+        )
+
+
+async def scope_offices(decl: Declaration, scope: frozenset[int] | None) -> list[str]:
+    """The codes of the offices a declaration would cover (for the page's typed count)."""
+    return sorted(o["code"] for o in await _offices(decl, scope))
+
+
 async def declare(
     decl: Declaration,
     *,
@@ -280,14 +362,31 @@ async def declare(
     actor: audit.Actor,
     scope: frozenset[int] | None,
     dry_run: bool,
+    preview_token: str | None = None,
+    preview_required_over: int | None = None,
 ) -> dict[str, Any]:
+    """Preview (``dry_run``: the figures and a preview token) or declare.
+
+    ``preview_required_over``: a declaration over more offices than this needs the
+    token of its own preview (the API: 1, so a script cannot close several offices
+    nobody previewed; the pages: 0). None for the service's own callers (a holiday
+    calendar job): they act on data, not on someone's click. A token given is
+    always checked."""
     offices = await _offices(decl, scope)
     _check(decl, offices, now)
     office_ids = [o["id"] for o in offices]
     if await _duplicate(decl, office_ids):
         raise DomainError("blackout-exists")
     if dry_run:
-        return {"dry_run": True, "preview": await preview(decl, offices, now)}
+        return {
+            "dry_run": True,
+            "preview": await preview(decl, offices, now),
+            "preview_token": preview_token_for(decl, offices, actor.username, now),
+            "preview_expires_at": (now + PREVIEW_TOKEN_TTL).isoformat(),
+        }
+    needs = preview_required_over is not None and len(offices) > preview_required_over
+    if preview_token or needs:
+        check_preview_token(preview_token, decl, offices, actor.username, now)
     async with write_transaction():
         rows = await Blackout.insert(
             Blackout(

@@ -12,7 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, policies, ratelimits, waitlist_offers
+from scheduler import (
+    bans,
+    holds,
+    idempotency,
+    manage_text,
+    policies,
+    ratelimits,
+    rules,
+    waitlist_offers,
+)
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -32,7 +41,7 @@ from scheduler.capacity import (
     take_seat,
     take_seat_in_share,
 )
-from scheduler.code_attempts import check_code, refusal
+from scheduler.code_attempts import check_code
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import (
     Appointment,
@@ -63,6 +72,8 @@ from scheduler.settings import Settings
 
 PARTY_ROLES = ("a", "b")
 PENDING = ("pending_confirmation",)
+# The history entry of a hold released because its codes locked (wrong too often).
+LOCKED_EVENT = "code_locked"
 # A couple a blackout could not place may still move or cancel themselves; their
 # old slot is closed, so the online cutoff does not apply to them.
 CHANGEABLE = (*ACTIVE_STATUSES, "needs_rebooking")
@@ -86,22 +97,55 @@ class BookingInput:
 
 
 def clean_party(role: str, party: PartyInput) -> PartyInput:
-    """Normalise one party or raise invalid-input naming the field."""
+    """Normalise one party or raise invalid-input naming each bad field."""
+    cleaned, errors = party_problems(role, party)
+    if errors:
+        raise DomainError.all_of(errors)
+    assert cleaned is not None
+    return cleaned
+
+
+def party_problems(role: str, party: PartyInput) -> tuple[PartyInput | None, list[DomainError]]:
+    """The party normalised, or every field's problem (a form shows them all at once)."""
+    errors: list[DomainError] = []
     name = " ".join(party.name.split())
     # Control characters (NUL: PostgreSQL refuses it in text) are never part of a name.
     if not 1 <= len(name) <= 100 or not name.isprintable():
-        raise DomainError("invalid-input", field=f"party_{role}.name", reason="name")
+        errors.append(DomainError("invalid-input", field=f"party_{role}.name", reason="name"))
+    id_number = phone = ""
     try:
         id_number = normalize_id(party.id_type, party.id_number)
     except InvalidIdentity as exc:
-        raise DomainError(
-            "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
-        ) from exc
+        field = f"party_{role}.id_number"
+        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
     try:
         phone = normalize_mobile(party.phone)
     except InvalidIdentity as exc:
-        raise DomainError("invalid-input", field=f"party_{role}.phone", reason=exc.reason) from exc
-    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone)
+        field = f"party_{role}.phone"
+        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
+    if errors:
+        return None, errors
+    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone), []
+
+
+def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
+    """Both parties normalised, or one error listing every problem of the form."""
+    errors: list[DomainError] = []
+    if data.locale not in LOCALES:
+        errors.append(DomainError("invalid-input", field="locale", reason="locale"))
+    party_a, problems_a = party_problems("a", data.party_a)
+    party_b, problems_b = party_problems("b", data.party_b)
+    errors += problems_a + problems_b
+    if party_a and party_b and party_a.id_number == party_b.id_number:  # whatever the types
+        errors.append(DomainError("invalid-input", field="party_b.id_number", reason="same-person"))
+    if party_a and party_b and party_a.phone == party_b.phone:
+        # Each partner confirms on their own phone: one phone would let one person
+        # hold for two, and halve what a squatter needs (docs/decisions.md).
+        errors.append(DomainError("invalid-input", field="party_b.phone", reason="same-phone"))
+    if errors:
+        raise DomainError.all_of(errors)
+    assert party_a is not None and party_b is not None
+    return party_a, party_b
 
 
 def refuse_passports(*parties: PartyInput) -> None:
@@ -137,16 +181,7 @@ async def hold(
     idem: idempotency.Key | None = None,
 ) -> dict[str, Any]:
     """Hold a seat for a couple and text each party a code. Returns the API body."""
-    if data.locale not in LOCALES:
-        raise DomainError("invalid-input", field="locale", reason="locale")
-    party_a = clean_party("a", data.party_a)
-    party_b = clean_party("b", data.party_b)
-    if party_a.id_number == party_b.id_number:  # whatever the types: one person
-        raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
-    if party_a.phone == party_b.phone:
-        # Each partner confirms on their own phone: one phone would let one person
-        # hold for two, and halve what a squatter needs (docs/decisions.md).
-        raise DomainError("invalid-input", field="party_b.phone", reason="same-phone")
+    party_a, party_b = clean_couple(data)
     claims = (
         [
             claim
@@ -245,6 +280,7 @@ async def hold(
                 for p in held
             ],
         )
+        await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         # Within the unconfirmed share a seat is held; beyond it the couple's seat is
@@ -370,16 +406,20 @@ async def confirm(
             status = "expired"
         pending = status == "pending_confirmation" and party["confirmed_at"] is None
         # Spend the attempt before comparing (scheduler/code_attempts.py). Only a
-        # pending party hears "wrong code"; anything else is told to whoever has
-        # the right code, and answered as an unknown reference otherwise (issue 13.5).
+        # pending party hears how its code fared; anything else is told to whoever
+        # has the right code, and answered as an unknown reference otherwise (13.5).
         entered = keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
         checked = await check_code(Party, party, entered, settings.code_max_attempts)
-        if checked != "right":
-            outcome = refusal(checked) if pending else DomainError("not-found")
+        if pending and checked.result == "locked":
+            outcome = await _lock_out(loaded, now)  # locked before holds were released
+        elif pending and checked.result == "wrong":
+            outcome = await _after_wrong_code(loaded, checked.attempts, now, settings)
+        elif not checked.right:
+            outcome = DomainError("not-found")
         elif status == "expired":
             outcome = DomainError("hold-expired")
         elif pending:
-            outcome = await _confirm_party(loaded, party, now)
+            outcome = await _confirm_party(loaded, party, now, settings)
         elif party["confirmed_at"] is None:
             outcome = DomainError("not-pending")
         # Else already confirmed, right code: a retried request gets the same answer.
@@ -389,12 +429,32 @@ async def confirm(
             # The expiry job committed after our first read: roll back and say so.
             raise DomainError("hold-expired")
     if outcome is not None:
+        if outcome.params.get("reason") == "released":
+            await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)
         raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
 
+async def _after_wrong_code(
+    loaded: Loaded, attempts: int, now: datetime, settings: Settings
+) -> DomainError:
+    """The answer to a wrong code: the attempts left, or, at the last one, the hold
+    released (seat and ID claims) so the couple can book again at once rather
+    than wait out a hold nobody can confirm any more."""
+    left = settings.code_max_attempts - attempts
+    if left > 0:
+        return DomainError("wrong-code", field="code", reason="left", attempts_left=left)
+    return await _lock_out(loaded, now)
+
+
+async def _lock_out(loaded: Loaded, now: datetime) -> DomainError:
+    if await _free(loaded, "expired", now, actor="system", from_statuses=PENDING):
+        await _event(loaded.id, LOCKED_EVENT, now, actor="system")
+    return DomainError("too-many-attempts", reason="released")
+
+
 async def _confirm_party(
-    loaded: Loaded, party: dict[str, Any], now: datetime
+    loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings
 ) -> DomainError | None:
     """Record one party's confirmation; the second one makes the booking final (and
     takes the seat of a hold that waited for one: if it is gone, the hold ends and
@@ -423,13 +483,18 @@ async def _confirm_party(
     ):
         await release_hold(loaded.id)
         await _event(loaded.id, "confirmed", now)
-        await notify_couple(loaded, "confirmed", now, urgent=True)
+        await manage_text.notify_confirmed(loaded, now, settings)
     return None
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
     loaded = await load_for_owner(_possible_reference(reference), token)
-    return public_view(loaded) | {"rescheduled_from": await _rescheduled_from(loaded)}
+    return public_view(loaded) | {
+        "rescheduled_from": await _rescheduled_from(loaded),
+        "checklist": await rules.checklist(
+            loaded.row["service"], loaded.row["slot"]["day"], loaded.parties
+        ),
+    }
 
 
 async def _rescheduled_from(loaded: Loaded) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, policies, suspensions
+from scheduler import bans, policies, rules, suspensions
 from scheduler.db.fastread import columns, nest
 from scheduler.db.tables import Office, Slot
 from scheduler.domain.calendar import last_bookable_day
@@ -98,12 +98,14 @@ async def admit_hold(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """A new hold's checks after the slot read: the ID types the policy accepts
-    (in memory), then the slot's own early answers (suspended or blocked, full),
-    then bans, the only one that needs a query. ``parties``: (role, id_type,
-    normalised id_number)."""
+    """A new hold's checks after the slot read: the ID types the policy accepts and
+    the rule set's eligibility and designated offices (in memory; a query only to
+    name the offices of a refusal), then the slot's own early answers (suspended or
+    blocked, full), then bans, the only one that needs a query. ``parties``: (role,
+    id_type, normalised id_number)."""
     policies.refuse_id_types(await policies.current(), service, [(r, t) for r, t, _ in parties])
     office = slot["office"]
+    await rules.admit(office, service, slot["day"], parties, now)
     if slot["blocked"]:
         raise await suspensions.blocked_error(office["code"], service, slot["day"])
     cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]

@@ -14,6 +14,7 @@ The right code costs an attempt too: one rule, no second statement to give it ba
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from piccolo.table import Table
@@ -21,31 +22,42 @@ from piccolo.table import Table
 from scheduler.errors import DomainError
 
 
-async def spend_attempt(table: type[Table], party_id: int, limit: int) -> bool:
-    """Count one attempt on party row ``party_id`` if it has one left; False if not.
-    ``table`` has ``id`` and ``code_attempts`` columns. Inside the caller's transaction."""
+@dataclass(frozen=True)
+class Checked:
+    """One code check: ``result`` is ``"locked"`` (no attempt left, nothing compared),
+    ``"wrong"`` or ``"right"``; ``attempts`` the party's attempts spent after it."""
+
+    result: str
+    attempts: int
+
+    @property
+    def right(self) -> bool:
+        return self.result == "right"
+
+
+async def check_code(
+    table: type[Table], party: dict[str, Any], code_hash: str, limit: int
+) -> Checked:
+    """Spend one of the party row's attempts, then compare ``code_hash`` (the hash of
+    the code entered, computed as the caller stored it) with the stored one as of
+    that UPDATE (a resent code replaces it). Inside the caller's transaction."""
     # Piccolo's Table type does not declare the columns the callers' tables have.
     attempts: Any = table.code_attempts  # type: ignore[attr-defined]
+    stored: Any = table.code_hash  # type: ignore[attr-defined]
     row_id: Any = table.id  # type: ignore[attr-defined]
     rows = await (
         table.update({attempts: attempts + 1})
-        .where((row_id == party_id) & (attempts < limit))
-        .returning(row_id)
+        .where((row_id == party["id"]) & (attempts < limit))
+        .returning(attempts, stored)
     )
-    return bool(rows)
+    if not rows:
+        return Checked("locked", limit)
+    right = hmac.compare_digest(code_hash, str(rows[0]["code_hash"]))
+    return Checked("right" if right else "wrong", int(rows[0]["code_attempts"]))
 
 
-async def check_code(table: type[Table], party: dict[str, Any], code_hash: str, limit: int) -> str:
-    """Spend an attempt, then compare: ``"locked"`` (no attempt left, nothing
-    compared), ``"wrong"`` or ``"right"``. ``code_hash`` is the hash of the code
-    entered, computed as the caller stored it."""
-    if not await spend_attempt(table, party["id"], limit):
-        return "locked"
-    return "right" if hmac.compare_digest(code_hash, party["code_hash"]) else "wrong"
-
-
-def refusal(checked: str) -> DomainError:
+def refusal(checked: Checked) -> DomainError:
     """What a pending party hears after a failed ``check_code``."""
-    if checked == "wrong":
+    if checked.result == "wrong":
         return DomainError("wrong-code", field="code")
     return DomainError("too-many-attempts")

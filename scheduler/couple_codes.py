@@ -138,7 +138,7 @@ async def enter_code(
     raise after commit (the spent attempt is kept) and whether every party has now
     confirmed. The attempt is counted before the comparison (scheduler/code_attempts.py)."""
     checked = await check_code(table, party, code_hash, settings.code_max_attempts)
-    if checked != "right":
+    if not checked.right:
         return refusal(checked), False
     await table.update({table.confirmed_at: now}).where(table.id == party["id"])
     return None, all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"])
@@ -150,7 +150,7 @@ async def proves_code(
     """Whether a party who is not pending (already confirmed, or the entry moved on)
     sent their right code, an attempt spent as for a pending one. Without it the
     caller answers as for an unknown reference (issue 13.5)."""
-    return await check_code(table, party, code_hash, settings.code_max_attempts) == "right"
+    return (await check_code(table, party, code_hash, settings.code_max_attempts)).right
 
 
 def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from scheduler import audit
 from scheduler.appointments import load, masked_party
 from scheduler.db.engine import write_transaction
+from scheduler.db.precheck_tables import Precheck
 from scheduler.db.queue_tables import QueueTicket
-from scheduler.db.tables import Appointment, Party
+from scheduler.db.tables import Appointment, OutboxMessage, Party
 from scheduler.domain.identity import ID_TYPES
 from scheduler.errors import DomainError
 from scheduler.personal_data import open_id
@@ -133,3 +134,66 @@ async def reveal(
             now=now,
         )
     return {"reference": loaded.row["reference"], "parties": parties}
+
+
+SMS_DONE = ("sent", "delivered")
+SMS_FAILED = ("failed", "undelivered", "dead")
+
+
+async def sms_state(
+    office: dict[str, Any], reference: str, templates: tuple[str, ...], now: datetime
+) -> dict[str, str] | None:
+    """What became of the couple's latest SMS of these templates (one per partner):
+    "sent" only when both went out; "queued" with the local time it is due (quiet
+    hours hold non-urgent texts); "sending"; "failed". None when there is none."""
+    tz = ZoneInfo(office["timezone"])
+    appointment = (
+        await Appointment.select(Appointment.id)
+        .where(
+            (Appointment.reference == normalize_reference(reference))
+            & (Appointment.office == office["id"])
+        )
+        .first()
+    )
+    if appointment is None:
+        return None
+    rows = (
+        await OutboxMessage.select(
+            OutboxMessage.status, OutboxMessage.due_at, OutboxMessage.created_at
+        )
+        .where(
+            (OutboxMessage.appointment_id == appointment["id"])
+            & OutboxMessage.template.is_in(list(templates))
+        )
+        .order_by(OutboxMessage.created_at, ascending=False)
+        .order_by(OutboxMessage.id, ascending=False)
+        .limit(2)  # the latest event texts both partners
+    )
+    if not rows:
+        return None
+    if any(r["status"] in SMS_FAILED for r in rows):
+        return {"state": "failed"}
+    if all(r["status"] in SMS_DONE for r in rows):
+        return {"state": "sent"}
+    due = max(r["due_at"] for r in rows)
+    if due > now:
+        local = due.astimezone(tz)
+        same_day = local.date() == now.astimezone(tz).date()
+        when = f"{local:%H:%M}" if same_day else f"{local:%m-%d %H:%M}"
+        return {"state": "queued", "time": when}
+    return {"state": "sending"}
+
+
+async def pending_prechecks_by_day(office: dict[str, Any], today: date) -> list[dict[str, Any]]:
+    """Days from today on with pre-checks waiting for review, and how many: the list
+    shows one day (today by default); this points to the others."""
+    waiting = Precheck.select(Precheck.appointment).where(Precheck.status == "submitted")
+    rows = await Appointment.select(Appointment.slot.day).where(
+        Appointment.id.is_in(waiting)
+        & (Appointment.office == office["id"])
+        & (Appointment.slot.day >= today)
+    )
+    counts: dict[date, int] = {}
+    for r in rows:
+        counts[r["slot.day"]] = counts.get(r["slot.day"], 0) + 1
+    return [{"date": d.isoformat(), "count": n} for d, n in sorted(counts.items())]

@@ -35,6 +35,10 @@ STATUSES: dict[str, int] = {
     "queue-empty": 409,
     "bad-transition": 409,
     "blackout-exists": 409,
+    "preview-required": 428,
+    "already-checked-in": 409,
+    "preview-mismatch": 409,
+    "preview-expired": 409,
     "lottery-date": 409,
     "lottery-exists": 409,
     "lottery-closed": 409,
@@ -44,6 +48,8 @@ STATUSES: dict[str, int] = {
     "precheck-closed": 409,
     "precheck-not-submitted": 409,
     "precheck-changed": 409,
+    "office-not-designated": 409,
+    "rule-set-exists": 409,
     "holiday-preview-stale": 409,
     "too-many-attempts": 429,
     "rate-limited": 429,
@@ -61,6 +67,17 @@ class DomainError(Exception):
         self.status = STATUSES[slug]
         self.field = field
         self.params = params
+        # Every problem of one request (all invalid fields at once); empty for one.
+        self.errors: list[DomainError] = []
+
+    @classmethod
+    def all_of(cls, errors: list[DomainError]) -> DomainError:
+        """One error that carries several: the first is its status and message,
+        ``errors`` lists each (a form shows every field's problem at once)."""
+        first = errors[0]
+        combined = cls(first.slug, field=first.field, **first.params)
+        combined.errors = list(errors)
+        return combined
 
     @property
     def key(self) -> str:

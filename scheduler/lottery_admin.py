@@ -172,6 +172,7 @@ async def _office_rows(lottery_id: int, cancelled: bool) -> list[dict[str, Any]]
         LotteryOffice.office.name_zh,
         LotteryOffice.office.name_en,
         LotteryOffice.office.timezone,
+        LotteryOffice.office.designated,
     ).where(LotteryOffice.lottery == lottery_id)
     return sorted(
         (
@@ -181,6 +182,7 @@ async def _office_rows(lottery_id: int, cancelled: bool) -> list[dict[str, Any]]
                 "name_zh": r["office.name_zh"],
                 "name_en": r["office.name_en"],
                 "timezone": r["office.timezone"],
+                "designated": r["office.designated"],
             }
             for r in rows
         ),

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import couple_codes, ratelimits
+from scheduler import rules as registry_rules
 from scheduler.appointments import load as load_appointment
 from scheduler.appointments import public_view as appointment_view
 from scheduler.booking import PartyInput
@@ -104,6 +105,17 @@ async def apply(
     _accepting(lottery, now)
     await couple_codes.refuse_phone_regions([o["code"] for o in offices], parties)
     prefs = await _preferences(lottery, offices, data.preferences)
+    # The booking's entry rules, for every office the couple would accept: a winner
+    # must not be handed a seat the desk will refuse.
+    wanted = {p["office"] for p in prefs}
+    for office in (o for o in offices if o["id"] in wanted):
+        await registry_rules.admit(
+            office,
+            lottery["service"],
+            lottery["day"],
+            [(role, p.id_type, p.id_number) for role, p in parties],
+            now,
+        )
     # Sealed, masked and the same keyed hash as ``party.id_hash`` (the draw checks
     # booking claims with it); the plaintext number is not kept.
     ids = couple_codes.sealed_ids(settings, parties)

@@ -267,7 +267,8 @@ SAMPLE = {
     "reason": "疫情防控",
     "counter": "12",
     "service": "marriage",
-    "note": "请带户口簿原件",
+    "note": "请补交照片",
+    "bring": "港澳台身份证、居住证、公证的无配偶声明、2寸合照3张",
 }
 
 

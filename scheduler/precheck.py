@@ -16,12 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import audit
+from scheduler import rules as registry_rules
 from scheduler.appointments import ACTIVE_STATUSES, Loaded, load, load_for_owner, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.precheck_tables import Precheck, PrecheckParty
 from scheduler.db.tables import Appointment, Party
 from scheduler.domain.precheck import (
-    FIELDS,
     ROLES,
     STATUSES,
     PartyData,
@@ -34,6 +34,8 @@ from scheduler.domain.precheck import (
     required_documents,
     submission_open,
 )
+from scheduler.domain.rules import FIELDS as FIELD_ORDER
+from scheduler.domain.rules import RuleSet, party_kind
 from scheduler.errors import DomainError
 from scheduler.notify.couple import notify_couple
 
@@ -49,9 +51,15 @@ SMS_TEMPLATES = {
 class Submission:
     party_a: PartyData
     party_b: PartyData
+    # Birth dates as typed (YYYY-MM-DD), checked where the rule set asks for one.
+    birth_a: str = ""
+    birth_b: str = ""
 
     def of(self, role: str) -> PartyData:
         return self.party_a if role == "a" else self.party_b
+
+    def birth(self, role: str) -> str:
+        return self.birth_a if role == "a" else self.birth_b
 
 
 def _invalid(exc: PrecheckInvalid) -> DomainError:
@@ -85,15 +93,27 @@ async def _stored(precheck_id: int) -> dict[str, PartyData]:
             education=r["education"],
             marital_status=r["marital_status"],
             hukou_address=r["hukou_address"],
+            birth_date=r["birth_date"],
+            sex=r["sex"],
             documents=frozenset(r["documents"] or ()),
         )
         for r in rows
     }
 
 
-def _editable(loaded: Loaded, now: datetime) -> bool:
+def kind_of(party: dict[str, Any]) -> str:
+    # The mask keeps the first characters of an 18-digit number: all party_kind reads.
+    return party_kind(party["id_type"], party["id_masked"])
+
+
+async def rules_of(loaded: Loaded) -> RuleSet:
+    """The rule set in force on the appointment's day."""
+    return await registry_rules.for_day(loaded.row["slot"]["day"])
+
+
+def _editable(loaded: Loaded, rule_set: RuleSet, now: datetime) -> bool:
     return (
-        offered(loaded.row["service"])
+        offered(rule_set, loaded.row["service"])
         and loaded.row["status"] in OPEN_STATUSES
         and submission_open(loaded.row["slot"]["day"], now, loaded.tz)
     )
@@ -103,17 +123,28 @@ def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat() if value else None
 
 
-def _party_view(service: str, party: dict[str, Any], data: PartyData | None) -> dict[str, Any]:
+def _party_view(
+    rule_set: RuleSet, service: str, party: dict[str, Any], data: PartyData | None
+) -> dict[str, Any]:
     ticked = data.documents if data else frozenset()
+    kind = kind_of(party)
     return masked_party(party) | {
+        "kind": kind,
+        "fields": list(rule_set.fields_for(service, kind)),
+        "birth_date": data.birth_date.isoformat() if data and data.birth_date else "",
+        "sex": data.sex if data else "",
         "nationality": data.nationality if data else "",
         "occupation": data.occupation if data else "",
         "education": data.education if data else "",
         "marital_status": data.marital_status if data else "",
         "hukou_address": data.hukou_address if data else "",
         "documents": sorted(ticked),
-        "required_documents": list(required_documents(service, party["id_type"])),
-        "missing_documents": list(missing_documents(service, party["id_type"], ticked)),
+        "required_documents": list(required_documents(rule_set, service, kind)),
+        "missing_documents": list(missing_documents(rule_set, service, kind, ticked)),
+        "document_labels": {
+            d: {loc: rule_set.documents[d][loc] for loc in ("zh-Hans", "zh-Hant", "en")}
+            for d in required_documents(rule_set, service, kind)
+        },
     }
 
 
@@ -121,10 +152,11 @@ async def _view(loaded: Loaded, now: datetime) -> dict[str, Any]:
     service, tz = loaded.row["service"], loaded.tz
     row = await _row(loaded.id)
     stored = await _stored(row["id"]) if row else {}
+    rule_set = await rules_of(loaded)
     return {
         "reference": loaded.row["reference"],
         "service": service,
-        "offered": offered(service),
+        "offered": offered(rule_set, service),
         "appointment_status": loaded.row["status"],
         "date": loaded.row["slot"]["day"].isoformat(),
         "start": loaded.row["slot"]["start_at"].astimezone(tz).strftime("%H:%M"),
@@ -133,9 +165,17 @@ async def _view(loaded: Loaded, now: datetime) -> dict[str, Any]:
         "note": row["note"] if row else "",
         "reviewed_at": _iso(row["reviewed_at"], tz) if row else None,
         "submitted_at": _iso(row["submitted_at"], tz) if row else None,
-        "editable": _editable(loaded, now),
-        "fields": list(FIELDS.get(service, ())),
-        "parties": [_party_view(service, p, stored.get(p["role"])) for p in loaded.parties],
+        "editable": _editable(loaded, rule_set, now),
+        "rule_set": rule_set.effective_from.isoformat(),
+        # Every field either party is asked (each party's own list is in "parties").
+        "fields": [
+            f
+            for f in FIELD_ORDER
+            if any(f in rule_set.fields_for(service, kind_of(p)) for p in loaded.parties)
+        ],
+        "parties": [
+            _party_view(rule_set, service, p, stored.get(p["role"])) for p in loaded.parties
+        ],
     }
 
 
@@ -152,19 +192,42 @@ async def submit(
     async with write_transaction():
         loaded = await load_for_owner(_reference(reference), token)
         service = loaded.row["service"]
-        if not offered(service):
+        rule_set = await rules_of(loaded)
+        if not offered(rule_set, service):
             raise DomainError("precheck-not-offered")
         if loaded.row["status"] not in OPEN_STATUSES:
             raise DomainError("precheck-closed", reason="status")
         if not submission_open(loaded.row["slot"]["day"], now, loaded.tz):
             raise DomainError("precheck-closed", reason="day")
-        try:
-            cleaned = {
-                role: clean_party(role, service, loaded.party(role)["id_type"], submission.of(role))
-                for role in ROLES
-            }
-        except PrecheckInvalid as exc:
-            raise _invalid(exc) from exc
+        cleaned, problems = {}, []
+        for role in ROLES:
+            try:
+                cleaned[role] = clean_party(
+                    role,
+                    service,
+                    kind_of(loaded.party(role)),
+                    submission.of(role),
+                    rule_set,
+                    submission.birth(role),
+                )
+            except PrecheckInvalid as exc:
+                problems += [_invalid(each) for each in exc.all]
+        if problems:
+            raise DomainError.all_of(problems)  # both partners' problems at once
+        day = loaded.row["slot"]["day"]
+        for role in ROLES:
+            data = cleaned[role]
+            if data.birth_date is not None:
+                # A birth date the ID does not carry: the booking's age rule, here.
+                registry_rules.check_precheck_birth(
+                    rule_set,
+                    service,
+                    role,
+                    data.birth_date,
+                    data.sex,
+                    day,
+                    now.astimezone(loaded.tz).date(),
+                )
         await _save(loaded.id, cleaned, now)
     return await _view(loaded, now)
 
@@ -176,6 +239,8 @@ def _values(data: PartyData) -> dict[str, Any]:
         "education": data.education,
         "marital_status": data.marital_status,
         "hukou_address": data.hukou_address,
+        "birth_date": data.birth_date,
+        "sex": data.sex,
         "documents": json.dumps(sorted(data.documents)),
     }
 
@@ -298,7 +363,8 @@ async def office_list(
     where = (Appointment.office == office["id"]) & (Appointment.slot.day == day)
     if status == "not_submitted":
         where &= Appointment.status.is_in(list(OPEN_STATUSES))
-        where &= Appointment.service.is_in(list(FIELDS))
+        offering = (await registry_rules.for_day(day)).fields
+        where &= Appointment.service.is_in([s for s in offering if offering[s]] or ["-"])
     appointments = (
         await Appointment.select(
             Appointment.id,
@@ -352,7 +418,7 @@ async def summary(reference: str) -> dict[str, str] | None:
     """Status and note for the manage page (the caller has checked the token);
     None for services without a pre-check."""
     loaded = await load(_reference(reference))
-    if loaded is None or not offered(loaded.row["service"]):
+    if loaded is None or not offered(await rules_of(loaded), loaded.row["service"]):
         return None
     row = await _row(loaded.id)
     if row is None:

@@ -62,7 +62,8 @@ async def _office(office_id: int) -> dict[str, Any]:
     return office
 
 
-async def _find(cmd: CheckIn, settings: Settings) -> Loaded:
+async def find(cmd: CheckIn, settings: Settings) -> Loaded:
+    """The appointment a check-in names (reference, or a confirmed one by ID document)."""
     reference = cmd.reference
     if not reference and cmd.id_number:
         id_hash = keyed_hash(
@@ -131,14 +132,14 @@ async def check_in(
     cmd: CheckIn, *, now: datetime, settings: Settings, actor: audit.Actor
 ) -> dict[str, Any]:
     """Both partners at the desk: issue a queue ticket, within the hall's crowd cap."""
-    loaded = await _find(cmd, settings)
+    loaded = await find(cmd, settings)
     office = loaded.row["office"]
     tz = ZoneInfo(office["timezone"])
     slot_start = loaded.row["slot"]["start_at"]
     if loaded.row["slot"]["day"] != now.astimezone(tz).date():
         raise DomainError("not-today")
     if loaded.row["status"] != "confirmed":
-        raise DomainError("not-pending")
+        raise await already_checked_in(loaded) or DomainError("not-pending")
     if cmd.parties_present != frozenset({"a", "b"}):
         raise DomainError("both-parties-required")
     verdict = arrival(
@@ -155,8 +156,8 @@ async def check_in(
             .where((Appointment.id == loaded.id) & (Appointment.status == "confirmed"))
             .returning(Appointment.id)
         )
-        if not moved:
-            raise DomainError("not-pending")
+        if not moved:  # another desk was quicker: say with which ticket
+            raise await already_checked_in(loaded) or DomainError("not-pending")
         await _take_hall(office, day, loaded.row["people"])
         service = loaded.row["service"]
         number = await _next_number(office["id"], day, SERVICE_PREFIX.get(service, "X"))
@@ -185,6 +186,21 @@ async def check_in(
             now=now,
         )
     return await ticket_view(loaded.id)
+
+
+async def already_checked_in(loaded: Loaded) -> DomainError | None:
+    """ "Already checked in — ticket M001, called at 09:12" (or waiting since), if so."""
+    ticket = await QueueTicket.select().where(QueueTicket.appointment == loaded.id).first()
+    if ticket is None:
+        return None
+    called = ticket["called_at"]
+    return DomainError(
+        "already-checked-in",
+        reason="called" if called else "waiting",
+        label=ticket["label"],
+        time=(called or ticket["checked_in_at"]).astimezone(loaded.tz).strftime("%H:%M"),
+        counter=ticket["counter"] or "",
+    )
 
 
 async def _event(appointment_id: int, kind: str, now: datetime, actor: audit.Actor) -> None:

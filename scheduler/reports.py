@@ -467,6 +467,7 @@ async def report(
     """A report as asked for: unknown report or office 404, a bad range 422."""
     if name not in REPORTS:
         raise DomainError("not-found")
-    start, end = parse_range(raw_from, raw_to, now.astimezone(ZoneInfo(default_tz)).date())
+    today = now.astimezone(ZoneInfo(default_tz)).date()
+    start, end = parse_range(raw_from, raw_to, today, around_today=True)
     offices = await resolve_offices(scope, codes)
     return Report(name, start, end, offices, await run(name, offices, start, end, default_tz))

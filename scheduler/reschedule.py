@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler import rules as registry_rules
 from scheduler.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleItem, RescheduleRun
 from scheduler.db.engine import write_transaction
@@ -165,7 +166,9 @@ async def _queue(ctx: Context) -> list[int]:
 async def planner_for(
     ctx: Context, services: Collection[str], offices: set[int], first_day: date
 ) -> Planner:
-    """Free seats from ``first_day`` on, read from the counters now."""
+    """Free seats from ``first_day`` on, read from the counters now. The slots the
+    run empties (``ctx.covered``) are never a destination: a run finds them blocked,
+    and a preview, planned before the declaration blocks them, must not list them."""
     for office in list(offices):
         offices.update(ctx.regions.get(office, []) if ctx.blackout["allow_other_office"] else [])
     office_list = sorted(offices)
@@ -178,6 +181,7 @@ async def planner_for(
         & Slot.service.is_in(sorted(services))
         & (Slot.day >= first_day)
         & Slot.blocked.eq(False)
+        & Slot.id.not_in(ctx.covered or [-1])
     )
     day_id = {(r["office"], r["day"]): r["id"] for r in day_rows}
     window_id = {(r["office"], r["window_start"]): r["id"] for r in window_rows}
@@ -206,7 +210,13 @@ async def planner_for(
     )
 
 
-def _move(ctx: Context, planner: Planner, a: dict[str, Any], rows: RowIds) -> Move:
+def _move(
+    ctx: Context,
+    planner: Planner,
+    a: dict[str, Any],
+    rows: RowIds,
+    limits: dict[int, frozenset[int]],
+) -> Move:
     tz = ctx.timezones[a["office"]]
     want = Want(
         a["id"],
@@ -220,8 +230,26 @@ def _move(ctx: Context, planner: Planner, a: dict[str, Any], rows: RowIds) -> Mo
         a,
         rows[0].get((a["office"], a["slot.day"])),
         rows[1].get((a["office"], onsite_window_start(a["slot.start_at"], tz))),
-        planner.place(want, other_offices=bool(ctx.blackout["allow_other_office"])),
+        planner.place(
+            want,
+            other_offices=bool(ctx.blackout["allow_other_office"]),
+            only=limits.get(a["id"]),
+        ),
     )
+
+
+def earliest_move_day(now: datetime, timezones: Collection[ZoneInfo]) -> date:
+    """The first day a couple may be moved to: tomorrow in the earliest office zone."""
+    return min(now.astimezone(tz).date() for tz in timezones) + timedelta(days=1)
+
+
+async def plan_run(ctx: Context, services: Collection[str], first: date) -> list[Move]:
+    """Every move the run would make now, in the run's order with the run's planner,
+    applying nothing: the blackout preview (what the admin confirms is what runs)."""
+    pending = await _pending(ctx, 1_000_000)
+    planner = await planner_for(ctx, services, set(ctx.office_ids), first)
+    limits = await registry_rules.office_limits(pending)
+    return [_move(ctx, planner, a, ({}, {}), limits) for a in pending]
 
 
 async def _claim(run_id: int, owner: str, now: datetime) -> dict[str, Any] | None:
@@ -256,9 +284,7 @@ async def execute(
     if run is None:
         return False
     ctx = await _context(run)
-    first_day = min(
-        tz_now.date() for tz_now in (now.astimezone(tz) for tz in ctx.timezones.values())
-    ) + timedelta(days=1)
+    first = earliest_move_day(now, ctx.timezones.values())
     services = set(ctx.blackout["services"] or []) or SERVICES_ALL
     conflicts, done, planner = 0, 0, None
     rows = await row_ids(ctx)
@@ -274,10 +300,9 @@ async def execute(
                     break
                 # One plan for the whole run: the in-memory counters follow every
                 # batch's writes; only a conflict (a racing booking) re-reads them.
-                planner = planner or await planner_for(
-                    ctx, services, set(ctx.office_ids), first_day
-                )
-                moves = [_move(ctx, planner, a, rows) for a in pending]
+                planner = planner or await planner_for(ctx, services, set(ctx.office_ids), first)
+                limits = await registry_rules.office_limits(pending)
+                moves = [_move(ctx, planner, a, rows, limits) for a in pending]
                 await apply_batch(ctx, moves, now)
         except Conflict:
             conflicts += 1
@@ -317,7 +342,8 @@ async def plan_moves(
     pending = await _pending(ctx, max(len(appointment_ids), 1), appointment_ids)
     planner = await planner_for(ctx, services, set(ctx.office_ids), first_day)
     rows = await row_ids(ctx)
-    return [_move(ctx, planner, a, rows) for a in pending]
+    limits = await registry_rules.office_limits(pending)
+    return [_move(ctx, planner, a, rows, limits) for a in pending]
 
 
 async def apply_moves(ctx: Context, moves: list[Move], now: datetime) -> None:

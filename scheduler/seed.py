@@ -54,6 +54,9 @@ async def load_offices(path: Path) -> int:
     async with write_transaction():
         for office in offices:
             values = {k: office[k] for k in OFFICE_FIELDS if k in office}
+            # The province's designation (a fact of the deployment, not an admin's
+            # form field): from the file only.
+            values["designated"] = bool(office.get("designated", False))
             existing = await Office.select(Office.id).where(Office.code == office["code"]).first()
             if existing is None:
                 rows = await Office.insert(Office(code=office["code"], **values)).returning(

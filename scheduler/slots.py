@@ -24,6 +24,7 @@ from scheduler.domain.calendar import (
 )
 from scheduler.domain.holidays import WorkCalendar
 from scheduler.errors import DomainError
+from scheduler.i18n import LOCALES
 from scheduler.lottery_admin import mark_lottery_days
 from scheduler.suspensions import active_by_service
 
@@ -249,13 +250,18 @@ async def availability(
         if note is not None and status in ("open", "full", "closed"):
             status = note if note == "blackout" or status != "closed" else status
         why = (reason.get(locale) or reason.get("zh-Hans")) if note else None
+        reasons = {k: v for k, v in reason.items() if v} if note else {}
         if status == "closed" and not why:  # a holiday says which (the notices in force)
             why = holiday_calendar.reason(calendar, day, locale) or None
+            if why:
+                reasons = {loc: holiday_calendar.reason(calendar, day, loc) for loc in LOCALES}
         days.append(
             {
                 "date": day.isoformat(),
                 "status": status,
                 "reason": why,
+                # Every language's reason: a page picks its own (the API keeps ``reason``).
+                "reasons": reasons,
                 "slots": day_slots if status in ("open", "full", "discouraged") else [],
             }
         )

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler import booking, couple_codes, ratelimits, waitlist_offers
+from scheduler import rules as registry_rules
 from scheduler.appointments import slot_view
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import Appointment, Office, OfficeService, Slot
@@ -94,6 +95,16 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
         )
     except rules.InvalidRequest as exc:
         raise _invalid(exc) from exc
+    # The booking's entry rules, at every office of the list: an offer must be a
+    # seat the couple may take.
+    for office in offices:
+        await registry_rules.admit(
+            office,
+            data.service,
+            data.day,
+            [(role, p.id_type, p.id_number) for role, p in parties],
+            now,
+        )
     reference, token = new_reference(first["code"]), new_manage_token()
     codes_sent = couple_codes.new_codes()
     ids = couple_codes.sealed_ids(settings, parties)

@@ -22,8 +22,10 @@ async def make_office(
     weekly_hours: dict[str, list[list[str]]] | None = None,
     days_ahead: int = 30,
     hold_minutes: int = 15,
+    designated: bool = False,
 ) -> int:
-    """An office open every day (holidays aside) with generated slots."""
+    """An office open every day (holidays aside) with generated slots. ``designated``:
+    may serve parties from Hong Kong, Macau, Taiwan and abroad (config/rules/)."""
     from scheduler.db.tables import Office, OfficeService
     from scheduler.slots import generate_slots
 
@@ -39,6 +41,7 @@ async def make_office(
             onsite_cap=onsite_cap,
             booking_days_ahead=days_ahead,
             hold_minutes=hold_minutes,
+            designated=designated,
         )
     ).returning(Office.id)
     office_id = int(rows[0]["id"])

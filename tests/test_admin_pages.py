@@ -62,6 +62,30 @@ def closed(day: date, **extra: str) -> dict[str, str]:
     } | extra
 
 
+def confirm_fields(text: str) -> dict[str, Any]:
+    """The confirmation step's form as the browser sends it (hidden copy + token)."""
+    form = text.split('id="confirm-form"', 1)[1].split("</form>", 1)[0]
+    fields: dict[str, Any] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form):
+        if name == "_csrf_token":
+            continue
+        value = html.unescape(value)
+        if name in ("offices", "services"):
+            fields.setdefault(name, []).append(value)
+        else:
+            fields[name] = value
+    return fields | {"action": "declare"}
+
+
+async def declare_by_pages(
+    client: httpx.AsyncClient, form: dict[str, Any], **extra: str
+) -> httpx.Response:
+    """Preview, then the confirmation step's button (``extra``: e.g. the typed count)."""
+    preview = await post_form(client, "/staff/admin/blackouts", form | {"action": "preview"})
+    assert preview.status_code == 200 and 'id="confirm-form"' in preview.text, preview.text
+    return await post_form(client, "/staff/admin/blackouts", confirm_fields(preview.text) | extra)
+
+
 @pytest.fixture
 async def admin(client: httpx.AsyncClient, db: None) -> httpx.AsyncClient:
     """Offices GZ-TH and SZ-FT (one region), an admin of GZ-TH signed in."""
@@ -116,7 +140,7 @@ async def test_declare_starts_a_run_whose_progress_page_shows_the_numbers(
     admin: httpx.AsyncClient,
 ) -> None:
     day = await _book_day("GZ-TH", 5)
-    resp = await post_form(admin, "/staff/admin/blackouts", closed(day, action="declare"))
+    resp = await declare_by_pages(admin, closed(day))
     assert resp.status_code == 303, resp.text
     run = await RescheduleRun.select().first()
     assert run is not None and run["total"] == 5
@@ -176,28 +200,37 @@ async def test_lift_reopens_and_the_list_shows_only_own_offices(
     admin: httpx.AsyncClient,
 ) -> None:
     day = date.today() + timedelta(days=3)
-    resp = await post_form(
-        admin, "/staff/admin/blackouts", closed(day, kind="no_new_bookings", action="declare")
-    )
+    resp = await declare_by_pages(admin, closed(day, kind="no_new_bookings"))
     assert resp.status_code == 303 and resp.headers["location"].endswith("notice=declared")
     assert await RescheduleRun.count() == 0  # nobody is moved: no run
     blackout = await one(Blackout.select())
     assert await Slot.exists().where(Slot.blocked.eq(True))
     page = await admin.get("/staff/admin/blackouts")
-    assert f'action="/staff/admin/blackouts/{blackout["id"]}/lift"' in page.text
-    lifted = await post_form(admin, f"/staff/admin/blackouts/{blackout['id']}/lift")
+    assert f'href="/staff/admin/blackouts/{blackout["id"]}/lift"' in page.text
+    # Lifting is confirmed: the first step only says what reopens.
+    for step in (
+        await admin.get(f"/staff/admin/blackouts/{blackout['id']}/lift"),
+        await post_form(admin, f"/staff/admin/blackouts/{blackout['id']}/lift"),
+    ):
+        assert step.status_code == 200 and 'id="lift-form"' in step.text
+        assert says(step, "safety.lift.effect") and "GZ-TH" in step.text
+    assert (await one(Blackout.select()))["lifted_at"] is None
+    lifted = await post_form(
+        admin, f"/staff/admin/blackouts/{blackout['id']}/lift", {"confirm": "yes"}
+    )
     assert lifted.status_code == 303 and lifted.headers["location"].endswith("notice=lifted")
     assert (await one(Blackout.select()))["lifted_at"] is not None
     assert not await Slot.exists().where(Slot.blocked.eq(True))
-    twice = await post_form(admin, f"/staff/admin/blackouts/{blackout['id']}/lift")
+    twice = await post_form(
+        admin, f"/staff/admin/blackouts/{blackout['id']}/lift", {"confirm": "yes"}
+    )
     assert twice.status_code == 409 and says(twice, "error.not-pending")
 
     # Futian's blackout and its run are not the Tianhe admin's business.
     await make_staff("root", role="superadmin")
     await sign_in(admin, "root")
     await _book_day("SZ-FT", 1)
-    form = closed(day - timedelta(days=1), offices="SZ-FT", action="declare")
-    resp = await post_form(admin, "/staff/admin/blackouts", form)
+    resp = await declare_by_pages(admin, closed(day - timedelta(days=1), offices="SZ-FT"))
     futian_run = resp.headers["location"]
     await sign_in(admin, "th.admin")
     page = await admin.get("/staff/admin/blackouts")
@@ -225,11 +258,7 @@ async def test_hot_dates_calendar_prefills_a_discouraged_blackout(
     assert '<option value="discouraged" selected>' in form.text
     assert f'id="f-start_date" name="start_date" type="date" value="{first.day}"' in form.text
     assert first.label_zh in form.text
-    declared = await post_form(
-        admin,
-        "/staff/admin/blackouts",
-        _form_of(form.text) | {"action": "declare"},
-    )
+    declared = await declare_by_pages(admin, _form_of(form.text))
     assert declared.status_code == 303, declared.text
     blackout = await one(Blackout.select().output(load_json=True))
     assert blackout["kind"] == "discouraged" and blackout["start_date"] == first.day

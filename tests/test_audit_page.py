@@ -42,16 +42,20 @@ async def log(client: httpx.AsyncClient, db: None) -> dict[str, Any]:
     day = (local_today() + timedelta(days=2)).isoformat()
     declared = []
     for offices in (["GZ-TH", "SZ-FT"], ["SZ-FT"]):
+        body = {
+            "offices": offices,
+            "start_date": day,
+            "end_date": day,
+            "kind": "no_new_bookings",
+            "reason": {"zh-Hans": "演练"},
+        }
+        # Over two offices the declaration carries its preview's token (issue 14).
+        dry = await client.post(
+            "/api/v1/admin/blackouts", headers=root, json=body | {"dry_run": True}
+        )
+        token = dry.json()["preview_token"]
         resp = await client.post(
-            "/api/v1/admin/blackouts",
-            headers=root,
-            json={
-                "offices": offices,
-                "start_date": day,
-                "end_date": day,
-                "kind": "no_new_bookings",
-                "reason": {"zh-Hans": "演练"},
-            },
+            "/api/v1/admin/blackouts", headers=root, json=body | {"preview_token": token}
         )
         assert resp.status_code in (200, 202), resp.text
         declared.append(resp.json()["blackout"]["id"])

@@ -104,7 +104,7 @@ async def make_staff(username: str, role: str = "clerk", offices: tuple[str, ...
 
 
 async def post_form(
-    client: httpx.AsyncClient, url: str, data: dict[str, str] | None = None
+    client: httpx.AsyncClient, url: str, data: dict[str, Any] | None = None
 ) -> httpx.Response:
     """A form POST as the browser sends it: the CSRF cookie's value in _csrf_token."""
     token = client.cookies.get("csrftoken") or ""

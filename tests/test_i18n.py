@@ -60,6 +60,8 @@ SAMPLE = {
     "reason": "疫情防控",
     "counter": "12",
     "deadline": "02-09 09:00",
+    # The longest checklist of the shipped rule set (tests/test_rules.py renders them all).
+    "bring": "回乡证或居住证、港澳身份证、公证的无配偶声明、2寸合照3张",
 }
 SERVICES = ("marriage", "divorce", "ceremony")
 # Mainland China, Hong Kong and a country on the default rule.

@@ -119,7 +119,7 @@ async def test_full_flow_to_confirmation(client: httpx.AsyncClient) -> None:
     refused = await post_form(
         client, f"/booking/{reference}/confirm", {"party": "a", "code": wrong, "token": token}
     )
-    assert refused.status_code == 422 and says(refused, "error.wrong-code")
+    assert refused.status_code == 422 and says(refused, "error.wrong-code.left", attempts_left=4)
     assert 'aria-invalid="true"' in input_tag(refused, "code-a")
     for role in ("a", "b"):
         resp = await post_form(
@@ -270,7 +270,9 @@ async def test_manage_lookup_and_move(client: httpx.AsyncClient) -> None:
     ref, token = held["reference"], held["manage_token"]
     await client.get("/manage")
     wrong = await post_form(client, "/manage", {"reference": ref, "token": "x" * 32})
-    assert wrong.status_code == 404 and says(wrong, "error.not-found")
+    # The message names what the page asked for and offers recovery (issue 14, item 9).
+    assert wrong.status_code == 404 and says(wrong, "couples.lookup.not_found")
+    assert 'href="/manage/recover' in wrong.text
     assert f'value="{ref}"' in input_tag(wrong, "f-reference")
     found = await post_form(client, "/manage", {"reference": ref.lower(), "token": token})
     assert found.status_code == 303 and found.headers["location"] == f"/manage/{ref}"
@@ -278,7 +280,13 @@ async def test_manage_lookup_and_move(client: httpx.AsyncClient) -> None:
     picker = await client.get(f"/manage/{ref}/move", params={"day": day})
     assert picker.status_code == 200 and says(picker, "page.slots.current")
     target = next(s for s in others if f'name="slot_id" value="{s}"' in picker.text)
-    moved = await post_form(client, f"/manage/{ref}/move", {"token": token, "slot_id": str(target)})
+    form = {"token": token, "slot_id": str(target), "day": day}
+    # Choosing a time asks first, naming both times (issue 14, item 10); nothing moved yet.
+    asked = await post_form(client, f"/manage/{ref}/move", form)
+    assert asked.status_code == 200 and says(asked, "couples.move.confirm_title")
+    api = await client.get(f"/api/v1/appointments/{ref}", headers={"X-Manage-Token": token})
+    assert api.json()["slot"]["id"] == held["slot"]["id"]
+    moved = await post_form(client, f"/manage/{ref}/move", form | {"confirm": "yes"})
     assert moved.status_code == 303, moved.text
     after = await client.get(moved.headers["location"])
     assert says(after, "page.manage.notice.moved")

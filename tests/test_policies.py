@@ -206,6 +206,10 @@ async def test_every_edit_is_audited_with_before_and_after(
 async def test_narrowing_id_types_refuses_a_passport_booking(
     client: httpx.AsyncClient, staff: dict[str, dict[str, str]]
 ) -> None:
+    from scheduler.db.tables import Office
+
+    # A passport holder marries at a designated office (config/rules/, issue 12).
+    await Office.update({Office.designated: True}).where(Office.code == "GZ-TH")
     slots = await open_slots(client)
     foreigner = {
         "name": "Anna Smith",

@@ -21,7 +21,8 @@ from scheduler.errors import DomainError
 from tests.helpers import booking_body, make_office, open_slots, sms_codes, staff_token
 from tests.test_desk_pages import make_staff, post_form, says, sign_in
 
-MARRIAGE_DOCS = ["id_card", "hukou_book", "photos", "declaration"]
+# The 2025-05-10 rule set (config/rules/): ID card and signed declaration, no 户口簿.
+MARRIAGE_DOCS = ["id_card", "declaration", "photos"]
 
 
 async def booked(
@@ -47,7 +48,6 @@ def party(**changes: Any) -> dict[str, Any]:
         "occupation": "教师",
         "education": "bachelor",
         "marital_status": "unmarried",
-        "hukou_address": "广东省广州市天河区体育西路 1 号",
         "documents": MARRIAGE_DOCS,
     } | changes
 
@@ -88,7 +88,7 @@ async def test_submit_correct_resubmit_approve_through_the_api(
     sent = await client.put(url, json=submission(documents=["id_card"]), headers=token)
     assert sent.status_code == 200, sent.text
     assert sent.json()["status"] == "submitted" and sent.json()["version"] == 1
-    assert sent.json()["parties"][0]["missing_documents"] == ["hukou_book", "photos", "declaration"]
+    assert sent.json()["parties"][0]["missing_documents"] == ["declaration", "photos"]
 
     clerk = await staff_token(client, "th.clerk")
     listed = await client.get(
@@ -98,17 +98,17 @@ async def test_submit_correct_resubmit_approve_through_the_api(
     )
     assert [r["reference"] for r in listed.json()] == [ref]
     id_number = couple["body"]["party_a"]["id_number"]
-    assert id_number not in listed.text and "体育西路" not in listed.text  # masked, no data
+    assert id_number not in listed.text and "教师" not in listed.text  # masked, no data
 
     review = f"/api/v1/offices/GZ-TH/prechecks/{ref}/review"
     asked = await client.post(
         review,
-        json={"decision": "needs_correction", "note": "请勾选并携带户口簿原件", "version": 1},
+        json={"decision": "needs_correction", "note": "请勾选并携带结婚照片", "version": 1},
         headers=clerk,
     )
     assert asked.status_code == 200, asked.text
     seen = (await client.get(url, headers=token)).json()
-    assert seen["status"] == "needs_correction" and seen["note"] == "请勾选并携带户口簿原件"
+    assert seen["status"] == "needs_correction" and seen["note"] == "请勾选并携带结婚照片"
     phones = sorted(couple["body"][p]["phone"] for p in ("party_a", "party_b"))
     assert [(t, p) for t, p, _ in await sms_rows()] == [
         ("precheck_needs_correction", phones[0]),
@@ -134,7 +134,7 @@ async def test_submit_correct_resubmit_approve_through_the_api(
         ("precheck.needs_correction", "th.clerk"),
         ("precheck.approved", "th.clerk"),
     ]
-    assert audit[0]["after"] == {"status": "needs_correction", "note": "请勾选并携带户口簿原件"}
+    assert audit[0]["after"] == {"status": "needs_correction", "note": "请勾选并携带结婚照片"}
 
     # Sending the approved data again keeps the approval; a change asks for a new review.
     same = await client.put(url, json=submission(), headers=token)
@@ -156,7 +156,7 @@ async def test_invalid_input_is_422_and_changes_nothing(
         (submission(nationality="China"), "party_a.nationality"),
         (submission(education="phd"), "party_a.education"),
         (submission(marital_status="married"), "party_a.marital_status"),
-        (submission(hukou_address=" "), "party_a.hukou_address"),
+        (submission(occupation=" "), "party_a.occupation"),
         (submission(documents=["divorce_agreement"]), "party_a.documents"),
         (submission(occupation="x" * 60), "party_a.occupation"),
         (submission(favourite_colour="red"), None),
@@ -369,8 +369,12 @@ async def test_couple_pages_submit_and_see_the_clerks_note(
     assert 'id="precheck-summary" data-status="not_submitted"' in manage.text
 
     form = await client.get(f"/manage/{ref}/precheck")
-    assert form.status_code == 200 and 'name="party_b.hukou_address"' in form.text
-    assert 'name="party_a.doc.hukou_book"' in form.text
+    # Nationality is a choice list; no household-register field or document (2025 set).
+    assert form.status_code == 200 and 'name="party_b.hukou_address"' not in form.text
+    assert 'name="party_a.doc.hukou_book"' not in form.text
+    assert 'name="party_a.doc.declaration"' in form.text
+    assert '<select id="f-party_b-nationality" name="party_b.nationality"' in form.text
+    assert '<option value="HK">中国香港</option>' in form.text
     fields = {
         f"party_{r}.{k}": v
         for r in ("a", "b")
@@ -383,7 +387,7 @@ async def test_couple_pages_submit_and_see_the_clerks_note(
     )
     assert bad.status_code == 422
     assert says(bad, "error.invalid-input.precheck-nationality")
-    assert 'value="中国"' in bad.text  # what was typed is kept
+    assert 'value="教师"' in bad.text  # what was typed is kept
     assert (await precheck.view(ref, couple["manage_token"], now=datetime.now(UTC)))[
         "status"
     ] == "not_submitted"
@@ -438,10 +442,10 @@ async def test_clerk_pages_list_review_and_day_view(desk: httpx.AsyncClient) -> 
         assert f'id="pre-{c["reference"]}" data-status="submitted"' in listed.text
         assert c["body"]["party_a"]["id_number"] not in listed.text
         assert c["body"]["party_a"]["id_number"][:3] + "***" in listed.text
-    assert "体育西路" not in listed.text
+    assert "教师" not in listed.text
 
     detail = await desk.get(f"/staff/offices/GZ-TH/prechecks/{first['reference']}")
-    assert detail.status_code == 200 and "体育西路" in detail.text
+    assert detail.status_code == 200 and "教师" in detail.text
     assert detail.headers["cache-control"] == "no-store"
     assert first["body"]["party_a"]["id_number"] not in detail.text
     assert 'name="version" value="1"' in detail.text

@@ -14,13 +14,17 @@ from scheduler.domain.precheck import (
     after_submit,
     clean_note,
     clean_party,
+    countries,
     missing_documents,
     offered,
     required_documents,
     submission_open,
 )
+from scheduler.domain.rules import in_force
+from scheduler.rules import shipped
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+RULES = in_force(shipped(), "CN-GD", date(2026, 12, 3))  # the 2025-05-10 set
 
 
 def party(**changes: object) -> PartyData:
@@ -30,39 +34,57 @@ def party(**changes: object) -> PartyData:
         "education": "bachelor",
         "marital_status": "unmarried",
         "hukou_address": "广东省广州市天河区　体育西路 1 号",
-        "documents": frozenset({"id_card", "hukou_book"}),
+        "documents": frozenset({"id_card", "declaration"}),
     }
     return PartyData(**(base | changes))  # type: ignore[arg-type]
 
 
-def test_documents_depend_on_service_and_id_type() -> None:
-    assert required_documents("marriage", "mainland_id") == (
-        "id_card",
-        "hukou_book",
+def test_documents_depend_on_service_and_party_kind() -> None:
+    # Regulations as revised 2025: ID card and signed declaration, no household register.
+    assert required_documents(RULES, "marriage", "mainland") == ("id_card", "declaration", "photos")
+    assert required_documents(RULES, "marriage", "hk_macau") == (
+        "hk_macau_permit",
+        "hk_macau_id",
+        "notarised_declaration",
         "photos",
-        "declaration",
     )
-    # No household register outside the mainland: a no-spouse statement instead.
-    assert required_documents("marriage", "passport") == (
+    assert required_documents(RULES, "marriage", "foreign")[0] == "passport"
+    assert required_documents(RULES, "divorce", "mainland") == (
         "id_card",
-        "no_spouse_statement",
-        "photos",
-        "declaration",
+        "marriage_certificate",
+        "divorce_agreement",
     )
-    divorce = required_documents("divorce", "mainland_id")
-    assert "marriage_certificate" in divorce and "divorce_agreement" in divorce
-    assert "no_spouse_statement" not in required_documents("divorce", "passport")
-    assert required_documents("ceremony", "mainland_id") == ()
-    assert not offered("counselling") and offered("reissue")
+    assert required_documents(RULES, "ceremony", "mainland") == ()  # no pre-check
+    assert not offered(RULES, "counselling") and offered(RULES, "reissue")
 
 
-def test_clean_party_normalises_and_drops_what_the_service_does_not_ask() -> None:
-    cleaned = clean_party("a", "marriage", "mainland_id", party())
+def test_clean_party_normalises_and_drops_what_the_rule_set_does_not_ask() -> None:
+    cleaned = clean_party("a", "marriage", "mainland", party(), RULES)
     assert cleaned.nationality == "CN"
     assert cleaned.occupation == "教师"
-    assert cleaned.hukou_address == "广东省广州市天河区 体育西路 1 号"  # full-width space folded
-    reissue = clean_party("b", "reissue", "mainland_id", party(education="nonsense"))
+    assert cleaned.hukou_address == ""  # no longer asked: not stored
+    assert (cleaned.birth_date, cleaned.sex) == (None, "")  # read from the ID card
+    reissue = clean_party(
+        "b", "reissue", "mainland", party(education="nonsense", documents=frozenset()), RULES
+    )
     assert (reissue.occupation, reissue.education, reissue.marital_status) == ("", "", "")
+
+
+def test_a_permit_holder_gives_birth_date_and_sex() -> None:
+    docs = frozenset({"hk_macau_permit"})
+    cleaned = clean_party(
+        "b", "marriage", "hk_macau", party(documents=docs, sex="female"), RULES, "2000-02-29"
+    )
+    assert (cleaned.birth_date, cleaned.sex) == (date(2000, 2, 29), "female")
+    for raw, sex, field in [("2001-02-29", "female", "birth_date"), ("", "female", "birth_date")]:
+        with pytest.raises(PrecheckInvalid) as caught:
+            clean_party("b", "marriage", "hk_macau", party(documents=docs, sex=sex), RULES, raw)
+        assert caught.value.field == f"party_b.{field}"
+    with pytest.raises(PrecheckInvalid) as caught:
+        clean_party(
+            "b", "marriage", "hk_macau", party(documents=docs, sex="x"), RULES, "2000-01-01"
+        )
+    assert caught.value.field == "party_b.sex"
 
 
 @pytest.mark.parametrize(
@@ -70,30 +92,31 @@ def test_clean_party_normalises_and_drops_what_the_service_does_not_ask() -> Non
     [
         ({"nationality": "China"}, "party_a.nationality", "nationality"),
         ({"nationality": ""}, "party_a.nationality", "nationality"),
+        ({"nationality": "XX"}, "party_a.nationality", "nationality"),  # not an ISO code
         ({"occupation": "  "}, "party_a.occupation", "required"),
         ({"occupation": "x" * 51}, "party_a.occupation", "text"),
         ({"education": "phd"}, "party_a.education", "choice"),
         ({"marital_status": "married"}, "party_a.marital_status", "choice"),
-        ({"hukou_address": ""}, "party_a.hukou_address", "required"),
-        ({"hukou_address": "路\x00"}, "party_a.hukou_address", "text"),
         ({"documents": frozenset({"divorce_agreement"})}, "party_a.documents", "document"),
+        ({"documents": frozenset({"hukou_book"})}, "party_a.documents", "document"),
     ],
 )
 def test_clean_party_refuses(changes: dict[str, object], field: str, reason: str) -> None:
     with pytest.raises(PrecheckInvalid) as caught:
-        clean_party("a", "marriage", "mainland_id", party(**changes))
+        clean_party("a", "marriage", "mainland", party(**changes), RULES)
     assert (caught.value.field, caught.value.reason) == (field, reason)
 
 
-def test_hukou_book_is_refused_for_a_passport_holder() -> None:
-    with pytest.raises(PrecheckInvalid):
-        clean_party("b", "marriage", "passport", party())
+def test_nationality_choices_cover_iso_and_name_hk_macau_taiwan() -> None:
+    codes = [c["code"] for c in countries()]
+    assert codes[:4] == ["CN", "HK", "MO", "TW"] and len(set(codes)) == len(codes) >= 249
+    for c in countries():
+        assert all(c[loc].strip() for loc in ("zh-Hans", "zh-Hant", "en")), c
 
 
 def test_missing_documents_in_checklist_order() -> None:
-    assert missing_documents("marriage", "mainland_id", frozenset({"photos"})) == (
+    assert missing_documents(RULES, "marriage", "mainland", frozenset({"photos"})) == (
         "id_card",
-        "hukou_book",
         "declaration",
     )
 

@@ -91,7 +91,8 @@ async def test_check_in_rules(client: httpx.AsyncClient) -> None:
     late = start + timedelta(minutes=SETTINGS.checkin_late_minutes + 1)
     assert await attempt(parties_present=BOTH, now=late) == "late-decision-needed"
     assert await attempt(parties_present=BOTH, now=late, accept_late=True) == "ok"
-    assert await attempt(parties_present=BOTH, now=late, accept_late=True) == "not-pending"
+    # Twice: said as "already checked in" with the ticket (issue 14), not "status".
+    assert await attempt(parties_present=BOTH, now=late, accept_late=True) == "already-checked-in"
     # Another office's clerk finds nothing.
     with pytest.raises(DomainError) as info:
         await queue.check_in(

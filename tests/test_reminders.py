@@ -106,8 +106,10 @@ async def test_day_before_reminder_after_the_local_hour_and_once(db: None) -> No
         f"appointment:{appointment}:reminder_day_before:b",
     ]
     assert all(r["due_at"] == _at(1, 10, 0) for r in rows)
-    # With the documents to bring, signed for mainland carriers.
-    assert rows[0]["body"].startswith("【婚姻登记】") and "户口簿" in rows[0]["body"]
+    # With the documents to bring (the 2025 rule set: ID card, no household
+    # register), signed for mainland carriers.
+    body = rows[0]["body"]
+    assert body.startswith("【婚姻登记】") and "身份证" in body and "户口簿" not in body
 
 
 async def test_day_before_only_for_tomorrow(db: None) -> None:

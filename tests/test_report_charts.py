@@ -29,6 +29,9 @@ TODAY = date(2026, 11, 28)
 def test_default_range_is_the_last_30_days() -> None:
     assert parse_range(None, None, TODAY) == (TODAY - timedelta(days=29), TODAY)
     assert parse_range("", " ", TODAY) == (TODAY - timedelta(days=29), TODAY)
+    window = (TODAY - timedelta(days=30), TODAY + timedelta(days=30))  # reports: around today
+    assert parse_range(None, None, TODAY, around_today=True) == window
+    assert parse_range("", " ", TODAY, around_today=True) == window
     assert parse_range("2026-01-01", None, TODAY) == (date(2026, 1, 1), date(2026, 1, 30))
     assert parse_range(None, "2026-02-10", TODAY) == (date(2026, 1, 12), date(2026, 2, 10))
     assert parse_range("2026-02-10", "2026-02-10", TODAY) == (date(2026, 2, 10),) * 2

@@ -355,10 +355,10 @@ async def test_office_and_range_filters_change_the_figures(
     assert sum(r["bookings"] for r in narrow["tables"]["days"]) == sum(
         e["bookings"] for e in expected.values()
     )
-    # The default range is the 30 days up to today.
+    # The default range is 30 days either side of today: upcoming bookings show too.
     default = await api(client, "bookings", root)
-    assert default["to"] == today().isoformat()
-    assert default["from"] == (today() - timedelta(days=29)).isoformat()
+    assert default["to"] == (today() + timedelta(days=30)).isoformat()
+    assert default["from"] == (today() - timedelta(days=30)).isoformat()
     # An admin of GZ-TH gets GZ-TH's figures only, by default.
     th = await staff_token(client, "th.admin", role="admin", offices=("GZ-TH",))
     mine = await api(client, "sms", th, **_range(data))

@@ -41,6 +41,12 @@ PUBLIC_OPERATIONS = {
     "POST /api/v1/appointments/{reference}/move",
     "GET /api/v1/appointments/{reference}/precheck",
     "PUT /api/v1/appointments/{reference}/precheck",
+    # The couple's own access (issue 14).
+    "POST /api/v1/appointments/{reference}/codes/resend",
+    "POST /api/v1/appointments/{reference}/codes/resend-to-phone",
+    "POST /api/v1/appointments/{reference}/confirm-by-phone",
+    "POST /api/v1/appointments/{reference}/recovery",
+    "POST /api/v1/appointments/{reference}/recovery/confirm",
 }
 
 

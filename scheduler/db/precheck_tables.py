@@ -6,7 +6,7 @@ migration (Piccolo's composite Unique does not apply on SQLite).
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Date, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from scheduler.db.tables import Appointment
@@ -35,7 +35,10 @@ class PrecheckParty(Table):
     occupation = Varchar(length=50, default="")
     education = Varchar(length=24, default="")
     marital_status = Varchar(length=16, default="")  # before a marriage
-    hukou_address = Varchar(length=120)
+    hukou_address = Varchar(length=120, default="")  # asked by rule sets before 2025-05-10
+    # Asked of parties whose document carries no birth date (rule set ``fields``).
+    birth_date = Date(null=True, default=None)
+    sex = Varchar(length=6, default="")
     # Document keys the party ticked (scheduler.domain.precheck.DOCUMENTS).
     documents = JSON(default="[]")
 

@@ -43,6 +43,10 @@ class Office(Table):
     booking_opens_at = Varchar(length=5, default="08:30")
     hold_minutes = Integer(default=15)
     active = Boolean(default=True)
+    # Designated by the province for registrations involving Hong Kong, Macau or
+    # Taiwan residents, overseas Chinese and foreigners (Regulations art. 2 para. 2);
+    # which party kinds need such an office is rule data (scheduler/domain/rules.py).
+    designated = Boolean(default=False)
 
 
 class OfficeService(Table):

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 KINDS = ("closed", "no_new_bookings", "discouraged")
-# Services a couple may be moved to another office for (marriage registration is
-# valid at any office of the province; a ceremony hall or counsellor is not).
+# Services a couple may be moved to another office for: since 2025-05-10 a marriage
+# may be registered at any registry office in the country (全国通办, Marriage
+# Registration Regulations as revised by State Council Order No. 804), and parties
+# who need a designated office only at one (scheduler/domain/rules.py); a ceremony
+# hall or counsellor is not interchangeable.
 MOVABLE_ACROSS_OFFICES = frozenset({"marriage"})
 
 
@@ -161,11 +164,17 @@ class Planner:
                 )
         return None
 
-    def place(self, want: Want, *, other_offices: bool) -> Candidate | None:
-        """The seat for ``want`` (taken from the in-memory counters), or None."""
+    def place(
+        self, want: Want, *, other_offices: bool, only: Collection[int] | None = None
+    ) -> Candidate | None:
+        """The seat for ``want`` (taken from the in-memory counters), or None. ``only``:
+        the other offices this couple may go to at all (designated offices for parties
+        who need one, scheduler/domain/rules.py); None: any of the region."""
         chosen = self._best(want, want.office_id)
         if chosen is None and other_offices and want.service in MOVABLE_ACROSS_OFFICES:
             for office_id in self.region_offices.get(want.office_id, []):
+                if only is not None and office_id not in only:
+                    continue
                 chosen = self._best(want, office_id)
                 if chosen is not None:
                     break

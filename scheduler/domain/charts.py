@@ -17,7 +17,10 @@ from html import escape
 # Colours distinguishable in the common colour-vision deficiencies (Okabe–Ito).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 WIDTH, HEIGHT = 720, 280
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 16, 64
+# The legend sits above the plot (LEGEND_Y): below it, the rotated date labels of the
+# x-axis ran into it. BOTTOM holds a rotated "2026-12-03" (about 45 px tall).
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 34, 64
+LEGEND_Y = 6
 MAX_X_LABELS = 16
 
 
@@ -70,7 +73,8 @@ def _frame(
             continue
         x = LEFT + plot_w * (i + 0.5) / max(len(labels), 1)
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11" text-anchor="end" '
+            f'<text class="x-label" x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="11" '
+            f'text-anchor="end" '
             f'transform="rotate(-35 {x:.1f} {HEIGHT - BOTTOM + 14})">{escape(text)}</text>'
         )
     return parts
@@ -82,8 +86,9 @@ def _legend(series: Sequence[Series]) -> list[str]:
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         parts.append(
-            f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="{HEIGHT - 5}" font-size="11">{escape(s.name)}</text>'
+            f'<rect x="{x}" y="{LEGEND_Y}" width="10" height="10" fill="{colour}"/>'
+            f'<text class="legend" x="{x + 14}" y="{LEGEND_Y + 9}" font-size="11">'
+            f"{escape(s.name)}</text>"
         )
         x += 24 + 7 * len(s.name) + (7 * sum(ord(c) > 0x2E80 for c in s.name))
     return parts

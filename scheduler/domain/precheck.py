@@ -1,20 +1,27 @@
 """Document pre-check rules: which data and documents each service needs, what a
 couple may submit, and when. Pure: no I/O, ``now`` passed in.
 
-The pre-entry data is what the registry's form asks beyond the ID card itself
-(name, sex, birth date and ethnicity are read from the card at the counter):
-nationality, occupation, education, marital status before a marriage, and the
-household-register (户籍) address. Every failure raises PrecheckInvalid with the
+What each party is asked (pre-entry fields) and brings (documents) is rule data
+(scheduler/domain/rules.py), per service and party kind, from the rule set in force
+on the appointment's day: under the 2025-05-10 set a mainland resident brings the
+ID card and signs the declaration, no household register. Name, sex, birth date and
+ethnicity are read from an 18-digit ID card at the counter; parties whose document
+carries no birth date give it here. Every failure raises PrecheckInvalid with the
 offending field and a stable reason slug (a translation key).
 """
 
 from __future__ import annotations
 
-import re
+import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from scheduler.domain.rules import SEXES, RuleSet
 
 STATUSES = ("not_submitted", "submitted", "approved", "needs_correction")
 DECISIONS = ("approved", "needs_correction")
@@ -32,57 +39,40 @@ EDUCATION = (
 )
 # Before a marriage; a person still married cannot register another one.
 MARITAL_STATUSES = ("unmarried", "divorced", "widowed")
-
-# Data fields each service's form asks of each party. Ceremony and counselling
-# need no documents checked in advance: they have no pre-check.
-FIELDS: dict[str, tuple[str, ...]] = {
-    "marriage": ("nationality", "occupation", "education", "marital_status", "hukou_address"),
-    "divorce": ("nationality", "occupation", "education", "hukou_address"),
-    "reissue": ("nationality", "hukou_address"),
-}
-DOCUMENTS = (
-    "id_card",
-    "hukou_book",
-    "no_spouse_statement",
-    "photos",
-    "marriage_certificate",
-    "divorce_agreement",
-    "declaration",
-)
 NOTE_MAX = 500
 OCCUPATION_MAX = 50
-ADDRESS_MAX = 120
-_NATIONALITY = re.compile(r"[A-Z]{2}")
+COUNTRIES_FILE = Path(__file__).resolve().parents[2] / "config" / "countries.json"
+
+
+@cache
+def countries() -> tuple[dict[str, str], ...]:
+    """The nationality choices: ISO 3166-1 alpha-2 codes with names in three
+    languages (config/countries.json), CN, HK, MO and TW first."""
+    data = json.loads(COUNTRIES_FILE.read_text(encoding="utf-8"))
+    return tuple(data["countries"])
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    return frozenset(c["code"] for c in countries())
 
 
 class PrecheckInvalid(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, others: tuple[PrecheckInvalid, ...] = ()) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        # Every problem found, this one first: the form shows them all at once.
+        self.all: tuple[PrecheckInvalid, ...] = (self, *others)
 
 
-def offered(service: str) -> bool:
-    return service in FIELDS
+def offered(rules: RuleSet, service: str) -> bool:
+    return bool(rules.fields.get(service))
 
 
-def required_documents(service: str, id_type: str) -> tuple[str, ...]:
-    """The documents one party brings, in checklist order. The household register
-    exists for mainland residents only; others (passport, HK/Macau/Taiwan permits)
-    bring a sworn statement of having no spouse for a marriage instead."""
-    if not offered(service):
-        return ()
-    mainland = id_type == "mainland_id"
-    docs = ["id_card"]
-    if mainland:
-        docs.append("hukou_book")
-    elif service == "marriage":
-        docs.append("no_spouse_statement")
-    docs.append("photos")
-    if service == "divorce":
-        docs += ["marriage_certificate", "divorce_agreement"]
-    docs.append("declaration")
-    return tuple(docs)
+def required_documents(rules: RuleSet, service: str, kind: str) -> tuple[str, ...]:
+    """The documents one party of ``kind`` brings, in checklist order."""
+    return rules.checklist(service, kind) if offered(rules, service) else ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +81,9 @@ class PartyData:
     occupation: str = ""
     education: str = ""
     marital_status: str = ""
-    hukou_address: str = ""
+    hukou_address: str = ""  # asked only by rule sets before 2025-05-10; kept for old rows
+    birth_date: date | None = None
+    sex: str = ""
     documents: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -109,43 +101,78 @@ def _bounded(value: str, name: str, maximum: int) -> str:
     return value
 
 
-def clean_party(role: str, service: str, id_type: str, raw: PartyData) -> PartyData:
-    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``.
-    Fields the service does not ask are dropped, documents it does not need refused."""
-    asked = FIELDS[service]
+def clean_party(
+    role: str, service: str, kind: str, raw: PartyData, rules: RuleSet, raw_birth: str = ""
+) -> PartyData:
+    """The party's data as stored, or PrecheckInvalid naming ``party_<role>.<field>``
+    (and, in ``.all``, every other bad field too). Fields the rule set does not ask
+    of this party kind are dropped, documents it does not list refused.
+    ``raw_birth``: the birth date as typed (YYYY-MM-DD)."""
+    asked = rules.fields_for(service, kind)
     prefix = f"party_{role}."
-    nationality = _text(raw.nationality).upper()
-    if not _NATIONALITY.fullmatch(nationality):
-        raise PrecheckInvalid(prefix + "nationality", "nationality")
-    occupation = education = marital = ""
+    problems: list[PrecheckInvalid] = []
+
+    def check(clean: Callable[[], str]) -> str:
+        try:
+            return clean()
+        except PrecheckInvalid as exc:
+            problems.append(exc)
+            return ""
+
+    def nationality_of() -> str:
+        value = _text(raw.nationality).upper()
+        if value not in country_codes():
+            raise PrecheckInvalid(prefix + "nationality", "nationality")
+        return value
+
+    def choice(name: str, value: str, allowed: tuple[str, ...]) -> Callable[[], str]:
+        def clean() -> str:
+            if value not in allowed:
+                raise PrecheckInvalid(prefix + name, "choice")
+            return value
+
+        return clean
+
+    nationality = check(nationality_of)
+    occupation = education = marital = sex = ""
+    born: date | None = None
     if "occupation" in asked:
-        occupation = _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
-    if "education" in asked and raw.education not in EDUCATION:
-        raise PrecheckInvalid(prefix + "education", "choice")
+        occupation = check(
+            lambda: _bounded(_text(raw.occupation), prefix + "occupation", OCCUPATION_MAX)
+        )
     if "education" in asked:
-        education = raw.education
+        education = check(choice("education", raw.education, EDUCATION))
     if "marital_status" in asked:
-        if raw.marital_status not in MARITAL_STATUSES:
-            raise PrecheckInvalid(prefix + "marital_status", "choice")
-        marital = raw.marital_status
-    address = _bounded(_text(raw.hukou_address), prefix + "hukou_address", ADDRESS_MAX)
-    unknown = raw.documents - set(required_documents(service, id_type))
-    if unknown:
-        raise PrecheckInvalid(prefix + "documents", "document")
+        marital = check(choice("marital_status", raw.marital_status, MARITAL_STATUSES))
+    if "birth_date" in asked:
+        try:
+            born = raw.birth_date or date.fromisoformat(_text(raw_birth))
+        except ValueError:
+            problems.append(PrecheckInvalid(prefix + "birth_date", "date"))
+    if "sex" in asked:
+        sex = check(choice("sex", raw.sex, SEXES))
+    if raw.documents - set(required_documents(rules, service, kind)):
+        problems.append(PrecheckInvalid(prefix + "documents", "document"))
+    if problems:
+        first = problems[0]
+        raise PrecheckInvalid(first.field, first.reason, tuple(problems[1:]))
     return PartyData(
         nationality=nationality,
         occupation=occupation,
         education=education,
         marital_status=marital,
-        hukou_address=address,
+        birth_date=born,
+        sex=sex,
         documents=frozenset(raw.documents),
     )
 
 
-def missing_documents(service: str, id_type: str, ticked: frozenset[str]) -> tuple[str, ...]:
-    """Documents not ticked: submitting is allowed (the clerk may advise, e.g. a
-    household-register extract from the police station), but both sides see them."""
-    return tuple(d for d in required_documents(service, id_type) if d not in ticked)
+def missing_documents(
+    rules: RuleSet, service: str, kind: str, ticked: frozenset[str]
+) -> tuple[str, ...]:
+    """Documents not ticked: submitting is allowed (the clerk may advise), but both
+    sides see them."""
+    return tuple(d for d in required_documents(rules, service, kind) if d not in ticked)
 
 
 def clean_note(decision: str, note: str) -> str:

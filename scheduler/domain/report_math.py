@@ -17,6 +17,8 @@ from typing import Any
 from scheduler.errors import DomainError
 
 DEFAULT_DAYS = 30
+# With no dates at all: a window around today, so upcoming bookings show (issue 14).
+DEFAULT_BEFORE, DEFAULT_AFTER = 30, 30
 MAX_DAYS = 366
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 # Lead time buckets in days: [low, high). The last one is open.
@@ -34,12 +36,17 @@ SMS_FAILED = ("failed", "undelivered", "dead")
 SMS_IN_FLIGHT = ("pending", "sending", "sent")
 
 
-def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[date, date]:
-    """``from``/``to`` (YYYY-MM-DD, both inclusive); by default the 30 days up to today
-    (or from ``from`` on). More than 366 days, an end before the start or a malformed
-    date: 422."""
+def parse_range(
+    raw_from: str | None, raw_to: str | None, today: date, *, around_today: bool = False
+) -> tuple[date, date]:
+    """``from``/``to`` (YYYY-MM-DD, both inclusive); by default the 30 days up to today,
+    or with ``around_today`` (reports: bookings lie ahead) 30 days either side of it
+    (with only ``from``: 30 days from it; only ``to``: 30 days up to it). More than 366
+    days, an end before the start or a malformed date: 422."""
     start = _date(raw_from, "from")
     end = _date(raw_to, "to")
+    if start is None and end is None and around_today:
+        return today - timedelta(days=DEFAULT_BEFORE), today + timedelta(days=DEFAULT_AFTER)
     if end is None:
         end = today if start is None else start + timedelta(days=DEFAULT_DAYS - 1)
     if start is None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from scheduler import rules
 from scheduler.appointments import Loaded, public_view
+from scheduler.domain.rules import party_kind
 from scheduler.notify import outbox
 
 
@@ -25,8 +28,11 @@ async def notify_couple(
     suffix: str = "",
     urgent: bool = False,
     extra: dict[str, Any] | None = None,
+    per_party: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Queue ``template`` to both parties; the key makes the event idempotent."""
+    """Queue ``template`` to both parties; the key makes the event idempotent.
+    ``per_party(party, payload)`` adds what differs per recipient (their country's
+    rules decide whether a link may travel)."""
     view = public_view(loaded)
     payload = {
         "reference": view["reference"],
@@ -35,13 +41,19 @@ async def notify_couple(
         "date": view["slot"]["date"],
         "start": view["slot"]["start"],
     } | (extra or {})
+    # What to bring comes from the rule set in force on the appointment's day, for
+    # each partner's own kind of document (a Hong Kong resident's list is not a
+    # mainland resident's); the mask keeps what party_kind reads.
+    rule_set = await rules.for_day(loaded.row["slot"]["day"])
     for party in loaded.parties:
+        kind = party_kind(party["id_type"], party["id_masked"])
+        mine = payload | {"bring": rule_set.sms_bring(view["service"], kind, loaded.row["locale"])}
         await outbox.enqueue(
             key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
             to_phone=party["phone"],
             template=template,
             locale=loaded.row["locale"],
-            payload=payload,
+            payload=mine | (per_party(party, mine) if per_party else {}),
             now=now,
             urgent=urgent,
             appointment_id=loaded.id,

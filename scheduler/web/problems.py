@@ -53,6 +53,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
     # 409 banned: the local date the ban ends (scheduler/bans.py).
     banned_until: str | None = None
+    # 409 office-not-designated: codes of the offices that may serve the couple.
+    offices: list[str] | None = None
 
 
 def _is_api(request: Request[Any, Any, Any]) -> bool:
@@ -83,10 +85,13 @@ def problem_response(
             field=field,
             errors=errors,
             banned_until=params.get("banned_until"),
+            offices=params.get("offices"),
         )
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    # Staff pages keep the staff layout (their header, no couple's navigation).
+    staff = request.url.path.startswith("/staff/")
     return Template(
-        template_name="pages/error.html",
+        template_name="staff/error.html" if staff else "pages/error.html",
         context={"locale": locale, "status": status, "message": detail},
         status_code=status,
         headers=headers,
@@ -96,8 +101,23 @@ def problem_response(
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     retry = exc.params.get("retry_after")
     headers = {"Retry-After": str(retry)} if retry is not None else None
+    locale = request_locale(request)
+    params = dict(exc.params)
+    # Several problems at once: each with its field and message, as for bad JSON
+    # (or a list a use case put in its params already, passed on as it is).
+    given = params.pop("errors", None)
+    errors = [
+        {"key": e.field or "", "message": translate(locale, e.key, **e.params)}
+        for e in exc.errors
+    ] or (given if isinstance(given, list) else None)
     return problem_response(
-        request, exc.slug, key=exc.key, field=exc.field, headers=headers, **exc.params
+        request,
+        exc.slug,
+        key=exc.key,
+        field=exc.field,
+        errors=errors or None,
+        headers=headers,
+        **params,
     )
 
 

@@ -17,6 +17,17 @@
   var trigger = "";
   document.addEventListener("htmx:beforeRequest", function (event) {
     trigger = (event.detail.elt && event.detail.elt.id) || "";
+    // The picker says it is busy while a day or month loads (the indicator shows too).
+    var picker = document.getElementById("picker");
+    if (picker) {
+      picker.setAttribute("aria-busy", "true");
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function () {
+    var picker = document.getElementById("picker");
+    if (picker) {
+      picker.removeAttribute("aria-busy");
+    }
   });
   document.addEventListener("htmx:afterSettle", function () {
     if (trigger.indexOf("day-") === 0) {

@@ -64,9 +64,7 @@ DESCRIPTION = "True"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="OnsiteWindow",
@@ -75,17 +73,11 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="OfficeDay", tablename="office_day", schema=None, columns=None
-    )
+    manager.add_table(class_name="OfficeDay", tablename="office_day", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Slot", tablename="slot", schema=None, columns=None
-    )
+    manager.add_table(class_name="Slot", tablename="slot", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Office", tablename="office", schema=None, columns=None
-    )
+    manager.add_table(class_name="Office", tablename="office", schema=None, columns=None)
 
     manager.add_table(
         class_name="AppointmentEvent",
@@ -108,9 +100,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Party", tablename="party", schema=None, columns=None
-    )
+    manager.add_table(class_name="Party", tablename="party", schema=None, columns=None)
 
     manager.add_table(
         class_name="OutboxMessage",
@@ -126,9 +116,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="IdClaim", tablename="id_claim", schema=None, columns=None
-    )
+    manager.add_table(class_name="IdClaim", tablename="id_claim", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="OnsiteWindow",

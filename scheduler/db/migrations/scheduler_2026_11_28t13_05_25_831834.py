@@ -11,9 +11,7 @@ DESCRIPTION = "sms delivery tracking"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="DeliveryEvent",
@@ -22,9 +20,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="SmsPace", tablename="sms_pace", schema=None, columns=None
-    )
+    manager.add_table(class_name="SmsPace", tablename="sms_pace", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="DeliveryEvent",

@@ -49,9 +49,7 @@ DESCRIPTION = "queue tickets"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="QueueTicket",
@@ -67,9 +65,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="HallCount", tablename="hall_count", schema=None, columns=None
-    )
+    manager.add_table(class_name="HallCount", tablename="hall_count", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="QueueTicket",

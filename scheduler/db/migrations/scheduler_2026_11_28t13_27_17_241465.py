@@ -76,13 +76,9 @@ DESCRIPTION = "blackouts and reschedule runs"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Blackout", tablename="blackout", schema=None, columns=None
-    )
+    manager.add_table(class_name="Blackout", tablename="blackout", schema=None, columns=None)
 
     manager.add_table(
         class_name="BlackoutOffice",

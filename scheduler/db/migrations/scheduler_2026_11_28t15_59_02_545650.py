@@ -10,9 +10,7 @@ DESCRIPTION = "data protection: sealed ID numbers, erased_at"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_column(
         table_class_name="Appointment",

@@ -27,9 +27,7 @@ DESCRIPTION = "policies and bans"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="PolicyOverride",
@@ -45,9 +43,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Ban", tablename="ban", schema=None, columns=None
-    )
+    manager.add_table(class_name="Ban", tablename="ban", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="PolicyOverride",

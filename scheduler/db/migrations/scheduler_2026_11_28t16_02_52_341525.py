@@ -63,9 +63,7 @@ DESCRIPTION = "lottery tables"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="scheduler", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="scheduler", description=DESCRIPTION)
 
     manager.add_table(
         class_name="LotteryApplication",
@@ -74,9 +72,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Lottery", tablename="lottery", schema=None, columns=None
-    )
+    manager.add_table(class_name="Lottery", tablename="lottery", schema=None, columns=None)
 
     manager.add_table(
         class_name="LotteryClaim",

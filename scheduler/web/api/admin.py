@@ -44,13 +44,98 @@ class BlackoutIn(msgspec.Struct, forbid_unknown_fields=True):
     cap_percent: Annotated[int, Meta(ge=0, le=99)] = 50
     allow_other_office: bool = False
     dry_run: bool = False
+    # From the dry run of this very declaration; required over more than one office.
+    preview_token: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class PlacementOut(msgspec.Struct):
+    """One couple of the preview: by reference and local times, never internal ids."""
+
+    reference: str
+    from_office: str
+    from_date: str
+    from_time: str
+    to_office: str | None
+    to_date: str | None
+    to_time: str | None
+
+
+class GroupOut(msgspec.Struct):
+    office: str
+    service: str
+    date: str
+    appointments: int
+
+
+class PreviewOut(msgspec.Struct):
+    offices: list[str]
+    kind: str
+    start_date: str
+    end_date: str
+    start_time: str | None
+    end_time: str | None
+    services: list[str]
+    affected: int
+    by_office_service_day: list[GroupOut]
+    slots_covered: int
+    placeable: int
+    unplaceable: int
+    sms: int
+    sms_segments: int
+    placements: list[PlacementOut]
+
+
+class BlackoutOut(msgspec.Struct):
+    id: int
+    kind: str
+    start_date: str
+    end_date: str
+    start_time: str | None
+    end_time: str | None
+    services: list[str]
+    reason: dict[str, str]
+    offices: list[str]
+    cap_percent: int
+    allow_other_office: bool
+    lifted: bool
+
+
+class SmsCountsOut(msgspec.Struct):
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+
+
+class RunOut(msgspec.Struct):
+    id: int
+    blackout: int | None
+    status: str
+    total: int
+    moved: int
+    needs_rebooking: int
+    notified: int
+    sms: SmsCountsOut
+
+
+class DeclareOut(msgspec.Struct):
+    """A dry run: ``preview`` and the token to declare it with; a declaration:
+    ``blackout`` and, for a closure, the reschedule ``run``."""
+
+    dry_run: bool
+    preview: PreviewOut | None = None
+    preview_token: str | None = None
+    preview_expires_at: str | None = None
+    blackout: BlackoutOut | None = None
+    run: RunOut | None = None
 
 
 def declaration(data: BlackoutIn) -> blackouts.Declaration:
+    # What was typed, per language; readers fall back to zh-Hans (docs/decisions.md).
     reason = {
         "zh-Hans": data.reason.zh_hans,
-        "zh-Hant": data.reason.zh_hant or data.reason.zh_hans,
-        "en": data.reason.en or data.reason.zh_hans,
+        "zh-Hant": data.reason.zh_hant.strip(),
+        "en": data.reason.en.strip(),
     }
     return blackouts.Declaration(
         kind=data.kind,
@@ -81,19 +166,26 @@ class AdminApi(Controller):
     @post(
         "/blackouts",
         summary="Declare a blackout (dry_run: preview only)",
-        responses=problems(401, 403, 404, 409, 422),
+        description="A dry run answers the preview and a `preview_token` (15 minutes, this"
+        " staff member, exactly this declaration). A declaration over more than one office"
+        " must carry it (else 428 `preview-required`; another declaration's or an expired"
+        " one: 409).",
+        responses=problems(401, 403, 404, 409, 422, 428),
     )
     async def declare(
         self, data: JSONBody[BlackoutIn], member: NamedDependency[StaffMember]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[DeclareOut]:
         result = await blackouts.declare(
             declaration(data),
             now=utcnow(),
             actor=member,
             scope=scope_of(member),
             dry_run=data.dry_run,
+            preview_token=data.preview_token,
+            preview_required_over=1,
         )
-        return Response(result, status_code=200 if data.dry_run else 202)
+        body = msgspec.convert(result, DeclareOut)
+        return Response(body, status_code=200 if data.dry_run else 202)
 
     @delete(
         "/blackouts/{blackout_id:int}",

@@ -27,8 +27,13 @@ Short = Annotated[str, Meta(max_length=200)]
 class PartyPrecheckIn(msgspec.Struct, forbid_unknown_fields=True):
     nationality: Annotated[str, Meta(max_length=8, description="ISO 3166-1 alpha-2, e.g. CN")]
     hukou_address: Annotated[
-        str, Meta(max_length=500, description="Household-register (户籍) address")
-    ]
+        str,
+        Meta(max_length=500, description="Ignored: no rule set since 2025-05-10 asks for it"),
+    ] = ""
+    birth_date: Annotated[
+        str, Meta(max_length=32, description="YYYY-MM-DD, where the party's `fields` ask it")
+    ] = ""
+    sex: Annotated[str, Meta(max_length=16, description="male or female, where asked")] = ""
     occupation: Short = ""
     education: Short = ""
     marital_status: Annotated[
@@ -64,6 +69,12 @@ class PartyPrecheckOut(msgspec.Struct):
     documents: list[str]
     required_documents: list[str]
     missing_documents: list[str]
+    kind: str
+    fields: list[str]
+    birth_date: str
+    sex: str
+    # Per required document: its label per locale, from the rule set in force.
+    document_labels: dict[str, dict[str, str]]
 
 
 class PrecheckOut(msgspec.Struct):
@@ -80,6 +91,7 @@ class PrecheckOut(msgspec.Struct):
     submitted_at: str | None
     editable: bool
     fields: list[str]
+    rule_set: str
     parties: list[PartyPrecheckOut]
 
 
@@ -110,7 +122,7 @@ def _party(data: PartyPrecheckIn) -> PartyData:
         occupation=data.occupation,
         education=data.education,
         marital_status=data.marital_status,
-        hukou_address=data.hukou_address,
+        sex=data.sex,
         documents=frozenset(data.documents),
     )
 
@@ -141,7 +153,12 @@ class PrecheckApi(Controller):
         data: JSONBody[PrecheckIn],
         x_manage_token: ManageToken = None,
     ) -> PrecheckOut:
-        submission = precheck.Submission(party_a=_party(data.party_a), party_b=_party(data.party_b))
+        submission = precheck.Submission(
+            party_a=_party(data.party_a),
+            party_b=_party(data.party_b),
+            birth_a=data.party_a.birth_date,
+            birth_b=data.party_b.birth_date,
+        )
         body = await precheck.submit(reference, x_manage_token, submission, now=utcnow())
         return msgspec.convert(body, PrecheckOut)
 

@@ -125,6 +125,25 @@ class PartyOut(msgspec.Struct):
     confirmed: bool
 
 
+class ChecklistDocumentOut(msgspec.Struct):
+    key: str
+    label: dict[str, str]  # per locale
+
+
+class ChecklistPartyOut(msgspec.Struct):
+    role: str
+    kind: str  # mainland, hk_macau, taiwan, foreign, residence_permit
+    documents: list[ChecklistDocumentOut]
+
+
+class ChecklistOut(msgspec.Struct):
+    """What each partner brings, from the rule set in force on the appointment's day."""
+
+    effective_from: str
+    source: dict[str, str]
+    parties: list[ChecklistPartyOut]
+
+
 class AppointmentOut(msgspec.Struct, omit_defaults=True):
     reference: str
     status: str
@@ -137,6 +156,8 @@ class AppointmentOut(msgspec.Struct, omit_defaults=True):
     parties: list[PartyOut]
     # Set when a blackout moved the booking (or could not): where it was before.
     rescheduled_from: AppointmentSlotOut | None = None
+    # On the view of a booking (GET): the documents to bring.
+    checklist: ChecklistOut | None = None
     # False while a hold waits for its seat (the unconfirmed share of the slot was
     # full, issue 13.3): the seat is taken when both partners have confirmed.
     seat_held: bool = True

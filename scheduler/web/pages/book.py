@@ -14,17 +14,19 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, idempotency, policies, slots
+from scheduler import booking, couple_access, idempotency, policies, slots
 from scheduler.clock import utcnow
+from scheduler.crypto import SealError, open_sealed, seal
 from scheduler.errors import DomainError
 from scheduler.i18n import translate
+from scheduler.settings import Settings
 from scheduler.web.locale import request_locale
 from scheduler.web.pages import picker
 from scheduler.web.pages.common import (
     FORM_ERROR,
     SMS_LIMIT,
     appointment_page,
-    error_messages,
+    field_errors,
     render,
     text,
     token_cookie,
@@ -36,7 +38,13 @@ PARTY_FIELDS = ("name", "id_type", "id_number", "phone")
 FORM_FIELDS = tuple(f"party_{role}.{name}" for role in booking.PARTY_ROLES for name in PARTY_FIELDS)
 HIDDEN_FIELDS = ("office", "service", "day", "slot_id", "form_id")
 # Refusals about one party's code, shown next to it; others (expired hold) head the page.
-CODE_ERRORS = ("wrong-code", "too-many-attempts")
+CODE_ERRORS = ("wrong-code", "too-many-attempts", "rate-limited")
+# What was typed into a refused form, sealed in a cookie for 30 minutes, so that
+# "choose another time" (another page, another slot) finds it again: never in an
+# address, never readable by scripts or by anyone without the server's key.
+DRAFT_COOKIE = "book-draft"
+DRAFT_PURPOSE = "book-draft"
+DRAFT_SECONDS = 30 * 60
 
 
 class BookingPages(Controller):
@@ -77,9 +85,10 @@ class BookingPages(Controller):
         service: FromPath[str],
         day: FromPath[date],
         slot_id: FromPath[int],
+        state: State,
     ) -> Template:
         slot = await picker.find_slot(office, service, day, slot_id, utcnow())
-        return booking_form(request, slot, {})
+        return booking_form(request, slot, read_draft(request, state.settings))
 
     @post("/book", middleware=[SMS_LIMIT])
     async def submit(
@@ -98,19 +107,66 @@ class BookingPages(Controller):
             slot = await picker.find_slot(
                 values["office"], values["service"], _day(values["day"]), _slot_id(values), utcnow()
             )
-            errors = error_messages(exc, locale, FORM_FIELDS)
-            return booking_form(request, slot, values, status=exc.status, errors=errors)
+            errors = field_errors(exc, locale, FORM_FIELDS)
+            page = booking_form(request, slot, values, status=exc.status, errors=errors)
+            keep_draft(page, values, state.settings)
+            return page
         reference = body["reference"]
-        return Redirect(
+        done = Redirect(
             f"/booking/{reference}",
             status_code=303,
             cookies=[token_cookie(reference, body["manage_token"], state.settings)],
         )
+        done.delete_cookie(DRAFT_COOKIE, path="/book")
+        return done
 
     @get("/booking/{reference:str}")
-    async def progress(self, request: Request[Any, Any, Any], reference: FromPath[str]) -> Template:
+    async def progress(
+        self, request: Request[Any, Any, Any], state: State, reference: FromPath[str]
+    ) -> Template:
         token = token_of(request, reference)
-        return appointment_page(request, await booking.view(reference, token), token)
+        appt = await booking.view(reference, token)
+        context = await code_context(appt, state.settings)
+        return appointment_page(request, appt, token, **context)
+
+    @post("/booking/{reference:str}/resend", middleware=[SMS_LIMIT])
+    async def resend(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        reference: FromPath[str],
+        data: URLEncodedBody[dict[str, Any]],
+    ) -> Response[Any]:
+        """Text one partner a new code; the page says so next to that partner."""
+        party = text(data, "party")
+        token = token_of(request, reference, text(data, "token"))
+        notices: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        locale = request_locale(request)
+        status = 200
+        try:
+            await couple_access.resend(
+                reference, token, party, now=utcnow(), settings=state.settings
+            )
+            notices[party] = translate(locale, "couples.codes.resent")
+        except DomainError as exc:
+            if exc.slug == "not-found":
+                raise
+            status = exc.status
+            key = party if exc.slug in CODE_ERRORS and party in booking.PARTY_ROLES else FORM_ERROR
+            errors[key] = translate(locale, exc.key, **exc.params)
+        appt = await booking.view(reference, token)
+        context = await code_context(appt, state.settings)
+        return appointment_page(
+            request,
+            appt,
+            token,
+            status=status,
+            errors=errors,
+            notices=notices,
+            here=f"/booking/{appt['reference']}",
+            **context,
+        )
 
     @post("/booking/{reference:str}/confirm")
     async def confirm(
@@ -131,6 +187,7 @@ class BookingPages(Controller):
             appt = await booking.view(reference, token)
             key = party if exc.slug in CODE_ERRORS and party in booking.PARTY_ROLES else FORM_ERROR
             message = translate(request_locale(request), exc.key, **exc.params)
+            context = await code_context(appt, state.settings)
             return appointment_page(
                 request,
                 appt,
@@ -138,6 +195,7 @@ class BookingPages(Controller):
                 status=exc.status,
                 errors={key: message},
                 here=f"/booking/{appt['reference']}",
+                **context,
             )
         return Redirect(f"/booking/{appt['reference']}", status_code=303)
 
@@ -164,6 +222,44 @@ def booking_form(
         # A double tap or a reload re-sends the same form: the same booking comes back.
         form_id=secrets.token_urlsafe(16),
     )
+
+
+async def code_context(appt: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What the code page shows beyond the booking: attempts and resends left per
+    partner, and whether the hold ended because the codes locked."""
+    reference = appt["reference"]
+    if appt["status"] == "pending_confirmation":
+        return {"code_status": await couple_access.code_status(reference, settings)}
+    if appt["status"] == "expired":
+        return {"locked": await couple_access.locked(reference)}
+    return {}
+
+
+def keep_draft(page: Response[Any], values: dict[str, str], settings: Settings) -> None:
+    typed = {key: values[key] for key in FORM_FIELDS if values.get(key)}
+    page.set_cookie(
+        DRAFT_COOKIE,
+        seal(settings, DRAFT_PURPOSE, json.dumps(typed)),
+        path="/book",
+        max_age=DRAFT_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_base_url.startswith("https://"),
+    )
+
+
+def read_draft(request: Request[Any, Any, Any], settings: Settings) -> dict[str, str]:
+    """The values of the last refused form, if any (a bad or old cookie: none)."""
+    raw = request.cookies.get(DRAFT_COOKIE)
+    if not raw:
+        return {}
+    try:
+        typed = json.loads(open_sealed(settings, DRAFT_PURPOSE, raw))
+    except (SealError, ValueError):
+        return {}
+    if not isinstance(typed, dict):
+        return {}
+    return {k: str(v) for k, v in typed.items() if k in FORM_FIELDS}
 
 
 def _day(value: str) -> date:

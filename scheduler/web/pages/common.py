@@ -111,6 +111,27 @@ def error_messages(exc: DomainError, locale: str, fields: tuple[str, ...] = ()) 
     return {field: translate(locale, exc.key, **exc.params)}
 
 
+def field_errors(exc: DomainError, locale: str, fields: tuple[str, ...]) -> dict[str, str]:
+    """Every problem of a refusal keyed where the form shows it: a known field's
+    input, a party's fieldset ("party_a", also for problems about a party field
+    the form does not have, e.g. eligibility), or the summary on top (``_form``)."""
+    shown: dict[str, str] = {}
+    for err in exc.errors or [exc]:
+        field = err.field or ""
+        if field in fields:
+            key = field
+        elif field.split(".")[0] in PARTY_KEYS:
+            key = field.split(".")[0]
+        else:
+            key = FORM_ERROR
+        message = translate(locale, err.key, **err.params)
+        shown[key] = f"{shown[key]} {message}" if key in shown else message
+    return shown
+
+
+PARTY_KEYS = ("party_a", "party_b")
+
+
 def date_label(locale: str, value: str | date) -> str:
     day = date.fromisoformat(value) if isinstance(value, str) else value
     return translate(

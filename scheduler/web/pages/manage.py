@@ -8,7 +8,9 @@ it in a form field: it never appears in an address the server generates for a PO
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -17,11 +19,14 @@ from litestar.response import Redirect, Template
 
 from scheduler import booking, precheck, suspensions
 from scheduler.clock import utcnow
+from scheduler.domain.precheck import submission_open
 from scheduler.errors import DomainError
+from scheduler.i18n import translate
 from scheduler.settings import Settings
 from scheduler.web.locale import request_locale
 from scheduler.web.pages import picker
 from scheduler.web.pages.common import (
+    FORM_ERROR,
     SMS_LIMIT,
     error_messages,
     qr_svg,
@@ -74,6 +79,11 @@ class ManagePages(Controller):
             return to_manage(appt, token, state.settings)
         appt = await suspensions.annotate(appt)
         appt["precheck"] = await precheck.summary(appt["reference"])
+        # No pre-check button once the day's pre-check has closed (the page would say so).
+        tz = ZoneInfo(appt["office"]["timezone"])
+        appt["precheck_open"] = submission_open(
+            date.fromisoformat(appt["slot"]["date"]), utcnow(), tz
+        )
         return manage_page(request, appt, token_of(request, reference), notice=notice)
 
     @get("/{reference:str}/cancel")
@@ -125,6 +135,9 @@ class ManagePages(Controller):
             slot_id = int(text(data, "slot_id"))
         except ValueError:
             slot_id = 0  # no such slot: the use case refuses it like any unknown one
+        if text(data, "confirm") != "yes":
+            # Like cancelling: a second, explicit step names both times first.
+            return await confirm_move_page(request, reference, token, data, slot_id)
         try:
             appt = await booking.move(
                 reference, token, slot_id, now=utcnow(), settings=state.settings
@@ -150,9 +163,46 @@ def to_manage(
     )
 
 
+async def confirm_move_page(
+    request: Request[Any, Any, Any],
+    reference: str,
+    token: str | None,
+    data: dict[str, Any],
+    slot_id: int,
+) -> Template:
+    appt = await booking.view(reference, token)
+    month, day = text(data, "month") or None, text(data, "day") or None
+    try:
+        chosen = await picker.find_slot(
+            appt["office"]["code"],
+            appt["service"],
+            date.fromisoformat(day or ""),
+            slot_id,
+            utcnow(),
+        )
+    except (DomainError, ValueError):
+        errors = {
+            FORM_ERROR: translate(request_locale(request), "error.invalid-input.unknown-slot")
+        }
+        return await move_page(request, reference, token, month, day, status=422, errors=errors)
+    return render(
+        request,
+        "move_confirm.html",
+        here=f"/manage/{appt['reference']}/move?month={month or ''}",
+        appt=appt,
+        token=token,
+        chosen=chosen,
+        month=month or "",
+        day=day or "",
+    )
+
+
 def lookup_page(request: Request[Any, Any, Any], reference: str, exc: DomainError) -> Template:
-    # Unknown reference and wrong token read the same, as in the API.
+    # Unknown reference and wrong token read the same, as in the API; the page says
+    # what it asked for (reference and manage code) and how to recover a lost code.
     errors = error_messages(exc, request_locale(request))
+    if exc.slug == "not-found":
+        errors = {FORM_ERROR: translate(request_locale(request), "couples.lookup.not_found")}
     return render(
         request,
         "lookup.html",

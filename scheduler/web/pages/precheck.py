@@ -15,24 +15,41 @@ from litestar.response import Redirect, Template
 
 from scheduler import precheck
 from scheduler.clock import utcnow
-from scheduler.domain.precheck import DOCUMENTS, EDUCATION, MARITAL_STATUSES, ROLES, PartyData
+from scheduler.domain.precheck import EDUCATION, MARITAL_STATUSES, ROLES, PartyData, countries
+from scheduler.domain.rules import FIELDS, SEXES
 from scheduler.errors import DomainError
 from scheduler.web.locale import request_locale
-from scheduler.web.pages.common import error_messages, render, text, token_of
+from scheduler.web.pages.common import field_errors, render, text, token_of
 
-FIELD_NAMES = ("nationality", "occupation", "education", "marital_status", "hukou_address")
+FIELD_NAMES = FIELDS
 ERROR_FIELDS = tuple(f"party_{r}.{f}" for r in ROLES for f in (*FIELD_NAMES, "documents"))
+DOC_PREFIX = "doc."
 
 
 def _party(form: dict[str, Any], role: str) -> PartyData:
     prefix = f"party_{role}."
+    ticked = {
+        key.removeprefix(prefix + DOC_PREFIX)
+        for key in form
+        if key.startswith(prefix + DOC_PREFIX) and text(form, key) == "on"
+    }
     return PartyData(
         nationality=text(form, prefix + "nationality"),
         occupation=text(form, prefix + "occupation"),
         education=text(form, prefix + "education"),
         marital_status=text(form, prefix + "marital_status"),
-        hukou_address=text(form, prefix + "hukou_address"),
-        documents=frozenset(d for d in DOCUMENTS if text(form, f"{prefix}doc.{d}") == "on"),
+        sex=text(form, prefix + "sex"),
+        # Only the rule set's documents are accepted (clean_party refuses others).
+        documents=frozenset(ticked),
+    )
+
+
+def _submission(form: dict[str, Any]) -> precheck.Submission:
+    return precheck.Submission(
+        party_a=_party(form, "a"),
+        party_b=_party(form, "b"),
+        birth_a=text(form, "party_a.birth_date"),
+        birth_b=text(form, "party_b.birth_date"),
     )
 
 
@@ -42,7 +59,7 @@ def _values(pre: dict[str, Any]) -> dict[str, Any]:
     for party in pre["parties"]:
         prefix = f"party_{party['role']}."
         for name in FIELD_NAMES:
-            values[prefix + name] = party[name]
+            values[prefix + name] = party.get(name, "")
         values[prefix + "nationality"] = party["nationality"] or "CN"
         for doc in party["documents"]:
             values[f"{prefix}doc.{doc}"] = True
@@ -54,7 +71,8 @@ def _typed(form: dict[str, Any]) -> dict[str, Any]:
     for role in ROLES:
         data, prefix = _party(form, role), f"party_{role}."
         for name in FIELD_NAMES:
-            values[prefix + name] = getattr(data, name)
+            values[prefix + name] = getattr(data, name) or ""
+        values[prefix + "birth_date"] = text(form, prefix + "birth_date")
         for doc in data.documents:
             values[f"{prefix}doc.{doc}"] = True
     return values
@@ -82,6 +100,8 @@ def _page(
         notice=notice,
         education=EDUCATION,
         marital_statuses=MARITAL_STATUSES,
+        sexes=SEXES,
+        countries=countries(),
     )
 
 
@@ -108,14 +128,14 @@ class PrecheckPages(Controller):
         data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
         token = token_of(request, reference, text(data, "token"))
-        submission = precheck.Submission(party_a=_party(data, "a"), party_b=_party(data, "b"))
+        submission = _submission(data)
         try:
             pre = await precheck.submit(reference, token, submission, now=utcnow())
         except DomainError as exc:
             if exc.slug == "not-found":
                 raise
             pre = await precheck.view(reference, token, now=utcnow())
-            errors = error_messages(exc, request_locale(request), ERROR_FIELDS)
+            errors = field_errors(exc, request_locale(request), ERROR_FIELDS)
             return _page(request, pre, token, values=_typed(data), status=exc.status, errors=errors)
         return Redirect(
             f"/manage/{pre['reference']}/precheck",

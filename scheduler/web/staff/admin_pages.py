@@ -47,11 +47,27 @@ def values(form: dict[str, Any], key: str) -> list[str]:
     return [str(v).strip() for v in (raw if isinstance(raw, list) else [raw]) if str(v).strip()]
 
 
+SCOPES = ("offices", "region", "all")
+# Errors of the confirmation step: the preview is shown again with the message.
+CONFIRM_ERRORS = ("preview-required", "preview-mismatch", "preview-expired")
+
+
 def parse_declaration(form: dict[str, Any]) -> admin_api.BlackoutIn:
-    """The declaration form as the admin API's input (same rules, same messages)."""
+    """The declaration form as the admin API's input (same rules, same messages).
+    The scope is chosen, never assumed, and never silently narrowed or widened:
+    offices ticked under "all" or "region" is a contradiction, said in place."""
     scope = field(form, "scope")
+    picked = values(form, "offices")
+    if scope not in SCOPES:
+        raise DomainError("invalid-input", field="scope", reason="scope-required")
+    if scope != "offices" and picked:
+        raise DomainError("invalid-input", field="scope", reason="scope-conflict")
+    if scope == "region" and not field(form, "region"):
+        raise DomainError("invalid-input", field="region", reason="region-required")
+    if scope == "offices" and not picked:
+        raise DomainError("invalid-input", field="offices", reason="unknown-office")
     raw: dict[str, Any] = {
-        "offices": "all" if scope in ("all", "region") else values(form, "offices"),
+        "offices": picked if scope == "offices" else "all",
         "region": field(form, "region") or None if scope == "region" else None,
         "start_date": field(form, "start_date"),
         "end_date": field(form, "end_date") or field(form, "start_date"),
@@ -59,7 +75,11 @@ def parse_declaration(form: dict[str, Any]) -> admin_api.BlackoutIn:
         "start_time": field(form, "start_time") or None,
         "end_time": field(form, "end_time") or None,
         "services": values(form, "services"),
-        "reason": {"zh-Hans": field(form, "reason_zh"), "en": field(form, "reason_en")},
+        "reason": {
+            "zh-Hans": field(form, "reason_zh"),
+            "zh-Hant": field(form, "reason_zh_hant"),
+            "en": field(form, "reason_en"),
+        },
         "cap_percent": field(form, "cap_percent") or "50",
         "allow_other_office": field(form, "allow_other_office") == "on",
     }
@@ -71,10 +91,24 @@ def parse_declaration(form: dict[str, Any]) -> admin_api.BlackoutIn:
         raise DomainError("invalid-input", field=path, reason=reason) from exc
 
 
+FORM_KEYS = (
+    "scope",
+    "region",
+    "start_date",
+    "end_date",
+    "kind",
+    "start_time",
+    "end_time",
+    "reason_zh",
+    "reason_zh_hant",
+    "reason_en",
+    "cap_percent",
+)
+
+
 def form_values(form: dict[str, Any]) -> dict[str, Any]:
-    """What the admin typed, to fill the form again."""
-    keys = ("scope", "region", "start_date", "end_date", "kind", "start_time", "end_time")
-    return {k: field(form, k) for k in (*keys, "reason_zh", "reason_en", "cap_percent")} | {
+    """What the admin typed, to fill the form again (and the confirmation's hidden copy)."""
+    return {k: field(form, k) for k in FORM_KEYS} | {
         "offices": values(form, "offices"),
         "services": values(form, "services"),
         "allow_other_office": field(form, "allow_other_office") == "on",
@@ -124,6 +158,13 @@ async def blackout_list(member: StaffMember) -> list[dict[str, Any]]:
     return listed
 
 
+async def lift_page(
+    request: Request[Any, Any, Any], member: StaffMember, blackout_id: int
+) -> Template:
+    blackout = await blackouts.view(blackout_id, admin_api.scope_of(member))
+    return render(request, "admin/lift.html", member=member, blackout=blackout, label=label)
+
+
 async def visible_run(run_id: int, member: StaffMember) -> dict[str, Any]:
     """The run's progress, if it touches one of the member's offices (else 404)."""
     scope = None if member.role == "superadmin" else member.offices
@@ -149,6 +190,7 @@ class AdminPages(Controller):
         *,
         preview: dict[str, Any] | None = None,
         error: str | None = None,
+        error_field: str | None = None,
         notice: str | None = None,
         status: int = 200,
     ) -> Template:
@@ -162,6 +204,7 @@ class AdminPages(Controller):
             blackouts=await blackout_list(member),
             preview=preview,
             error=error,
+            error_field=error_field,
             notice=notice,
             kinds=KINDS,
             services=SERVICES,
@@ -177,9 +220,10 @@ class AdminPages(Controller):
         kind: FromQuery[str | None] = None,
         notice: FromQuery[str | None] = None,
     ) -> Template:
+        # No scope is chosen for the admin: "all offices" is never one click away.
         form: dict[str, Any] = {
-            "scope": "all" if member.role == "superadmin" else "offices",
-            "offices": list(member.office_codes),
+            "scope": "",
+            "offices": [],
             "kind": kind if kind in KINDS else "closed",
             "cap_percent": "50",
         }
@@ -203,27 +247,79 @@ class AdminPages(Controller):
         member: NamedDependency[StaffMember],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
-        dry_run = field(data, "action") != "declare"
+        """ "preview": the figures and the confirmation step; "declare" (only from
+        that step): the preview's token and, over several offices, their number typed."""
+        locale = request_locale(request)
+        typed = form_values(data)
         try:
+            decl = admin_api.declaration(parse_declaration(data))
+            if field(data, "action") != "declare":
+                return await self._preview(request, member, decl, typed)
+            codes = await blackouts.scope_offices(decl, admin_api.scope_of(member))
+            if len(codes) > 1 and field(data, "confirm_offices") != str(len(codes)):
+                raise DomainError(
+                    "invalid-input",
+                    field="confirm_offices",
+                    reason="confirm-offices",
+                    count=len(codes),
+                )
             result = await blackouts.declare(
-                admin_api.declaration(parse_declaration(data)),
+                decl,
                 now=utcnow(),
                 actor=member,
                 scope=admin_api.scope_of(member),
-                dry_run=dry_run,
+                dry_run=False,
+                preview_token=field(data, "preview_token") or None,
+                preview_required_over=0,
             )
         except DomainError as exc:
-            message = error_message(request_locale(request), exc)
+            message = error_message(locale, exc)
+            if exc.slug in CONFIRM_ERRORS or exc.field == "confirm_offices":
+                try:  # the confirmation again, with fresh figures and token
+                    return await self._preview(
+                        request, member, decl, typed, error=message, status=exc.status
+                    )
+                except DomainError:
+                    pass
             return await self._blackouts_page(
-                request, member, form_values(data), error=message, status=exc.status
-            )
-        if dry_run:
-            return await self._blackouts_page(
-                request, member, form_values(data), preview=result["preview"]
+                request, member, typed, error=message, error_field=exc.field, status=exc.status
             )
         if result["run"] is not None:
             return Redirect(f"{BASE}/runs/{result['run']['id']}", status_code=303)
         return Redirect(f"{BASE}/blackouts", status_code=303, query_params={"notice": "declared"})
+
+    async def _preview(
+        self,
+        request: Request[Any, Any, Any],
+        member: StaffMember,
+        decl: blackouts.Declaration,
+        typed: dict[str, Any],
+        *,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Template:
+        result = await blackouts.declare(
+            decl, now=utcnow(), actor=member, scope=admin_api.scope_of(member), dry_run=True
+        )
+        return await self._blackouts_page(
+            request,
+            member,
+            typed,
+            preview=result["preview"] | {"token": result["preview_token"]},
+            error=error,
+            error_field="confirm_offices" if error else None,
+            status=status,
+        )
+
+    @get("/blackouts/{blackout_id:int}/lift")
+    async def lift_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        member: NamedDependency[StaffMember],
+        blackout_id: FromPath[int],
+    ) -> Template:
+        """What lifting reopens, and the one button that does it."""
+        return await lift_page(request, member, blackout_id)
 
     @post("/blackouts/{blackout_id:int}/lift")
     async def lift(
@@ -231,7 +327,10 @@ class AdminPages(Controller):
         request: Request[Any, Any, Any],
         member: NamedDependency[StaffMember],
         blackout_id: FromPath[int],
+        data: URLEncodedBody[dict[str, Any]],
     ) -> Response[Any]:
+        if field(data, "confirm") != "yes":  # not from the confirmation page: show it
+            return await lift_page(request, member, blackout_id)
         try:
             await blackouts.lift(
                 blackout_id, now=utcnow(), actor=member, scope=admin_api.scope_of(member)

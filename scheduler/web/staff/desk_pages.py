@@ -10,6 +10,7 @@ use case's status code.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import desk, queue
+from scheduler import checkin_card, desk, queue
 from scheduler.clock import utcnow
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment
@@ -54,6 +55,34 @@ def checked(form: dict[str, Any], key: str) -> bool:
 
 def today_of(office: dict[str, Any]) -> date:
     return utcnow().astimezone(ZoneInfo(office["timezone"])).date()
+
+
+def checkin_page(
+    request: Request[Any, Any, Any],
+    member: StaffMember,
+    office: dict[str, Any],
+    *,
+    form: dict[str, Any] | None = None,
+    card: dict[str, Any] | None = None,
+    ticket: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    return no_store(
+        render(
+            request,
+            "desk/checkin.html",
+            status=status,
+            member=member,
+            office=office,
+            form=form or {},
+            card=card,
+            ticket=ticket,
+            error=error,
+            id_types=ID_TYPES,
+            label=label,
+        )
+    )
 
 
 def no_store(response: Template) -> Template:
@@ -215,16 +244,7 @@ class DeskPages(Controller):
         office: FromPath[str],
     ) -> Template:
         row = await desk_api.scoped_office(office, member)
-        return render(
-            request,
-            "desk/checkin.html",
-            member=member,
-            office=row,
-            form={},
-            ticket=None,
-            error=None,
-            id_types=ID_TYPES,
-        )
+        return checkin_page(request, member, row)
 
     @post("/{office:str}/checkin")
     async def checkin(
@@ -235,6 +255,9 @@ class DeskPages(Controller):
         office: FromPath[str],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Template:
+        """Two steps: "find" shows who the appointment is for (names, slot, pre-check,
+        flags); only then does the clerk tick both present and issue the ticket. A
+        form that already carries both ticks (the API's shape) checks in directly."""
         row = await desk_api.scoped_office(office, member)
         form = {k: field(data, k) for k in ("reference", "id_type", "id_number")}
         present = frozenset(p for p in ("a", "b") if checked(data, f"party_{p}"))
@@ -247,27 +270,25 @@ class DeskPages(Controller):
             accept_late=checked(data, "accept_late"),
             priority=checked(data, "priority"),
         )
-        ticket, error, status = None, None, 200
+        checking_in = field(data, "step") == "confirm" or bool(present)
+        now = utcnow()
+        ticket, card, error, status = None, None, None, 200
         try:
             if not cmd.reference and not cmd.id_number:
                 raise DomainError("invalid-input", field="reference", reason="reference-or-id")
-            ticket = await queue.check_in(cmd, now=utcnow(), settings=state.settings, actor=member)
+            if checking_in:
+                ticket = await queue.check_in(cmd, now=now, settings=state.settings, actor=member)
+                cmd = replace(cmd, reference=ticket["reference"], id_number=None)
+            card = await checkin_card.card(cmd, now=now, settings=state.settings)
         except DomainError as exc:
             error, status = error_text(request, exc), exc.status
-        # After a ticket, a clean form for the next couple; after an error, what was typed.
-        kept: dict[str, Any] = {}
-        if ticket is None:
-            kept = form | {"accept_late": cmd.accept_late, "priority": cmd.priority}
-        return render(
-            request,
-            "desk/checkin.html",
-            status=status,
-            member=member,
-            office=row,
-            form=kept,
-            ticket=ticket,
-            error=error,
-            id_types=ID_TYPES,
+            if checking_in and exc.slug not in ("not-found", "invalid-input"):
+                # Refused (late, one partner missing, ...): the card stays in view.
+                card = await checkin_card.card(cmd, now=now, settings=state.settings)
+        # After a ticket, a clean form for the next couple; otherwise what was typed.
+        kept = {} if ticket else form | {"accept_late": cmd.accept_late, "priority": cmd.priority}
+        return checkin_page(
+            request, member, row, form=kept, card=card, ticket=ticket, error=error, status=status
         )
 
     # --- the queue desk --------------------------------------------------------------

@@ -16,7 +16,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import precheck
+from scheduler import desk, precheck
 from scheduler.clock import utcnow
 from scheduler.domain.precheck import STATUSES
 from scheduler.errors import DomainError
@@ -53,11 +53,17 @@ class PrecheckPages(Controller):
         if chosen and chosen not in STATUSES:
             chosen = "submitted"
         rows = await precheck.office_list(row, day, chosen or None)
+        others = [
+            d
+            for d in await desk.pending_prechecks_by_day(row, today_of(row))
+            if d["date"] != day.isoformat()
+        ]
         return render(
             request,
             "desk/prechecks.html",
             member=member,
             office=row,
+            others=others,
             day=day,
             chosen=chosen,
             statuses=STATUSES,
@@ -77,7 +83,14 @@ class PrecheckPages(Controller):
         status: int = 200,
         reviewed: bool = False,
     ) -> Template:
-        pre = await precheck.staff_view(office["id"], reference, now=utcnow())
+        now = utcnow()
+        pre = await precheck.staff_view(office["id"], reference, now=now)
+        # Said as it is: sent, or held by the SMS quiet hours until a stated time.
+        sms = (
+            await desk.sms_state(office, reference, tuple(precheck.SMS_TEMPLATES.values()), now)
+            if reviewed
+            else None
+        )
         page = render(
             request,
             "desk/precheck.html",
@@ -88,6 +101,7 @@ class PrecheckPages(Controller):
             error=error,
             note=note,
             reviewed=reviewed,
+            sms=sms,
             label=label,
         )
         # Household-register addresses and occupations: never cached.

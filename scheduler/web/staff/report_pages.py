@@ -126,6 +126,8 @@ class ReportPages(Controller):
             visible=visible,
             filters=_filters(request)
             | {"from": found.start.isoformat(), "to": found.end.isoformat()},
+            # No dates asked for: the window around today, said in words.
+            default_window=not (request.query_params.get("from") or request.query_params.get("to")),
             error=None,
             report=found,
             charts=report_views.charts(locale, name, found.tables, found.start, found.end, codes),

@@ -19,6 +19,7 @@ from scheduler.web.staff.pages import StaffLoginPages, StaffPages
 from scheduler.web.staff.policy_pages import PolicyPages
 from scheduler.web.staff.precheck_pages import PrecheckPages
 from scheduler.web.staff.report_pages import ReportPages
+from scheduler.web.staff.rule_pages import RulePages
 
 
 async def _holiday_warning(request: Request[Any, Any, Any]) -> None:
@@ -41,6 +42,7 @@ STAFF_ROUTES: list[Any] = [
     ReportPages,
     PolicyPages,
     LotteryAdminPages,
+    RulePages,
     HolidayPages,
 ]
 # What the app mounts: every staff route behind the holiday-warning hook.
