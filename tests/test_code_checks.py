@@ -129,32 +129,45 @@ async def _parallel_wrong_codes(
     client: httpx.AsyncClient,
     start: Callable[[httpx.AsyncClient], Awaitable[tuple[str, dict[str, str]]]],
     table: Any,
-) -> None:
+) -> Counter[tuple[int, str]]:
+    """40 parallel wrong codes for party A: the answers, after checking that the
+    stored attempts never passed the limit."""
     limit = get_settings().code_max_attempts
     url, sent = await start(client)
     body = {"party": "a", "code": _wrong(sent["a"])}
     answers = await gather(*(client.post(url, json=body) for _ in range(PARALLEL)))
-    seen = Counter((r.status_code, r.json()["type"].rsplit("/", 1)[-1]) for r in answers)
-    # Each checked code answers wrong-code; every other request was refused unchecked.
-    expected = {(422, "wrong-code"): limit, (429, "too-many-attempts"): PARALLEL - limit}
-    assert seen == Counter(expected)
     rows = await table.select(table.code_attempts).where(table.role == "a")
     assert [r["code_attempts"] for r in rows] == [limit]
     # The right code after the limit is refused too: it is never compared.
     late = await client.post(url, json={"party": "a", "code": sent["a"]})
-    assert late.status_code == 429
+    assert late.status_code in (404, 429), late.text
+    return Counter((r.status_code, r.json()["type"].rsplit("/", 1)[-1]) for r in answers)
 
 
 async def test_parallel_wrong_booking_codes_are_checked_at_most_limit_times(
     client: httpx.AsyncClient,
 ) -> None:
-    await _parallel_wrong_codes(client, _booking, Party)
+    limit = get_settings().code_max_attempts
+    seen = await _parallel_wrong_codes(client, _booking, Party)
+    # limit - 1 checked codes say how many are left; the last one checked locks and
+    # releases the hold (issue 14); every other request was answered unchecked:
+    # too-many-attempts while the hold was still read as pending, then as an
+    # unknown reference (the hold has ended).
+    assert seen[(422, "wrong-code")] == limit - 1, seen
+    assert seen[(429, "too-many-attempts")] >= 1, seen
+    assert seen[(429, "too-many-attempts")] + seen[(404, "not-found")] == PARALLEL - limit + 1
+    from scheduler.db.tables import Appointment
+
+    assert [r["status"] for r in await Appointment.select(Appointment.status)] == ["expired"]
 
 
 async def test_parallel_wrong_waitlist_codes_are_checked_at_most_limit_times(
     client: httpx.AsyncClient,
 ) -> None:
-    await _parallel_wrong_codes(client, _waitlist, WaitlistParty)
+    limit = get_settings().code_max_attempts
+    seen = await _parallel_wrong_codes(client, _waitlist, WaitlistParty)
+    expected = {(422, "wrong-code"): limit, (429, "too-many-attempts"): PARALLEL - limit}
+    assert seen == Counter(expected)
 
 
 @pytest.mark.usefixtures("db")
@@ -162,4 +175,30 @@ async def test_parallel_wrong_lottery_codes_are_checked_at_most_limit_times(
     client: httpx.AsyncClient,
     setup: dict[str, Any],  # noqa: F811 - the lottery fixture
 ) -> None:
-    await _parallel_wrong_codes(client, _lottery(setup["id"]), LotteryParty)
+    limit = get_settings().code_max_attempts
+    seen = await _parallel_wrong_codes(client, _lottery(setup["id"]), LotteryParty)
+    expected = {(422, "wrong-code"): limit, (429, "too-many-attempts"): PARALLEL - limit}
+    assert seen == Counter(expected)
+
+
+async def test_parallel_wrong_codes_on_the_own_phone_endpoint_are_checked_at_most_limit_times(
+    client: httpx.AsyncClient,
+) -> None:
+    """The own-phone confirmation (issue 14) compared the code before counting it:
+    parallel guesses were all compared. Now each goes through the counted check,
+    and every answer is the unknown reference's, the right code's after the limit too."""
+    limit = get_settings().code_max_attempts
+    await make_office()
+    slot = (await open_slots(client))[0]
+    body = booking_body(slot["id"])
+    held = (await client.post("/api/v1/appointments", json=body)).json()
+    sent = await sms_codes(held["reference"])
+    url = f"/api/v1/appointments/{held['reference']}/confirm-by-phone"
+    guesses = [{"phone": body["party_a"]["phone"], "code": f"{n:06d}"} for n in range(PARALLEL)]
+    guesses = [g for g in guesses if g["code"] != sent["a"]]
+    answers = await gather(*(client.post(url, json=g) for g in guesses))
+    assert {r.status_code for r in answers} == {404}
+    rows = await Party.select(Party.code_attempts).where(Party.role == "a")
+    assert [r["code_attempts"] for r in rows] == [limit]
+    right = await client.post(url, json={"phone": body["party_a"]["phone"], "code": sent["a"]})
+    assert right.status_code == 404
