@@ -405,6 +405,10 @@ async def confirm(
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
             status = "expired"
         pending = status == "pending_confirmation" and party["confirmed_at"] is None
+        if status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
+            # It ended by locking (issue 14): no attempt left to check a code with, and
+            # the couple who typed them is told why (a fact, no booking data).
+            raise DomainError("too-many-attempts", reason="released")
         # Spend the attempt before comparing (scheduler/code_attempts.py). Only a
         # pending party hears how its code fared; anything else is told to whoever
         # has the right code, and answered as an unknown reference otherwise (13.5).

@@ -176,3 +176,27 @@ async def test_applied_and_replayed_callbacks_leave_no_rows() -> None:
     assert await delivery.purge_events(now + timedelta(hours=23)) == 0
     assert await delivery.purge_events(now + timedelta(hours=25)) == 1
     assert await DeliveryEvent.count() == 0
+
+
+async def test_the_manage_code_in_a_sent_confirmation_text_is_masked(
+    client: httpx.AsyncClient,
+) -> None:
+    from scheduler.notify.scrub import scrub_codes
+
+    await make_office()
+    slot = (await open_slots(client))[0]
+    held = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
+    token = held["manage_token"]
+    for role, code in (await sms_codes(held["reference"])).items():
+        resp = await client.post(
+            f"/api/v1/appointments/{held['reference']}/confirm",
+            json={"party": role, "code": code},
+        )
+        assert resp.status_code == 200, resp.text
+    texts = await OutboxMessage.select().where(OutboxMessage.template == "confirmed")
+    assert texts and all(token in t["body"] for t in texts)  # +86: the code, no link
+    await OutboxMessage.update({OutboxMessage.status: "sent"}).where(OutboxMessage.id > 0)
+    assert await scrub_codes(datetime.now(UTC)) == 4  # two codes, two confirmations
+    rows = await OutboxMessage.select()
+    assert not [r for r in rows if token in r["body"] or token in str(r["payload"])]
+    assert await scrub_codes(datetime.now(UTC)) == 0  # each row once

@@ -177,6 +177,8 @@ class OutboxMessage(Table):
     urgent = Boolean(default=False)
     validity_seconds = Integer(default=14400)
     status_at = Timestamptz(null=True, default=None)
+    # Its secrets (codes, manage code) masked once sent (scheduler/notify/scrub.py).
+    scrubbed = Boolean(default=False)
     # Set when the SMS could not be delivered and a clerk should phone the couple.
     needs_call = Boolean(default=False, index=True)
     appointment_id = Integer(null=True, default=None, index=True)

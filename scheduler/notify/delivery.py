@@ -19,7 +19,7 @@ from scheduler import policies
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
 from scheduler.domain.sms import after_quiet_hours
-from scheduler.notify.scrub import CODE_TEMPLATES
+from scheduler.notify.scrub import is_scrubbed
 from scheduler.settings import Settings, get_settings
 
 # Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
@@ -132,12 +132,10 @@ async def _fallback(
 ) -> None:
     """Carrier failure: one retry later, or a clerk phones the couple."""
     key = str(row["key"])
-    # Never a code message: its code is masked once sent (notify/scrub.py) and would
-    # have lapsed by the retry; the couple asks for a new one.
+    # Never a text whose code is masked already (notify/scrub.py): the retry would
+    # text the mask; the couple asks for a new code, or a clerk phones.
     retryable = (
-        error_code in FALLBACK_CODES
-        and not key.endswith(":fallback")
-        and row["template"] not in CODE_TEMPLATES
+        error_code in FALLBACK_CODES and not key.endswith(":fallback") and not is_scrubbed(row)
     )
     if settings.sms_fallback == "retry" and retryable:
         await OutboxMessage.insert(

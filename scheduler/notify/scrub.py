@@ -1,15 +1,17 @@
-"""SMS codes do not stay readable in the outbox (issue 13.13).
+"""SMS codes and manage codes do not stay readable in the outbox (issue 13.13).
 
 A code message's body and payload carry the code in plaintext so the dispatcher
-can send it. Once it is sent (or has failed for good), or once no code it could
-carry is still valid, nobody needs it again: a delivery record (who was texted,
-what kind of text, when, with what result) needs no secret. ``scrub_codes`` then
-replaces the code with ``******`` in the body and the payload, so a database
-dump, a replica or a staff page never shows a usable code. Until then the code
-is as sensitive as its hash next to it in the party row, and lives minutes.
+can send it (a confirmation text may carry the manage code or link, issue 14).
+Once it is sent (or has failed for good), or once no code it could carry is still
+valid, nobody needs it again: a delivery record (who was texted, what kind of
+text, when, with what result) needs no secret. ``scrub_codes`` then replaces the
+secrets with ``******`` in the body and the payload and marks the row
+``scrubbed``, so a database dump, a replica or a staff page never shows a usable
+code. Until then the code is as sensitive as its hash next to it in the party
+row, and lives minutes.
 
-Scrubbed messages are not resent as they are: a carrier fallback or a clerk's
-resend of a code message would text ``******`` (the couple asks for a new code).
+Masked texts are not resent as they are: a carrier fallback or a clerk's resend
+would text ``******`` (the couple asks for a new code; a clerk phones).
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from typing import Any
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
 
-# Templates whose payload carries a one-time code (they all name {{ code }}).
-CODE_TEMPLATES = ("code", "waitlist_code", "lottery_code", "lottery_won", "waitlist_offer")
+# Templates whose payload carries a secret, and the payload fields that are secret.
+CODE_TEMPLATES = (
+    "code",
+    "waitlist_code",
+    "lottery_code",
+    "lottery_won",
+    "waitlist_offer",
+    "manage_recovery",
+    "confirmed",
+)
+SECRETS = ("code", "manage_code", "manage_link")
 MASK = "******"
 # A code message still waiting this long after it was queued is past any validity
 # (SMS_VALIDITY_SECONDS is at most 10 h; codes themselves last minutes to hours).
@@ -30,31 +41,34 @@ STALE = timedelta(hours=10)
 
 
 def is_scrubbed(row: dict[str, Any]) -> bool:
-    return row["template"] in CODE_TEMPLATES and MASK in str(row.get("body") or "")
+    """Whether a secret was masked in this text: resending it would send the mask."""
+    return bool(row.get("scrubbed")) and MASK in str(row.get("body") or "")
 
 
 def _scrubbed(row: dict[str, Any]) -> tuple[str, str]:
     payload = row["payload"]
     if isinstance(payload, str):
         payload = json.loads(payload or "{}")
-    code = str(payload.get("code") or "")
     body = str(row["body"])
-    if code:
-        body = body.replace(code, MASK)
-        payload = payload | {"code": MASK}
+    for name in SECRETS:
+        secret = str(payload.get(name) or "")
+        if secret:
+            body = body.replace(secret, MASK)
+            payload = payload | {name: MASK}
     return body, json.dumps(payload, ensure_ascii=False)
 
 
 async def scrub_codes(now: datetime, *, batch: int = 500) -> int:
-    """Mask the codes of code messages that were sent, failed for good, or are stale."""
+    """Mask the secrets of messages that were sent, failed for good, or are stale.
+    A confirmation text without a manage code is masked too: ``******`` marks it done."""
     rows = await (
         OutboxMessage.select(
             OutboxMessage.id, OutboxMessage.template, OutboxMessage.body, OutboxMessage.payload
         )
         .where(
             OutboxMessage.template.is_in(list(CODE_TEMPLATES))
+            & OutboxMessage.scrubbed.eq(False)
             & (OutboxMessage.body != "")
-            & OutboxMessage.body.not_like(f"%{MASK}%")
             & (
                 OutboxMessage.status.not_in(["pending", "sending"])
                 | (OutboxMessage.created_at < now - STALE)
@@ -68,6 +82,10 @@ async def scrub_codes(now: datetime, *, batch: int = 500) -> int:
         for row in rows:
             body, payload = _scrubbed(row)
             await OutboxMessage.update(
-                {OutboxMessage.body: body, OutboxMessage.payload: payload}
+                {
+                    OutboxMessage.body: body,
+                    OutboxMessage.payload: payload,
+                    OutboxMessage.scrubbed: True,
+                }
             ).where(OutboxMessage.id == row["id"])
     return len(rows)

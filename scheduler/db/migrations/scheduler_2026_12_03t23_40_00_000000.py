@@ -11,7 +11,7 @@ from piccolo.engine.finder import engine_finder
 
 ID = "2026-12-03T23:40:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "unconfirmed hold counters, number hashes"
+DESCRIPTION = "unconfirmed hold counters, number hashes, scrubbed texts"
 
 STATEMENTS = (
     "ALTER TABLE slot ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
@@ -22,6 +22,8 @@ STATEMENTS = (
     # appointments an offer or a lottery award makes; '' on rows from before.
     "ALTER TABLE waitlist_party ADD COLUMN number_hash VARCHAR(64) NOT NULL DEFAULT ''",
     "ALTER TABLE lottery_party ADD COLUMN number_hash VARCHAR(64) NOT NULL DEFAULT ''",
+    # Secrets (codes, manage codes) masked in the text once sent (notify/scrub.py).
+    "ALTER TABLE outbox_message ADD COLUMN scrubbed BOOLEAN NOT NULL DEFAULT FALSE",
     # The sweep that gives back counts of holds that left pending by another path.
     "CREATE INDEX IF NOT EXISTS appointment_hold_slot ON appointment (hold_slot)",
 )
@@ -41,6 +43,7 @@ async def forwards() -> MigrationManager:
         assert engine is not None
         await engine.run_ddl("DROP INDEX IF EXISTS appointment_hold_slot")
         for table, column in (
+            ("outbox_message", "scrubbed"),
             ("lottery_party", "number_hash"),
             ("waitlist_party", "number_hash"),
             ("appointment", "awaiting_seat"),
