@@ -18,6 +18,13 @@ from tests.test_lottery_api import application, setup  # noqa: F401 - the lotter
 from tests.waitlist_helpers import join_body
 
 
+async def designate(code: str = "GZ-TH") -> None:
+    """Permit and passport holders register at designated offices only (issue 12)."""
+    from scheduler.db.tables import Office
+
+    await Office.update({Office.designated: True}).where(Office.code == code)
+
+
 def slug(resp: httpx.Response) -> str:
     return str(resp.json().get("type", "")).rsplit("/", 1)[-1]
 
@@ -41,7 +48,7 @@ async def test_a_resident_id_booked_again_as_a_passport_is_already_booked(
 async def test_a_permit_number_booked_again_as_a_passport_is_already_booked(
     client: httpx.AsyncClient,
 ) -> None:
-    await make_office()
+    await make_office(designated=True)
     slots = await open_slots(client)
     hk = person() | {"id_type": "hk_macau_permit", "id_number": "H12345678"}
     first = await client.post("/api/v1/appointments", json=booking_body(slots[0]["id"], a=hk))
@@ -89,7 +96,7 @@ async def test_a_passport_number_that_is_a_resident_id_is_refused(
 
 
 async def test_one_waitlist_entry_per_person_whatever_the_type(client: httpx.AsyncClient) -> None:
-    await make_office()
+    await make_office(designated=True)
     day = (date.today() + timedelta(days=3)).isoformat()
     hk = person() | {"id_type": "hk_macau_permit", "id_number": "M1234567890"}
     first = join_body(day)
@@ -105,6 +112,7 @@ async def test_one_lottery_application_per_person_whatever_the_type(
     client: httpx.AsyncClient,
     setup: dict[str, Any],  # noqa: F811 - the lottery fixture
 ) -> None:
+    await designate()
     url = f"/api/v1/lotteries/{setup['id']}/applications"
     tw = person() | {"id_type": "taiwan_permit", "id_number": "12345678"}
     assert (await client.post(url, json=application(a=tw))).status_code == 201
@@ -125,6 +133,7 @@ async def test_a_person_booked_under_another_type_cannot_win_the_lottery(
     from scheduler.settings import get_settings
     from tests.test_lottery_api import apply, close_window
 
+    await designate()
     lid = setup["id"]
     tw = person() | {"id_type": "taiwan_permit", "id_number": "87654321"}
     other_day = await (
@@ -153,6 +162,7 @@ async def test_a_waiting_couple_booked_under_another_type_is_passed_over(
     from tests.waitlist_helpers import fill, join_and_verify, one_slot_office, target_slot
 
     await one_slot_office()
+    await designate()
     slot = await target_slot(client)
     held = (await fill(client, slot["id"], 1))[0]
     hk = person() | {"id_type": "hk_macau_permit", "id_number": "H87654321"}
