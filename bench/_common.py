@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parent.parent
 ACTIVE = ("pending_confirmation", "confirmed")
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105 - 32+ characters, test only
+# PostgreSQL and https refuse to start without DATA_KEYS (issue 13): a bench key.
+DATA_KEYS = "YmVuY2gtZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
@@ -46,6 +48,7 @@ def service_env(database_url: str, port: int, *, pool: int, log_level: str) -> d
         # All load comes from one loopback address: a per-client limit would 429 it all.
         "RATE_LIMIT_SMS_PER_MINUTE": "0",
         "SECRET_KEY": SECRET_KEY,
+        "DATA_KEYS": DATA_KEYS,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DB_POOL_MIN": str(pool),

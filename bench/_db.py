@@ -27,6 +27,8 @@ def run_child(
         "APP_ENV": "test",
         "JOBS_ENABLED": "false",
         "SECRET_KEY": "bench-secret-key-0123456789",
+        # PostgreSQL refuses to start without DATA_KEYS (issue 13).
+        "DATA_KEYS": "YmVuY2gtZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA",
         "DB_POOL_MIN": "2",
         "DB_POOL_MAX": "10",
     }

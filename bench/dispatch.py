@@ -57,6 +57,8 @@ def _env(url: str, **extra: str) -> dict[str, str]:
             "DATABASE_URL": url,
             "APP_ENV": "test",
             "SECRET_KEY": SECRET_KEY,
+            # https and PostgreSQL refuse to start without DATA_KEYS (issue 13).
+            "DATA_KEYS": "YmVuY2gtZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA",
             "JOBS_ENABLED": "false",
             "SMS_QUIET_HOURS": "off",
             "PUBLIC_BASE_URL": "https://registry.example.cn",

@@ -182,6 +182,8 @@ def main() -> None:
     os.environ.setdefault("APP_ENV", "test")
     os.environ.setdefault("JOBS_ENABLED", "false")
     os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789abcdef")
+    # PostgreSQL refuses to start without DATA_KEYS (issue 13).
+    os.environ.setdefault("DATA_KEYS", "YmVuY2gtZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA")
     got = asyncio.run(on_database(args.applications, args.seats))
     kind = os.environ["DATABASE_URL"].split(":", 1)[0]
     print(f"draw job on {kind}: {got['draw_s']:.3f} s (one transaction: appointments, SMS rows)")

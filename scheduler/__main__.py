@@ -86,7 +86,11 @@ def serve(workers: int) -> int:
         host=settings.host,
         port=settings.port,
         workers=workers,
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from TRUSTED_PROXIES (uvicorn's default
+        # would trust 127.0.0.1 only, so behind a proxy on another host every couple
+        # had the proxy's address and shared its per-address limits).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         log_level=settings.log_level.lower(),
         log_config=None,  # our handlers (JSON, masking, request ids), set in scheduler.asgi
     )

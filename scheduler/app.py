@@ -22,7 +22,7 @@ from scheduler.db.engine import close_engine, open_engine
 from scheduler.i18n import LOCALES, translate
 from scheduler.live import make_plugin
 from scheduler.notify.texts import TEMPLATES_DIR
-from scheduler.observability.logs import request_id_middleware
+from scheduler.observability.logs import logging_config
 from scheduler.settings import Settings, get_settings
 from scheduler.web.api.admin import AdminApi
 from scheduler.web.api.admin_offices import AdminOfficesApi
@@ -38,7 +38,9 @@ from scheduler.web.api.rules import RulesApi
 from scheduler.web.api.schemas import AvailabilityOut
 from scheduler.web.api.waitlist import WaitlistApi, WaitlistJoinApi
 from scheduler.web.board import board_events, board_page
+from scheduler.web.bounds import bounded_path_ids
 from scheduler.web.calendar_cache import CalendarCache, json_encoder
+from scheduler.web.edge import edge
 from scheduler.web.ops import OPS_ROUTES
 from scheduler.web.pages import PAGE_ROUTES
 from scheduler.web.problems import EXCEPTION_HANDLERS
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             json_encoder(lambda value: msgspec.convert(value, AvailabilityOut)),
         ),
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             PublicApi,
             PrecheckApi,
@@ -121,7 +123,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[TEMPLATES_DIR / "static"]),
         ],
         lifespan=[lifespan],
-        middleware=[refused_again(settings), request_id_middleware, _request_metrics().middleware],
+        middleware=[refused_again(settings), _request_metrics().middleware, bounded_path_ids],
+        # Without it Litestar installs its own handlers and formatter over ours: no
+        # masking, no request ids (a full phone number was printed in JSON logs).
+        logging_config=logging_config(settings.log_level, settings.log_format),
         state=State(state),
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
@@ -145,3 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[make_plugin(settings)],
         debug=False,
     )
+    # Outside Litestar's own exception layer, so that 404s, 405s and every other
+    # answer carry the request id and security headers (scheduler/web/edge.py).
+    app.asgi_handler = edge(app.asgi_handler)
+    return app

@@ -25,6 +25,7 @@ from scheduler import (
     reschedule,
     retention,
     slots,
+    staff,
 )
 from scheduler.clock import utcnow
 from scheduler.notify import delivery, scrub
@@ -90,6 +91,7 @@ def build_scheduler(
     async def purge(now: datetime) -> None:
         await idempotency.purge(now, settings.idempotency_ttl_hours)
         await delivery.purge_events(now)  # issue 13.13: callbacks that never matched
+        await staff.purge_login_failures(now)  # failed sign-ins a day old
 
     scheduler = AsyncIOScheduler(timezone=settings.default_timezone)
     common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}

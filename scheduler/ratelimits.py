@@ -39,6 +39,7 @@ from litestar.types import (
 
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.waitlist_tables import RateCounter
+from scheduler.domain.addresses import client_key
 from scheduler.domain.ratelimits import Limit, Prefilter, retry_after, window_start
 from scheduler.errors import DomainError
 from scheduler.security import keyed_hash
@@ -178,8 +179,9 @@ def _refused(settings: Settings) -> dict[tuple[str, str, str], int]:
 
 def _address(scope: Scope) -> str:
     client = scope.get("client")
-    # Behind a proxy, run uvicorn with --proxy-headers so this is the real client.
-    return client[0] if client else "unknown"
+    # Behind a proxy, `serve` believes X-Forwarded-For from TRUSTED_PROXIES only, so
+    # this is the real client; IPv6 clients count by /64 (domain/addresses.py).
+    return client_key(client[0] if client else None)
 
 
 class ClientRateLimit:

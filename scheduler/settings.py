@@ -112,6 +112,18 @@ class Settings:
     metrics_token: str = ""
     # Days after the appointment day until the couple's personal data is erased.
     retention_days: int = 180
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed
+    # (comma-separated); empty: none, the connecting peer is the client.
+    trusted_proxies: str = ""
+
+    @property
+    def must_be_hardened(self) -> bool:
+        """Real data or a public URL: secrets must be real, whatever APP_ENV says."""
+        return (
+            self.app_env == "production"
+            or not self.is_sqlite
+            or self.public_base_url.startswith("https://")
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -192,6 +204,19 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _trusted_proxies(raw: str) -> str:
+    import ipaddress
+
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError as exc:
+            # "*" is refused on purpose: it would let any client choose its own address.
+            raise ValueError(f"{part!r} is not an IP address or network") from exc
+    return ",".join(parts)
+
+
 def _data_keys(raw: str) -> tuple[bytes, ...]:
     from scheduler.crypto import parse_data_keys
 
@@ -258,6 +283,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "HEALTH_OUTBOX_BACKLOG_MAX": ("health_outbox_backlog_max", _to_int_range(1, 10_000_000)),
     "METRICS_TOKEN": ("metrics_token", str),
     "RETENTION_DAYS": ("retention_days", _to_int_range(30, 3650)),
+    "TRUSTED_PROXIES": ("trusted_proxies", _trusted_proxies),
 }
 
 
@@ -274,10 +300,18 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         except ValueError as exc:
             errors.append(f"{env_name}={raw!r}: {exc}")
     settings = Settings(**values)
-    if settings.app_env == "production" and settings.secret_key == DEV_SECRET_KEY:
-        errors.append("SECRET_KEY: must be set to a long random value in production")
-    if settings.app_env == "production" and not settings.data_keys:
-        errors.append("DATA_KEYS: required in production (see config/example.env)")
+    # Not only APP_ENV=production: a forgotten APP_ENV must not run PostgreSQL (real
+    # couples' data) or an https site (public) on the published development secret.
+    if settings.must_be_hardened and settings.secret_key == DEV_SECRET_KEY:
+        errors.append(
+            "SECRET_KEY: must be set to a long random value in production"
+            " (and with PostgreSQL or an https PUBLIC_BASE_URL)"
+        )
+    if settings.must_be_hardened and not settings.data_keys:
+        errors.append(
+            "DATA_KEYS: required in production (and with PostgreSQL or an https"
+            " PUBLIC_BASE_URL; see config/example.env)"
+        )
     if len(settings.secret_key) < 16:
         errors.append("SECRET_KEY: must be at least 16 characters")
     if settings.sms_backend == "twilio":

@@ -14,6 +14,7 @@ from scheduler.clock import utcnow
 from scheduler.db.engine import write_transaction
 from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
+from scheduler.domain.bounds import date_in_reach
 from scheduler.domain.calendar import (
     day_status,
     generation_days,
@@ -146,6 +147,9 @@ async def office_by_code(code: str) -> dict[str, Any]:
 
 
 def _range(today: date, start: date | None, end: date | None, last: date) -> tuple[date, date]:
+    for name, given in (("from", start), ("to", end)):
+        if given is not None and not date_in_reach(given, today):
+            raise DomainError("invalid-input", field=name, reason="date-out-of-reach")
     start = start or today
     end = end or max(start, min(last, start + timedelta(days=MAX_RANGE_DAYS - 1)))
     if end < start:

@@ -25,17 +25,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from scheduler import audit
 from scheduler.audit import NamedActor
 from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.security_tables import LoginFailure
 from scheduler.db.tables import Office, OutboxMessage, Staff, StaffOffice, StaffSession
+from scheduler.domain import login_throttle
+from scheduler.domain.addresses import client_key
 from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.notify.scrub import is_scrubbed
-from scheduler.security import hash_token
+from scheduler.security import hash_token, keyed_hash
 from scheduler.settings import get_settings
 
 ROLES = ("clerk", "admin", "superadmin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)  # a working day
 IDLE_TIMEOUT = timedelta(hours=2)
 TOUCH_EVERY = timedelta(minutes=5)  # last_seen_at is written at most this often
@@ -68,7 +69,8 @@ class SignedIn:
 
 
 class LoginRefused(Exception):
-    """Wrong credentials (``invalid-credentials``) or a locked account (``account-locked``)."""
+    """Wrong credentials (``invalid-credentials``) or too many failures of this account
+    name from this address (``login-throttled``, 429 with the seconds to wait)."""
 
     def __init__(self, slug: str, status: int, retry_after: int = 0) -> None:
         super().__init__(slug)
@@ -160,64 +162,98 @@ async def create_staff(
 async def login(
     username: str, password: str, *, kind: str, ip: str | None, now: datetime
 ) -> SignedIn:
-    """Check the password and open a session; five failures lock the account for a while.
+    """Check the password and open a session. Failures make this account name wait
+    from this client address only (growing delays, domain/login_throttle.py): the
+    right password from another address always works, so nobody can lock a clerk
+    out by failing on purpose.
 
     An unknown username costs the same password check as a known one (against a
-    dummy hash) and reads the same: a caller cannot tell which usernames exist by
-    timing or by the answer, short of locking one.
+    dummy hash), is throttled the same way and reads the same: a caller cannot
+    tell which usernames exist.
     """
     assert kind in SESSION_KINDS
     name = normalize_username(username)[:64]
-    row = await Staff.select().where(Staff.username == name).first()
-    if row is not None and row["locked_until"] is not None and row["locked_until"] > now:
+    key = _throttle_key(name, ip)
+    at = int(now.timestamp())
+    waiting = await LoginFailure.select(LoginFailure.blocked_until).where(LoginFailure.key == key)
+    if waiting and waiting[0]["blocked_until"] > at:
+        # Refused without checking the password: a wait is no oracle for guesses.
+        row = await Staff.select(Staff.id).where(Staff.username == name).first()
         async with write_transaction():
             await audit.record(
-                NamedActor(name, row["id"]),
-                "staff.login.locked",
+                NamedActor(name, row["id"] if row else None),
+                "staff.login.throttled",
                 object_type="staff",
-                object_id=row["id"],
+                object_id=row["id"] if row else "",
                 ip=ip,
                 now=now,
             )
-        raise LoginRefused("account-locked", 429, _seconds_until(row["locked_until"], now))
+        raise LoginRefused("login-throttled", 429, waiting[0]["blocked_until"] - at)
+    row = await Staff.select().where(Staff.username == name).first()
     stored = row["password_hash"] if row is not None else _dummy_hash()
     valid = await asyncio.to_thread(_verify, stored, password)
     if row is None or not valid or not row["active"]:
-        await _failed(name, row, ip, now)
+        await _failed(name, row, key, ip, now)
     assert row is not None
-    return await _open_session(row, password, kind, ip, now)
+    return await _open_session(row, password, kind, ip, now, key)
 
 
-async def _failed(name: str, row: dict[str, Any] | None, ip: str | None, now: datetime) -> None:
-    locked_until = None
+def _throttle_key(name: str, ip: str | None) -> str:
+    """The (account name, client) pair, keyed-hashed: the table holds neither."""
+    value = f"{name}|{client_key(ip)}"
+    return keyed_hash(get_settings().secret_key, "login", value)[:64]
+
+
+async def _failed(
+    name: str, row: dict[str, Any] | None, key: str, ip: str | None, now: datetime
+) -> None:
+    at = int(now.timestamp())
+    forget_before = at - int(login_throttle.FORGET_AFTER.total_seconds())
     async with write_transaction():
-        if row is not None:
-            counted = await (
-                Staff.update({Staff.failed_logins: Staff.failed_logins + 1})
-                .where(Staff.id == row["id"])
-                .returning(Staff.failed_logins)
+        # One statement: parallel failures of one pair each count (no lost update).
+        counted = await LoginFailure.raw(
+            "INSERT INTO login_failure (key, failures, blocked_until, last_failure)"
+            " VALUES ({}, 1, 0, {}) ON CONFLICT (key) DO UPDATE SET"
+            " failures = CASE WHEN login_failure.last_failure < {} THEN 1"
+            " ELSE login_failure.failures + 1 END, last_failure = excluded.last_failure"
+            " RETURNING failures",
+            key,
+            at,
+            forget_before,
+        )
+        failures = int(counted[0]["failures"])
+        delay = int(login_throttle.delay_after(failures).total_seconds())
+        if delay:
+            await LoginFailure.update({LoginFailure.blocked_until: at + delay}).where(
+                LoginFailure.key == key
             )
-            if counted and counted[0]["failed_logins"] >= MAX_FAILED_LOGINS:
-                locked_until = now + LOCKOUT
-                await Staff.update(
-                    {Staff.failed_logins: 0, Staff.locked_until: locked_until}
-                ).where(Staff.id == row["id"])
         await audit.record(
             NamedActor(name, row["id"] if row else None),
             "staff.login.failed",
             object_type="staff",
             object_id=row["id"] if row else "",
-            after={"locked_until": locked_until.isoformat()} if locked_until else None,
+            after={"failures": failures, "wait_seconds": delay} if delay else None,
             ip=ip,
             now=now,
         )
-    if locked_until is not None:
-        raise LoginRefused("account-locked", 429, _seconds_until(locked_until, now))
+    if delay:
+        raise LoginRefused("login-throttled", 429, delay)
     raise LoginRefused("invalid-credentials", 401)
 
 
+async def purge_login_failures(now: datetime) -> int:
+    """Forget pairs whose last failure is a day old (part of the rate counters' purge)."""
+    before = int((now - login_throttle.FORGET_AFTER).timestamp())
+    rows = (
+        await LoginFailure.delete()
+        .where(LoginFailure.last_failure < before)
+        .returning(LoginFailure.id)
+    )
+    return len(rows)
+
+
 async def _open_session(
-    row: dict[str, Any], password: str, kind: str, ip: str | None, now: datetime
+    row: dict[str, Any], password: str, kind: str, ip: str | None, now: datetime, key: str
 ) -> SignedIn:
     token = secrets.token_urlsafe(32)
     expires_at = now + SESSION_LIFETIME
@@ -226,6 +262,7 @@ async def _open_session(
         values[Staff.password_hash] = await asyncio.to_thread(_hasher.hash, password)
     async with write_transaction():
         await Staff.update(values).where(Staff.id == row["id"])
+        await LoginFailure.delete().where(LoginFailure.key == key)
         await StaffSession.delete().where(
             (StaffSession.staff == row["id"]) & (StaffSession.expires_at < now)
         )
@@ -263,10 +300,6 @@ async def _member(row: dict[str, Any]) -> StaffMember:
         offices=frozenset(o["office"] for o in offices),
         office_codes=tuple(sorted(o["office.code"] for o in offices)),
     )
-
-
-def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(1, int((moment - now).total_seconds()))
 
 
 async def authenticate(token: str, kind: str, now: datetime) -> StaffMember | None:

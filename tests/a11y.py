@@ -16,7 +16,9 @@ WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 async def axe_violations(page: Any) -> list[dict[str, Any]]:
     """Run axe-core on the page as it is now; returns the violations (empty when clean)."""
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.add_script_tag(path=str(AXE_JS))
+        # Evaluated through the DevTools protocol, not added as a <script>: the pages'
+        # CSP (script-src 'self', scheduler/web/edge.py) refuses injected inline scripts.
+        await page.evaluate(AXE_JS.read_text(encoding="utf-8"))
     result = await page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_22_AA
     )

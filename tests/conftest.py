@@ -33,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "APP_ENV": "test",
             "JOBS_ENABLED": "false",
             "SECRET_KEY": "test-secret-key-0123456789",
+            # A real key, not one derived from SECRET_KEY: PostgreSQL refuses to start
+            # without DATA_KEYS, whatever APP_ENV says (tests/test_startup_checks.py).
+            "DATA_KEYS": "dGVzdC1kYXRhLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE",
             "RATE_LIMIT_SMS_PER_MINUTE": "0",
             # Tests book the same people many times; tests/test_ratelimits.py turns these on.
             "RATE_LIMIT_ID_PER_HOUR": "0",

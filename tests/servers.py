@@ -45,9 +45,20 @@ def free_port() -> int:
 class Server:
     """``scheduler.asgi:app`` under uvicorn; ``base`` is its http://127.0.0.1:port."""
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        port: int | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        serve: bool = False,
+    ) -> None:
         self.log_path = log_path
         self.port = port or free_port()
+        # Extra settings, and whether to start it as production does
+        # (``python -m scheduler serve``, which passes settings to uvicorn).
+        self.extra_env = env or {}
+        self.serve = serve
         self.base = f"http://127.0.0.1:{self.port}"
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -56,25 +67,29 @@ class Server:
         return self._proc is not None and self._proc.returncode is None
 
     async def start(self) -> None:
-        env = os.environ | {
-            "DATABASE_URL": os.environ["DATABASE_URL"],
-            "APP_ENV": "test",
-            "JOBS_ENABLED": "false",
-            "SECRET_KEY": os.environ["SECRET_KEY"],
-            "RATE_LIMIT_SMS_PER_MINUTE": "0",
-        }
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": os.environ["DATABASE_URL"],
+                "APP_ENV": "test",
+                "JOBS_ENABLED": "false",
+                "SECRET_KEY": os.environ["SECRET_KEY"],
+                "RATE_LIMIT_SMS_PER_MINUTE": "0",
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+            }
+            | self.extra_env
+        )
+        if self.serve:
+            command = ["-m", "scheduler", "serve"]
+        else:
+            command = ["-m", "uvicorn", "scheduler.asgi:app", "--host", "127.0.0.1"]
+            command += ["--port", str(self.port)]
+            command += ["--timeout-graceful-shutdown", str(GRACEFUL_SECONDS)]
         with self.log_path.open("ab") as log:  # appended: a restart keeps the first run's log
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "uvicorn",
-                "scheduler.asgi:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--timeout-graceful-shutdown",
-                str(GRACEFUL_SECONDS),
+                *command,
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -110,8 +125,10 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(log_path: Path) -> AsyncIterator[Server]:
-    server = Server(log_path)
+async def running_server(
+    log_path: Path, *, env: dict[str, str] | None = None, serve: bool = False
+) -> AsyncIterator[Server]:
+    server = Server(log_path, env=env, serve=serve)
     await server.start()
     try:
         yield server

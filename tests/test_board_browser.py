@@ -66,14 +66,16 @@ async def test_board_shows_a_call_within_a_second_and_survives_a_restart(
             async with clerk.expect_navigation(url="**/staff/offices/GZ-TH/checkin"):
                 await clerk.click("form[action='/staff/login'] button[type=submit]")
 
-            # Check in the way a handheld scanner does it: the reference, then Enter.
+            # Find the couple the way a handheld scanner does it: the reference, then
+            # Enter; then the clerk ticks both people on the card and checks them in.
             assert await clerk.evaluate("document.activeElement.id") == "f-reference"
-            await clerk.check("#f-party_a")
-            await clerk.check("#f-party_b")
-            await clerk.focus("#f-reference")
             async with clerk.expect_navigation():
                 await clerk.keyboard.type(first["reference"])
                 await clerk.keyboard.press("Enter")
+            await clerk.check("#f-party_a")
+            await clerk.check("#f-party_b")
+            async with clerk.expect_navigation():
+                await clerk.click("#checkin-submit")
             assert await clerk.text_content("#ticket-label") == "M001"
             await board.wait_for_function(
                 "() => document.getElementById('next').textContent.includes('M001')",

@@ -132,4 +132,6 @@ def test_a_replica_needs_postgresql_on_both_sides() -> None:
             {"DATABASE_URL": "postgresql://u@h/d", "DATABASE_REPLICA_URL": "sqlite:///x.db"}
         )
     both = {"DATABASE_URL": "postgresql://u@p/d", "DATABASE_REPLICA_URL": "postgresql://u@r/d"}
+    # PostgreSQL needs a real secret and keys (tests/test_startup_checks.py).
+    both |= {"SECRET_KEY": "x" * 40, "DATA_KEYS": "A" * 43}
     assert parse_settings(both).database_replica_url == "postgresql://u@r/d"

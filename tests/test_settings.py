@@ -28,6 +28,9 @@ def test_values_are_typed() -> None:
             "JOBS_ENABLED": "no",
             "BOOKING_OPENS_AT": "07:45",
             "DATABASE_URL": "postgresql://u:p@h:5432/d",
+            # PostgreSQL needs a real secret and keys (tests/test_startup_checks.py).
+            "SECRET_KEY": "x" * 40,
+            "DATA_KEYS": "A" * 43,
         }
     )
     assert settings.port == 9000
@@ -57,6 +60,14 @@ def test_production_refuses_the_development_key() -> None:
     key = "A" * 43  # 32 bytes of urlsafe base64
     production = {"APP_ENV": "production", "SECRET_KEY": "x" * 40, "DATA_KEYS": key}
     assert parse_settings(production).app_env == "production"
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = parse_settings({"TRUSTED_PROXIES": " 10.0.0.5, 172.16.0.0/12,fd00::/8 "})
+    assert settings.trusted_proxies == "10.0.0.5,172.16.0.0/12,fd00::/8"
+    for bad in ("*", "proxy.internal", "10.0.0.0/33"):
+        with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
+            parse_settings({"TRUSTED_PROXIES": bad})
 
 
 def test_example_env_documents_every_setting() -> None:

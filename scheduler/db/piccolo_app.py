@@ -15,6 +15,7 @@ from scheduler.db.policy_tables import POLICY_TABLES
 from scheduler.db.precheck_tables import PRECHECK_TABLES
 from scheduler.db.queue_tables import QUEUE_TABLES
 from scheduler.db.rule_tables import RULE_TABLES
+from scheduler.db.security_tables import SECURITY_TABLES
 from scheduler.db.tables import ALL_TABLES
 from scheduler.db.waitlist_tables import WAITLIST_TABLES
 
@@ -30,6 +31,7 @@ APP_CONFIG = AppConfig(
         *WAITLIST_TABLES,
         *LOTTERY_TABLES,
         *POLICY_TABLES,
+        *SECURITY_TABLES,
         *RULE_TABLES,
         *COUPLE_TABLES,
         *HOLIDAY_TABLES,

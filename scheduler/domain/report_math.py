@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -121,13 +122,30 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK…,
+# +cmd|…, @SUM…; tab and CR start one in some importers). OWASP's CSV injection advice.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell for a CSV file: text that a spreadsheet would run as a formula gets a
+    leading ``'`` (shown as text, the value readable). A plain number such as -3
+    is no formula and stays a number."""
+    text = cell(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 with a byte-order mark, so that Excel opens Chinese text correctly."""
+    """UTF-8 with a byte-order mark, so that Excel opens Chinese text correctly. Every
+    CSV export (reports, audit log) is written here, so every cell is defused."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow([cell(v) for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

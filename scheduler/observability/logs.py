@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
@@ -27,24 +28,37 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PERSONAL = re.compile(r"\+?\d{7,17}[\dXx]?")
 
 
+# A token in a logged URL (``.ics?token=…``, ``/manage/REF?token=…``, any
+# ``…token=``) opens a booking: the access log keeps the name, never the value.
+_URL_TOKEN = re.compile(r"(?i)([?&;][\w.-]*token=)[^&;\s\"']*")
+
+
 def mask_text(text: str) -> str:
     def mask(match: re.Match[str]) -> str:
         value = match.group(0)
         return value[:3] + "*" * (len(value) - 5) + value[-2:]
 
-    return _PERSONAL.sub(mask, text)
+    return _PERSONAL.sub(mask, _URL_TOKEN.sub(r"\1[redacted]", text))
 
 
-class _Formatter(logging.Formatter):
+class MaskingFormatter(logging.Formatter):
     def __init__(self, json_lines: bool) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        super().__init__()
         self.json_lines = json_lines
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = REQUEST_ID.get()
-        record.request_id = request_id  # for the text format string
+        record.request_id = request_id
         if not self.json_lines:
-            return mask_text(super().format(record))
+            # Masks what was logged, not the line's own fields: a request id of hex
+            # digits must stay whole to find the request's other lines.
+            line = (
+                f"{self.formatTime(record)} {record.levelname} {record.name}"
+                f" [{request_id}] {mask_text(record.getMessage())}"
+            )
+            if record.exc_info:
+                line += "\n" + mask_text(self.formatException(record.exc_info))
+            return line
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -57,10 +71,41 @@ class _Formatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+_Formatter = MaskingFormatter  # the name tests and older imports use
+
+
+def logging_config(level: str, fmt: str) -> LoggingConfig:
+    """What ``create_app`` gives Litestar: the same handler as ``configure_logging``
+    (masking formatter, request ids), for the root logger and for Litestar's and
+    uvicorn's loggers, which propagate to it. Without it Litestar installs its own
+    formatter over ours when the app is built."""
+    handler = {"class": "logging.StreamHandler", "formatter": "masked"}
+    through: dict[str, Any] = {"handlers": [], "propagate": True}
+    quiet: dict[str, Any] = {"level": "WARNING", **through}
+    return LoggingConfig(
+        formatters={"masked": {"()": MaskingFormatter, "json_lines": fmt == "json"}},
+        handlers={"console": handler, "queue_listener": handler},
+        root={"handlers": ["console"], "level": level},
+        loggers={
+            "litestar": {"level": level, **through},
+            "uvicorn": through,
+            "uvicorn.error": through,
+            "uvicorn.access": through,
+            # APScheduler logs every run of every interval job at INFO: noise, not news.
+            "apscheduler": quiet,
+            # Twilio's client logs every request at INFO with the recipient and the text.
+            "twilio": quiet,
+        },
+        # internal_error_handler logs unhandled errors itself, masked, once.
+        log_exceptions="never",
+        disable_existing_loggers=False,
+    )
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Root handler for this process (the CLI and every uvicorn worker call it)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(_Formatter(json_lines=fmt == "json"))
+    handler.setFormatter(MaskingFormatter(json_lines=fmt == "json"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -156,6 +156,10 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     if isinstance(exc, _BAD_TEXT):
         # Text PostgreSQL cannot store (NUL bytes): the client's input, not our fault.
         return problem_response(request, "invalid-input")
+    if isinstance(exc, RecursionError) and "deserializing" in str(exc):
+        # JSON nested deeper than msgspec follows (e.g. 100,000 "["): the client's input.
+        errors = [{"key": "data", "message": "nested too deeply"}]
+        return problem_response(request, "invalid-input", field="data", errors=errors)
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable: %s", type(exc).__name__)
         # A PostgreSQL restart takes seconds: worth a retry soon, not a hammering.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 
@@ -16,6 +17,7 @@ from scheduler.clock import utcnow
 from scheduler.domain.hotdates import hot_dates
 from scheduler.errors import DomainError
 from scheduler.staff import StaffMember
+from scheduler.web.api.admin_types import HotDateOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import provide_staff, requires_role
 
@@ -170,7 +172,11 @@ class AdminApi(Controller):
         " staff member, exactly this declaration). A declaration over more than one office"
         " must carry it (else 428 `preview-required`; another declaration's or an expired"
         " one: 409).",
-        responses=problems(401, 403, 404, 409, 422, 428),
+        status_code=202,
+        responses={
+            200: ResponseSpec(DeclareOut, description="dry_run: what it would do"),
+            **problems(401, 403, 404, 409, 422, 428),
+        },
     )
     async def declare(
         self, data: JSONBody[BlackoutIn], member: NamedDependency[StaffMember]
@@ -195,43 +201,36 @@ class AdminApi(Controller):
     )
     async def lift(
         self, blackout_id: FromPath[int], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
-        return await blackouts.lift(blackout_id, now=utcnow(), actor=member, scope=scope_of(member))
+    ) -> BlackoutOut:
+        lifted = await blackouts.lift(
+            blackout_id, now=utcnow(), actor=member, scope=scope_of(member)
+        )
+        return msgspec.convert(lifted, BlackoutOut)
 
     @get("/blackouts/{blackout_id:int}", summary="One blackout", responses=problems(401, 403, 404))
     async def one(
         self, blackout_id: FromPath[int], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
-        return await blackouts.view(blackout_id, scope_of(member))
+    ) -> BlackoutOut:
+        return msgspec.convert(await blackouts.view(blackout_id, scope_of(member)), BlackoutOut)
 
     @get(
         "/reschedule-runs/{run_id:int}",
         summary="Progress of a reschedule run",
         responses=problems(401, 403, 404),
     )
-    async def run(
-        self, run_id: FromPath[int], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
-        return await blackouts.progress(run_id, scope_of(member))
+    async def run(self, run_id: FromPath[int], member: NamedDependency[StaffMember]) -> RunOut:
+        return msgspec.convert(await blackouts.progress(run_id, scope_of(member)), RunOut)
 
     @get("/hot-dates", summary="Dates likely to be in demand", responses=problems(401, 403, 422))
     async def hot(
         self,
         from_: Annotated[date, QueryParameter(name="from")],
         to: Annotated[date, QueryParameter(name="to")],
-    ) -> list[dict[str, Any]]:
+    ) -> list[HotDateOut]:
         try:
             found = hot_dates(from_, to)
         except ValueError as exc:
             raise DomainError(
                 "invalid-input", field="to", reason="range-too-long", days=3 * 366
             ) from exc
-        return [
-            {
-                "date": h.day.isoformat(),
-                "kinds": list(h.kinds),
-                "label_zh": h.label_zh,
-                "label_en": h.label_en,
-            }
-            for h in found
-        ]
+        return [HotDateOut(h.day.isoformat(), list(h.kinds), h.label_zh, h.label_en) for h in found]

@@ -19,6 +19,7 @@ from scheduler import offices, suspensions
 from scheduler.clock import utcnow
 from scheduler.staff import StaffMember
 from scheduler.web.api.admin import Clock, ReasonIn, ServiceName, scope_of
+from scheduler.web.api.admin_types import OfficeOut, OfficeServiceSavedOut, SuspensionOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import provide_staff, requires_role
 
@@ -97,9 +98,10 @@ class AdminOfficesApi(Controller):
     dependencies = {"member": Provide(provide_staff)}  # noqa: RUF012 - Litestar's layer attribute
 
     @get("/offices", summary="Offices the admin manages")
-    async def list_offices(self, member: NamedDependency[StaffMember]) -> list[dict[str, Any]]:
+    async def list_offices(self, member: NamedDependency[StaffMember]) -> list[OfficeOut]:
         rows = await offices.listed(scope_of(member))
-        return [offices.view(o, await offices.services_of(o["id"])) for o in rows]
+        found = [offices.view(o, await offices.services_of(o["id"])) for o in rows]
+        return msgspec.convert(found, list[OfficeOut])
 
     @post(
         "/offices",
@@ -109,20 +111,20 @@ class AdminOfficesApi(Controller):
     )
     async def create(
         self, data: JSONBody[OfficeNew], member: NamedDependency[StaffMember]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[OfficeOut]:
         values = given(data)
         code = values.pop("code", "")
         body = await offices.create_office(
             code, values, now=utcnow(), actor=member, scope=scope_of(member)
         )
-        return Response(body, status_code=201)
+        return Response(msgspec.convert(body, OfficeOut), status_code=201)
 
     @get("/offices/{code:str}", summary="One office", responses=problems(401, 403, 404))
-    async def one(
-        self, code: FromPath[str], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
+    async def one(self, code: FromPath[str], member: NamedDependency[StaffMember]) -> OfficeOut:
         office = await offices.office_for(code, scope_of(member))
-        return offices.view(office, await offices.services_of(office["id"]))
+        return msgspec.convert(
+            offices.view(office, await offices.services_of(office["id"])), OfficeOut
+        )
 
     @patch(
         "/offices/{code:str}",
@@ -134,10 +136,11 @@ class AdminOfficesApi(Controller):
         code: FromPath[str],
         data: JSONBody[OfficeChange],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
-        return await offices.update_office(
+    ) -> OfficeOut:
+        changed = await offices.update_office(
             code, given(data), now=utcnow(), actor=member, scope=scope_of(member)
         )
+        return msgspec.convert(changed, OfficeOut)
 
     @put(
         "/offices/{code:str}/services/{service:str}",
@@ -150,10 +153,10 @@ class AdminOfficesApi(Controller):
         service: FromPath[str],
         data: JSONBody[ServiceChange],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
+    ) -> OfficeServiceSavedOut:
         changes = given(data)
         excess = changes.pop("excess", "refuse")
-        return await offices.save_service(
+        saved = await offices.save_service(
             code,
             service,
             changes,
@@ -162,10 +165,11 @@ class AdminOfficesApi(Controller):
             scope=scope_of(member),
             excess=excess,
         )
+        return msgspec.convert(saved, OfficeServiceSavedOut)
 
     @get("/suspensions", summary="Recent service suspensions")
-    async def suspensions(self, member: NamedDependency[StaffMember]) -> list[dict[str, Any]]:
-        return await suspensions.listed(scope_of(member))
+    async def suspensions(self, member: NamedDependency[StaffMember]) -> list[SuspensionOut]:
+        return msgspec.convert(await suspensions.listed(scope_of(member)), list[SuspensionOut])
 
     @post(
         "/suspensions",
@@ -174,11 +178,11 @@ class AdminOfficesApi(Controller):
     )
     async def suspend(
         self, data: JSONBody[SuspensionIn], member: NamedDependency[StaffMember]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[SuspensionOut]:
         body = await suspensions.suspend(
             suspension(data), now=utcnow(), actor=member, scope=scope_of(member)
         )
-        return Response(body, status_code=201)
+        return Response(msgspec.convert(body, SuspensionOut), status_code=201)
 
     @delete(
         "/suspensions/{suspension_id:int}",
@@ -188,7 +192,8 @@ class AdminOfficesApi(Controller):
     )
     async def lift(
         self, suspension_id: FromPath[int], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
-        return await suspensions.lift(
+    ) -> SuspensionOut:
+        lifted = await suspensions.lift(
             suspension_id, now=utcnow(), actor=member, scope=scope_of(member)
         )
+        return msgspec.convert(lifted, SuspensionOut)

@@ -22,6 +22,7 @@ from scheduler.clock import utcnow
 from scheduler.errors import DomainError
 from scheduler.slots import office_by_code
 from scheduler.staff import StaffMember, can_see_office
+from scheduler.web.api.admin_types import DayAppointmentOut, QueueStateOut, RevealedOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, require_staff
 
@@ -79,10 +80,11 @@ class DeskApi(Controller):
         date_: Annotated[date | None, QueryParameter(name="date", required=False)] = None,
         status: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DayAppointmentOut]:
         row = await scoped_office(office, member)
         day = date_ or utcnow().astimezone(ZoneInfo(row["timezone"])).date()
-        return await desk.day_list(row, day, status=status, query=q, settings=state.settings)
+        found = await desk.day_list(row, day, status=status, query=q, settings=state.settings)
+        return msgspec.convert(found, list[DayAppointmentOut])
 
     @post(
         "/offices/{office:str}/appointments/{reference:str}/reveal",
@@ -96,9 +98,9 @@ class DeskApi(Controller):
         office: FromPath[str],
         reference: FromPath[str],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
+    ) -> RevealedOut:
         row = await scoped_office(office, member)
-        return await desk.reveal(
+        revealed = await desk.reveal(
             row["id"],
             reference,
             actor=member,
@@ -106,6 +108,7 @@ class DeskApi(Controller):
             now=utcnow(),
             settings=request.app.state.settings,
         )
+        return msgspec.convert(revealed, RevealedOut)
 
     @post(
         "/offices/{office:str}/checkins",
@@ -178,6 +181,6 @@ class DeskApi(Controller):
     )
     async def queue_state(
         self, office: FromPath[str], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
+    ) -> QueueStateOut:
         row = await scoped_office(office, member)
-        return await queue.board(row["id"], utcnow())
+        return msgspec.convert(await queue.board(row["id"], utcnow()), QueueStateOut)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
@@ -15,6 +16,7 @@ from scheduler import holiday_notices
 from scheduler.clock import utcnow
 from scheduler.errors import DomainError
 from scheduler.staff import StaffMember
+from scheduler.web.api.admin_types import HolidayLoadedOut, HolidayOverviewOut, HolidayPreviewOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
 
@@ -39,8 +41,8 @@ class HolidaysApi(Controller):
         summary="Holiday notices in force per year, their sources, and years missing one",
         responses=problems(401, 403),
     )
-    async def overview(self) -> dict[str, Any]:
-        return await holiday_notices.overview(utcnow())
+    async def overview(self) -> HolidayOverviewOut:
+        return msgspec.convert(await holiday_notices.overview(utcnow()), HolidayOverviewOut)
 
     @post(
         "/preview",
@@ -49,8 +51,9 @@ class HolidaysApi(Controller):
         guards=[requires_role("superadmin")],
         responses=problems(401, 403, 422),
     )
-    async def preview(self, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
-        return await holiday_notices.preview(data, now=utcnow())
+    async def preview(self, data: JSONBody[dict[str, Any]]) -> HolidayPreviewOut:
+        found = await holiday_notices.preview(data, now=utcnow())
+        return msgspec.convert(found, HolidayPreviewOut)
 
     @post(
         "/",
@@ -64,11 +67,12 @@ class HolidaysApi(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
-        return await holiday_notices.load(
+    ) -> HolidayLoadedOut:
+        loaded = await holiday_notices.load(
             data.get("notice"),
             confirm_affected=_confirmed(data),
             actor=member,
             now=utcnow(),
             ip=client_ip(request),
         )
+        return msgspec.convert(loaded, HolidayLoadedOut)

@@ -18,6 +18,7 @@ from scheduler.booking import PartyInput
 from scheduler.clock import utcnow
 from scheduler.staff import StaffMember
 from scheduler.web.api.admin import Clock, ServiceName, scope_of
+from scheduler.web.api.admin_types import LotteryAdminOut, LotteryOut
 from scheduler.web.api.public import ManageToken, problems
 from scheduler.web.api.schemas import ConfirmIn, Locale, PartyIn
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
@@ -78,16 +79,16 @@ class LotteryApi(Controller):
     tags = ("lottery",)
 
     @get("/", summary="Lotteries whose date is still ahead")
-    async def upcoming(self) -> list[Body]:
-        return await lottery_admin.upcoming(utcnow())
+    async def upcoming(self) -> list[LotteryOut]:
+        return msgspec.convert(await lottery_admin.upcoming(utcnow()), list[LotteryOut])
 
     @get(
         "/{lottery_id:int}",
         summary="A lottery: window, seed hash; after the draw the seed and the draw order",
         responses=problems(404),
     )
-    async def one(self, lottery_id: FromPath[int]) -> Body:
-        return await lottery_admin.view_of(lottery_id)
+    async def one(self, lottery_id: FromPath[int]) -> LotteryOut:
+        return msgspec.convert(await lottery_admin.view_of(lottery_id), LotteryOut)
 
     @get(
         "/{lottery_id:int}/applications/{reference:str}",
@@ -174,7 +175,7 @@ class LotteryAdminApi(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[LotteryIn],
         member: NamedDependency[StaffMember],
-    ) -> Response[Body]:
+    ) -> Response[LotteryOut]:
         body = await lottery_admin.create(
             lottery_input(data),
             now=utcnow(),
@@ -182,15 +183,19 @@ class LotteryAdminApi(Controller):
             scope=scope_of(member),
             ip=client_ip(request),
         )
-        return Response(body, status_code=201)
+        return Response(msgspec.convert(body, LotteryOut), status_code=201)
 
     @get("/", summary="Lotteries of the member's offices", responses=problems(401, 403))
-    async def listing(self, member: NamedDependency[StaffMember]) -> list[Body]:
-        return await lottery_admin.listing(scope_of(member))
+    async def listing(self, member: NamedDependency[StaffMember]) -> list[LotteryAdminOut]:
+        found = await lottery_admin.listing(scope_of(member))
+        return msgspec.convert(found, list[LotteryAdminOut])
 
     @get("/{lottery_id:int}", summary="One lottery", responses=problems(401, 403, 404))
-    async def one(self, lottery_id: FromPath[int], member: NamedDependency[StaffMember]) -> Body:
-        return await lottery_admin.admin_view(lottery_id, scope_of(member))
+    async def one(
+        self, lottery_id: FromPath[int], member: NamedDependency[StaffMember]
+    ) -> LotteryAdminOut:
+        found = await lottery_admin.admin_view(lottery_id, scope_of(member))
+        return msgspec.convert(found, LotteryAdminOut)
 
     @delete(
         "/{lottery_id:int}",
@@ -203,10 +208,11 @@ class LotteryAdminApi(Controller):
         request: Request[Any, Any, Any],
         lottery_id: FromPath[int],
         member: NamedDependency[StaffMember],
-    ) -> Body:
-        return await lottery_admin.cancel(
+    ) -> LotteryOut:
+        cancelled = await lottery_admin.cancel(
             lottery_id, now=utcnow(), actor=member, scope=scope_of(member), ip=client_ip(request)
         )
+        return msgspec.convert(cancelled, LotteryOut)
 
 
 LOTTERY_API: list[Any] = [LotteryApi, LotteryAdminApi]

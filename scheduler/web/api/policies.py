@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
@@ -18,6 +19,7 @@ from scheduler import bans, policies
 from scheduler.clock import utcnow
 from scheduler.staff import StaffMember
 from scheduler.web.api.admin import scope_of
+from scheduler.web.api.admin_types import BanOut, PolicyOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
 
@@ -33,12 +35,12 @@ class PoliciesApi(Controller):
         summary="Every policy: value in force and default",
         responses=problems(401, 403),
     )
-    async def all_policies(self) -> list[dict[str, Any]]:
-        return await policies.view_all()
+    async def all_policies(self) -> list[PolicyOut]:
+        return msgspec.convert(await policies.view_all(), list[PolicyOut])
 
     @get("/policies/{name:str}", summary="One policy", responses=problems(401, 403, 404))
-    async def one_policy(self, name: FromPath[str]) -> dict[str, Any]:
-        return await policies.view(name)
+    async def one_policy(self, name: FromPath[str]) -> PolicyOut:
+        return msgspec.convert(await policies.view(name), PolicyOut)
 
     @put(
         "/policies/{name:str}",
@@ -52,12 +54,14 @@ class PoliciesApi(Controller):
         name: FromPath[str],
         data: JSONBody[dict[str, Any]],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
-        return await policies.update(name, data, actor=member, now=utcnow(), ip=client_ip(request))
+    ) -> PolicyOut:
+        ip = client_ip(request)
+        changed = await policies.update(name, data, actor=member, now=utcnow(), ip=ip)
+        return msgspec.convert(changed, PolicyOut)
 
     @get("/bans", summary="No-show bans in force (ID numbers masked)", responses=problems(401, 403))
-    async def current_bans(self, member: NamedDependency[StaffMember]) -> list[dict[str, Any]]:
-        return await bans.current_bans(scope_of(member), utcnow())
+    async def current_bans(self, member: NamedDependency[StaffMember]) -> list[BanOut]:
+        return msgspec.convert(await bans.current_bans(scope_of(member), utcnow()), list[BanOut])
 
     @delete(
         "/bans/{ban_id:int}",
@@ -70,7 +74,8 @@ class PoliciesApi(Controller):
         request: Request[Any, Any, Any],
         ban_id: FromPath[int],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
-        return await bans.lift(
+    ) -> BanOut:
+        lifted = await bans.lift(
             ban_id, scope=scope_of(member), actor=member, now=utcnow(), ip=client_ip(request)
         )
+        return msgspec.convert(lifted, BanOut)

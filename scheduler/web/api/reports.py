@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
@@ -18,6 +19,7 @@ from scheduler import audit_log, reports
 from scheduler.clock import utcnow
 from scheduler.domain.report_math import parse_range
 from scheduler.staff import StaffMember
+from scheduler.web.api.admin_types import AuditEntryOut, AuditPageOut, ReportOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import provide_staff, requires_role
 
@@ -67,7 +69,7 @@ class ReportsApi(Controller):
         request: Request[Any, Any, Any],
         name: FromPath[str],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
+    ) -> ReportOut:
         found = await reports.report(
             name,
             scope=scope_of(member),
@@ -77,13 +79,13 @@ class ReportsApi(Controller):
             now=utcnow(),
             default_tz=request.app.state.settings.default_timezone,
         )
-        return {
-            "report": found.name,
-            "from": found.start.isoformat(),
-            "to": found.end.isoformat(),
-            "offices": [o.code for o in found.offices],
-            "tables": found.tables,
-        }
+        return ReportOut(
+            report=found.name,
+            from_=found.start.isoformat(),
+            to=found.end.isoformat(),
+            offices=[o.code for o in found.offices],
+            tables=found.tables,
+        )
 
     @get(
         "/audit",
@@ -93,15 +95,15 @@ class ReportsApi(Controller):
     )
     async def audit(
         self, request: Request[Any, Any, Any], member: NamedDependency[StaffMember]
-    ) -> dict[str, Any]:
+    ) -> AuditPageOut:
         tz = request.app.state.settings.default_timezone
         query = await audit_query(request, member, tz)
         rows, total = await audit_log.search(query, scope_of(member), ZoneInfo(tz))
-        return {
-            "from": query.start.isoformat(),
-            "to": query.end.isoformat(),
-            "page": query.page,
-            "page_size": audit_log.PAGE_SIZE,
-            "total": total,
-            "entries": [{k: v for k, v in r.items() if k != "changes"} for r in rows],
-        }
+        return AuditPageOut(
+            from_=query.start.isoformat(),
+            to=query.end.isoformat(),
+            page=query.page,
+            page_size=audit_log.PAGE_SIZE,
+            total=total,
+            entries=msgspec.convert(rows, list[AuditEntryOut]),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
@@ -12,6 +13,7 @@ from litestar.params import JSONBody
 from scheduler import rules
 from scheduler.clock import utcnow
 from scheduler.staff import StaffMember
+from scheduler.web.api.admin_types import RuleSetsOut, RuleSetVersionOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
 
@@ -27,8 +29,8 @@ class RulesApi(Controller):
         summary="Every rule set version and the one in force today",
         responses=problems(401, 403),
     )
-    async def listed(self) -> dict[str, Any]:
-        return await rules.listed(utcnow())
+    async def listed(self) -> RuleSetsOut:
+        return msgspec.convert(await rules.listed(utcnow()), RuleSetsOut)
 
     @post(
         "/",
@@ -42,5 +44,6 @@ class RulesApi(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[dict[str, Any]],
         member: NamedDependency[StaffMember],
-    ) -> dict[str, Any]:
-        return await rules.add_version(data, member, ip=client_ip(request), now=utcnow())
+    ) -> RuleSetVersionOut:
+        added = await rules.add_version(data, member, ip=client_ip(request), now=utcnow())
+        return msgspec.convert(added, RuleSetVersionOut)

@@ -22,6 +22,7 @@ from litestar.types import Guard
 
 from scheduler import staff
 from scheduler.clock import utcnow
+from scheduler.domain.addresses import client_key
 from scheduler.settings import Settings
 from scheduler.staff import StaffMember
 
@@ -29,10 +30,19 @@ COOKIE = "staff_session"
 LOGIN_PAGE = "/staff/login"
 HOME_PAGE = "/staff/"
 # Sign-in attempts per client address and minute, page and API together (one store,
-# one counter); the per-account lockout is in scheduler.staff.
+# one counter); the growing delays per account and address are in scheduler.staff.
 LOGIN_ATTEMPTS_PER_MINUTE = 20
+
+
+def _client_of(request: Request[Any, Any, Any]) -> str:
+    # Behind TRUSTED_PROXIES this is the real client; IPv6 counts by /64.
+    return client_key(request.client.host if request.client else None)
+
+
 LOGIN_LIMIT: DefineMiddleware = RateLimitConfig(
-    rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE), store="rate_limit_staff_login"
+    rate_limit=("minute", LOGIN_ATTEMPTS_PER_MINUTE),
+    store="rate_limit_staff_login",
+    identifier_for_request=_client_of,
 ).middleware
 _STATE_KEY = "staff_member"
 
