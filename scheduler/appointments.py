@@ -134,4 +134,5 @@ def public_view(loaded: Loaded) -> dict[str, Any]:
         "hold_expires_at": _iso(row["hold_expires_at"], tz),
         "created_at": _iso(row["created_at"], tz),
         "parties": [masked_party(p) for p in loaded.parties],
+        "seat_held": not row.get("awaiting_seat"),
     }

@@ -24,7 +24,7 @@ from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office, OutboxMessage, Slot
 from scheduler.domain.blackouts import Rule, problems, slot_state
-from scheduler.domain.sms import count_segments
+from scheduler.domain.sms import contains_url, count_segments
 from scheduler.errors import DomainError
 from scheduler.notify.texts import render_for
 from scheduler.reschedule import (
@@ -100,6 +100,9 @@ def _check(decl: Declaration, offices: list[dict[str, Any]], now: datetime) -> N
         raise DomainError("invalid-input", field="services", reason="service-unknown")
     if not (decl.reason.get("zh-Hans") or "").strip():
         raise DomainError("invalid-input", field="reason", reason="reason-required")
+    if any(contains_url(str(text or "")) for text in decl.reason.values()):
+        # The reason is texted to couples; +86 carriers block links (issue 13.3).
+        raise DomainError("invalid-input", field="reason", reason="reason-url")
     found = problems(decl.rule, today)
     if found:
         field_name, reason = found[0]

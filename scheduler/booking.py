@@ -12,7 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler import bans, holds, idempotency, manage_text, ratelimits, rules, waitlist_offers
+from scheduler import (
+    bans,
+    holds,
+    idempotency,
+    manage_text,
+    policies,
+    ratelimits,
+    rules,
+    waitlist_offers,
+)
 from scheduler.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -23,7 +32,16 @@ from scheduler.appointments import (
     slot_view,
 )
 from scheduler.booking_checks import admit_hold, bookable_slot
-from scheduler.capacity import lock_counters, release_seat, take_seat
+from scheduler.capacity import (
+    lock_counters,
+    release_hold,
+    release_seat,
+    stray_holds,
+    take_awaited_seat,
+    take_seat,
+    take_seat_in_share,
+)
+from scheduler.code_attempts import check_code
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.tables import (
     Appointment,
@@ -32,7 +50,12 @@ from scheduler.db.tables import (
     Party,
     Slot,
 )
-from scheduler.domain.identity import InvalidIdentity, normalize_id, normalize_mobile
+from scheduler.domain.identity import (
+    InvalidIdentity,
+    normalize_id,
+    normalize_mobile,
+    refuse_mainland_as_passport,
+)
 from scheduler.errors import DomainError
 from scheduler.holds import ONE_ACTIVE_PER_ID
 from scheduler.i18n import LOCALES
@@ -113,24 +136,41 @@ def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
     party_a, problems_a = party_problems("a", data.party_a)
     party_b, problems_b = party_problems("b", data.party_b)
     errors += problems_a + problems_b
-    if (
-        party_a
-        and party_b
-        and (party_a.id_type, party_a.id_number)
-        == (
-            party_b.id_type,
-            party_b.id_number,
-        )
-    ):
+    if party_a and party_b and party_a.id_number == party_b.id_number:  # whatever the types
         errors.append(DomainError("invalid-input", field="party_b.id_number", reason="same-person"))
+    if party_a and party_b and party_a.phone == party_b.phone:
+        # Each partner confirms on their own phone: one phone would let one person
+        # hold for two, and halve what a squatter needs (docs/decisions.md).
+        errors.append(DomainError("invalid-input", field="party_b.phone", reason="same-phone"))
     if errors:
         raise DomainError.all_of(errors)
     assert party_a is not None and party_b is not None
     return party_a, party_b
 
 
+def refuse_passports(*parties: PartyInput) -> None:
+    """422 naming the first party whose passport number is a resident ID number."""
+    for role, party in zip(PARTY_ROLES, parties, strict=True):
+        try:
+            refuse_mainland_as_passport(party.id_type, party.id_number)
+        except InvalidIdentity as exc:
+            raise DomainError(
+                "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
+            ) from exc
+
+
 def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str:
     return f"{service}:" + keyed_hash(secret_key, "id", f"{id_type}:{id_number}")
+
+
+def id_claims_of(secret_key: str, service: str, id_type: str, id_number: str) -> list[str]:
+    """The claims a booking takes for one person: the typed one (the form lottery
+    winners and waiting-list offers claim too, from the parties' stored hash) and
+    one on the normalised number whatever its type, so the same number booked
+    again as another ID type is ``already-booked`` (issue 13.7)."""
+    # The same hash as personal_data.number_hash (which takes the settings).
+    any_type = f"{service}:any:" + keyed_hash(secret_key, "id-number", id_number)
+    return [id_claim(secret_key, service, id_type, id_number), any_type]
 
 
 async def hold(
@@ -144,8 +184,9 @@ async def hold(
     party_a, party_b = clean_couple(data)
     claims = (
         [
-            id_claim(settings.secret_key, data.service, p.id_type, p.id_number)
+            claim
             for p in (party_a, party_b)
+            for claim in id_claims_of(settings.secret_key, data.service, p.id_type, p.id_number)
         ]
         if data.service in ONE_ACTIVE_PER_ID
         else []
@@ -153,6 +194,10 @@ async def hold(
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     slot = await bookable_slot(data.slot_id, data.service, now, claims)
     office = slot["office"]
+    refuse_passports(party_a, party_b)  # after already-booked, the better answer
+    policies.refuse_phone_regions(
+        await policies.current(), [office["code"]], [("a", party_a.phone), ("b", party_b.phone)]
+    )
     parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
     # Early answers, slot-full before any other query; take_seat decides. They save
     # the write transaction (and on SQLite the write lock) per refusal.
@@ -163,7 +208,10 @@ async def hold(
     ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
     reference, token = new_reference(office["code"]), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
-    expires = now + timedelta(minutes=office["hold_minutes"])
+    # Short until a partner has entered their right code (then the full hold time):
+    # a hold nobody answers gives its seat back soon (issue 13.3).
+    minutes = first_hold_minutes(office["hold_minutes"], settings)
+    expires = now + timedelta(minutes=minutes)
     async with write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
         await ratelimits.check_parties(settings, (party_a, party_b), now)
@@ -195,7 +243,7 @@ async def hold(
                 template="code",
                 key=lambda role: f"appointment:{appointment_id}:code:{role}",
                 locale=data.locale,
-                payload={"minutes": office["hold_minutes"]},
+                payload={"minutes": minutes},
                 validity_seconds=max(60, office["hold_minutes"] * 60),
             ),
             reference=reference,
@@ -218,6 +266,7 @@ async def hold(
                 "created_at": now,
                 "confirmed_at": None,
                 "cancelled_at": None,
+                "awaiting_seat": False,
             },
             parties=[
                 {
@@ -234,11 +283,21 @@ async def hold(
         await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
-        await take_seat(seat)
+        # Within the unconfirmed share a seat is held; beyond it the couple's seat is
+        # taken when both have confirmed (issue 13.3: squatters never confirm).
+        if not await take_seat_in_share(seat, appointment_id, settings.hold_unconfirmed_percent):
+            loaded.row["awaiting_seat"] = True
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
-            await idempotency.record(idem, 201, body, now)
+            await idempotency.record(idem, 201, body, now, settings)
     return body
+
+
+def first_hold_minutes(hold_minutes: int, settings: Settings) -> int:
+    """How long a new first-come hold lasts before either partner confirms."""
+    if settings.hold_unstarted_minutes <= 0:
+        return hold_minutes
+    return min(hold_minutes, settings.hold_unstarted_minutes)
 
 
 async def _reload(reference: str) -> Loaded:
@@ -311,7 +370,9 @@ async def _free(
         **extra,
     ):
         return False
-    await release_seat(loaded.seat)
+    if not loaded.row.get("awaiting_seat"):
+        await release_seat(loaded.seat)
+    await release_hold(loaded.id)
     await IdClaim.delete().where(IdClaim.appointment == loaded.id)
     await _event(loaded.id, to_status, now, from_slot=loaded.row["slot"]["id"], actor=actor)
     return True
@@ -340,28 +401,32 @@ async def confirm(
         party = loaded.party(role)
         status = loaded.row["status"]
         if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
+            # The seat goes back at once, whoever asks (the job would free it anyway).
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
-            outcome = DomainError("hold-expired")
-        elif status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
-            raise DomainError("too-many-attempts", reason="released")  # it ended by locking
-        elif status == "expired":
-            raise DomainError("hold-expired")
-        elif status != "pending_confirmation" or party["confirmed_at"] is not None:
-            if party["confirmed_at"] is None:
-                raise DomainError("not-pending")
-            # Already confirmed: a retried request gets the same answer.
-        elif party["code_attempts"] >= settings.code_max_attempts:
+            status = "expired"
+        pending = status == "pending_confirmation" and party["confirmed_at"] is None
+        if status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
+            # It ended by locking (issue 14): no attempt left to check a code with, and
+            # the couple who typed them is told why (a fact, no booking data).
+            raise DomainError("too-many-attempts", reason="released")
+        # Spend the attempt before comparing (scheduler/code_attempts.py). Only a
+        # pending party hears how its code fared; anything else is told to whoever
+        # has the right code, and answered as an unknown reference otherwise (13.5).
+        entered = keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
+        checked = await check_code(Party, party, entered, settings.code_max_attempts)
+        if pending and checked.result == "locked":
             outcome = await _lock_out(loaded, now)  # locked before holds were released
-        elif (
-            keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
-            != party["code_hash"]
-        ):
-            await Party.update({Party.code_attempts: Party.code_attempts + 1}).where(
-                Party.id == party["id"]
-            )
-            outcome = await _after_wrong_code(loaded, party["code_attempts"] + 1, now, settings)
-        else:
-            await _confirm_party(loaded, party, now, settings)
+        elif pending and checked.result == "wrong":
+            outcome = await _after_wrong_code(loaded, checked.attempts, now, settings)
+        elif not checked.right:
+            outcome = DomainError("not-found")
+        elif status == "expired":
+            outcome = DomainError("hold-expired")
+        elif pending:
+            outcome = await _confirm_party(loaded, party, now, settings)
+        elif party["confirmed_at"] is None:
+            outcome = DomainError("not-pending")
+        # Else already confirmed, right code: a retried request gets the same answer.
         loaded = await _reload(reference)
         lost_to_expiry = status == "pending_confirmation" and loaded.row["status"] == "expired"
         if outcome is None and lost_to_expiry:
@@ -370,7 +435,7 @@ async def confirm(
     if outcome is not None:
         if outcome.params.get("reason") == "released":
             await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)
-        raise outcome  # after commit: the expiry or the failed attempt is kept
+        raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
 
@@ -394,17 +459,36 @@ async def _lock_out(loaded: Loaded, now: datetime) -> DomainError:
 
 async def _confirm_party(
     loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings
-) -> None:
+) -> DomainError | None:
+    """Record one party's confirmation; the second one makes the booking final (and
+    takes the seat of a hold that waited for one: if it is gone, the hold ends and
+    its refusal is returned)."""
     await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
     await _event(loaded.id, f"confirmed_{party['role']}", now)
     others_done = all(
         p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]
     )
+    if not others_done:
+        # Started: the short first hold becomes the office's full hold time from the
+        # hold's start (never shorter than it is: offers and awards hold longer).
+        full = loaded.row["created_at"] + timedelta(minutes=loaded.row["office"]["hold_minutes"])
+        await Appointment.update({Appointment.hold_expires_at: full}).where(
+            (Appointment.id == loaded.id)
+            & (Appointment.status == PENDING[0])
+            & (Appointment.hold_expires_at < full)
+        )
+    if others_done and loaded.row.get("awaiting_seat"):
+        refused = await take_awaited_seat(loaded.seat, loaded.id)
+        if refused is not None:
+            await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
+            return refused
     if others_done and await _transition(
         loaded.id, "confirmed", ("pending_confirmation",), confirmed_at=now, hold_expires_at=None
     ):
+        await release_hold(loaded.id)
         await _event(loaded.id, "confirmed", now)
         await manage_text.notify_confirmed(loaded, now, settings)
+    return None
 
 
 async def view(reference: str, token: str | None) -> dict[str, Any]:
@@ -466,6 +550,8 @@ async def move(
     if slot_id == loaded.row["slot"]["id"]:
         return public_view(loaded)
     _check_changeable(loaded, now, settings)
+    if loaded.row.get("awaiting_seat"):
+        raise DomainError("not-pending")  # no seat to move yet: cancel and book again
     slot = await bookable_slot(slot_id, loaded.row["service"], now)
     if slot["office"]["id"] != loaded.row["office"]["id"]:
         raise DomainError("invalid-input", field="slot_id", reason="other-office")
@@ -500,6 +586,9 @@ async def move(
 
 async def expire_holds(now: datetime, *, batch: int = 200) -> int:
     """Release holds whose time ran out; returns how many were released."""
+    for appointment_id in await stray_holds(batch):
+        async with write_transaction():
+            await release_hold(appointment_id)
     due = await (
         Appointment.select(Appointment.reference)
         .where((Appointment.status == PENDING[0]) & (Appointment.hold_expires_at <= now))
@@ -525,14 +614,14 @@ async def book(
 ) -> tuple[int, dict[str, Any]]:
     """``hold`` behind an Idempotency-Key: a retry, even one racing the first
     request, gets the first request's status and body."""
-    if idem is not None and (stored := await idempotency.replay(idem)) is not None:
+    if idem is not None and (stored := await idempotency.replay(idem, settings)) is not None:
         return stored
     try:
         return 201, await hold(data, now=now, settings=settings, idem=idem)
     except Exception as exc:
         # The racing twin committed first: our hold failed on its ID claims or key.
         if idem is not None and (isinstance(exc, DomainError) or is_unique_violation(exc)):
-            stored = await idempotency.replay(idem)
+            stored = await idempotency.replay(idem, settings)
             if stored is not None:
                 return stored
         raise

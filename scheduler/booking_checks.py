@@ -54,7 +54,7 @@ def _slot_sql(claims: int = 0) -> str:
     )
 
 
-_SLOT_SQL = {0: _slot_sql(0), 2: _slot_sql(2)}
+_SLOT_SQL = {n: _slot_sql(n) for n in (0, 2, 4)}
 
 
 async def bookable_slot(

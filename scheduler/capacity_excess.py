@@ -27,7 +27,11 @@ async def _latest(slot_id: int, count: int) -> list[int]:
     """The ``count`` active appointments of the slot booked last."""
     rows = (
         await Appointment.select(Appointment.id)
-        .where((Appointment.slot == slot_id) & Appointment.status.is_in(list(ACTIVE_STATUSES)))
+        .where(
+            (Appointment.slot == slot_id)
+            & Appointment.status.is_in(list(ACTIVE_STATUSES))
+            & Appointment.awaiting_seat.eq(False)  # no seat: not part of the excess
+        )
         .order_by(Appointment.created_at, ascending=False)
         .order_by(Appointment.id, ascending=False)
         .limit(count)

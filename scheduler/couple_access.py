@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -175,23 +174,19 @@ async def confirm_by_phone(
     parties = _by_phone(loaded, _phone(phone))
     if loaded is None or not parties:
         raise DomainError("not-found")
-    code = code.strip()
-
-    def opens(party: dict[str, Any]) -> bool:
-        return code_hash(settings.secret_key, loaded.id, party["role"], code) == party["code_hash"]
-
-    matching = [p for p in parties if opens(p)]
-    if not matching:
-        pending = [p for p in parties if p["confirmed_at"] is None]
-        if pending and loaded.row["status"] == PENDING:
-            # Counted (and the hold released at the last attempt) like any wrong code.
-            with contextlib.suppress(DomainError):
-                await booking.confirm(
-                    reference, pending[0]["role"], code, now=now, settings=settings
-                )
-        raise DomainError("not-found")
-    party = next((p for p in matching if p["confirmed_at"] is None), matching[0])
-    return await booking.confirm(reference, party["role"], code, now=now, settings=settings)
+    # booking.confirm spends the partner's attempt before it compares (issue 13.6):
+    # comparing here first would check any number of codes in parallel. Partners
+    # with this phone in turn, pending first (two partners share a phone only on
+    # bookings from before issue 13: each guess then costs both an attempt).
+    for party in sorted(parties, key=lambda p: p["confirmed_at"] is not None):
+        try:
+            return await booking.confirm(
+                reference, party["role"], code, now=now, settings=settings
+            )
+        except DomainError as exc:
+            if exc.slug not in ("wrong-code", "too-many-attempts", "not-found"):
+                raise  # the right code: its answer (hold expired, slot gone) is theirs
+    raise DomainError("not-found")
 
 
 async def start_recovery(reference: str, phone: str, *, now: datetime, settings: Settings) -> None:
@@ -272,12 +267,21 @@ async def finish_recovery(
             .order_by(ManageRecovery.id, ascending=False)
             .first()
         )
-        if latest is None or latest["attempts"] >= settings.code_max_attempts:
+        if latest is None:
+            raise DomainError("not-found")
+        # The attempt is spent before the comparison, by a conditional UPDATE, so
+        # parallel guesses cannot check more codes than the limit (issue 13.6).
+        spent = await (
+            ManageRecovery.update({ManageRecovery.attempts: ManageRecovery.attempts + 1})
+            .where(
+                (ManageRecovery.id == latest["id"])
+                & (ManageRecovery.attempts < settings.code_max_attempts)
+            )
+            .returning(ManageRecovery.id)
+        )
+        if not spent:
             raise DomainError("not-found")
         if _recovery_hash(settings, loaded.id, role, code.strip()) != latest["code_hash"]:
-            await ManageRecovery.update(
-                {ManageRecovery.attempts: ManageRecovery.attempts + 1}
-            ).where(ManageRecovery.id == latest["id"])
             outcome = DomainError("not-found")
         else:
             used = await (

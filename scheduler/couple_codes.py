@@ -15,13 +15,15 @@ from typing import Any
 
 from piccolo.table import Table
 
-from scheduler.booking import PartyInput, clean_party
+from scheduler import policies
+from scheduler.booking import PartyInput, clean_party, refuse_passports
+from scheduler.code_attempts import check_code, refusal
 from scheduler.db.lottery_tables import LotteryParty
 from scheduler.db.waitlist_tables import WaitlistParty
 from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
 from scheduler.notify import outbox
-from scheduler.personal_data import id_columns
+from scheduler.personal_data import id_columns, number_hash
 from scheduler.security import new_code
 from scheduler.settings import Settings
 
@@ -33,14 +35,34 @@ PartyTable = type[LotteryParty] | type[WaitlistParty]
 def clean_couple(party_a: PartyInput, party_b: PartyInput) -> Parties:
     """Both parties normalised, as (role, party); two different people."""
     a, b = clean_party("a", party_a), clean_party("b", party_b)
-    if (a.id_type, a.id_number) == (b.id_type, b.id_number):
+    refuse_passports(a, b)
+    if a.id_number == b.id_number:  # whatever the types: one person
         raise DomainError("invalid-input", field="party_b.id_number", reason="same-person")
+    if a.phone == b.phone:  # each partner proves their own phone (docs/decisions.md)
+        raise DomainError("invalid-input", field="party_b.phone", reason="same-phone")
     return (("a", a), ("b", b))
+
+
+async def refuse_phone_regions(office_codes: list[str], parties: Parties) -> None:
+    """422 if a phone is of a region these offices do not accept (issue 13.3)."""
+    policies.refuse_phone_regions(
+        await policies.current(), office_codes, [(role, p.phone) for role, p in parties]
+    )
 
 
 def sealed_ids(settings: Settings, parties: Parties) -> dict[str, dict[str, str]]:
     """Per role: the ID number sealed, masked and keyed-hashed (never kept in plaintext)."""
-    return {role: id_columns(settings, p.id_type, p.id_number) for role, p in parties}
+    return {
+        role: id_columns(settings, p.id_type, p.id_number)
+        | {"number_hash": number_hash(settings, p.id_number)}
+        for role, p in parties
+    }
+
+
+def claim_hashes(ids: dict[str, dict[str, str]]) -> list[str]:
+    """What an entry or application claims per person (``ids`` from ``sealed_ids``):
+    the typed hash and ``any:`` + the number's hash whatever its type (issue 13.7)."""
+    return sorted(h for i in ids.values() for h in (i["id_hash"], "any:" + i["number_hash"]))
 
 
 def new_codes() -> dict[str, str]:
@@ -64,6 +86,7 @@ async def insert_parties(
             "id_sealed": ids[role]["id_sealed"],
             "id_masked": ids[role]["id_masked"],
             "id_hash": ids[role]["id_hash"],
+            "number_hash": ids[role]["number_hash"],
             "phone": p.phone,
             "code_hash": code_hashes[role],
         }
@@ -112,17 +135,22 @@ async def enter_code(
     settings: Settings,
 ) -> tuple[DomainError | None, bool]:
     """A pending party enters a code (``code_hash`` is its hash). Returns the error to
-    raise after commit (a wrong code's attempt is kept) and whether every party has
-    now confirmed."""
-    if party["code_attempts"] >= settings.code_max_attempts:
-        raise DomainError("too-many-attempts")
-    if code_hash != party["code_hash"]:
-        await table.update({table.code_attempts: table.code_attempts + 1}).where(
-            table.id == party["id"]
-        )
-        return DomainError("wrong-code", field="code"), False
+    raise after commit (the spent attempt is kept) and whether every party has now
+    confirmed. The attempt is counted before the comparison (scheduler/code_attempts.py)."""
+    checked = await check_code(table, party, code_hash, settings.code_max_attempts)
+    if not checked.right:
+        return refusal(checked), False
     await table.update({table.confirmed_at: now}).where(table.id == party["id"])
     return None, all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"])
+
+
+async def proves_code(
+    table: PartyTable, party: dict[str, Any], code_hash: str, settings: Settings
+) -> bool:
+    """Whether a party who is not pending (already confirmed, or the entry moved on)
+    sent their right code, an attempt spent as for a pending one. Without it the
+    caller answers as for an unknown reference (issue 13.5)."""
+    return (await check_code(table, party, code_hash, settings.code_max_attempts)).right
 
 
 def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

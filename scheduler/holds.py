@@ -54,6 +54,8 @@ class HeldParty:
     id_sealed: str
     id_masked: str
     id_hash: str
+    # The number's hash whatever its type ("" where unknown: the typed claim only).
+    number_hash: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> HeldParty:
@@ -66,7 +68,14 @@ class HeldParty:
             id_sealed=row["id_sealed"],
             id_masked=row["id_masked"],
             id_hash=row["id_hash"],
+            number_hash=row.get("number_hash") or "",
         )
+
+    @property
+    def claim_hashes(self) -> list[str]:
+        """The hashes this person's claims are made of (``id_claims``): typed, and
+        whatever the type when known, as a booking claims (issue 13.7)."""
+        return [self.id_hash] + (["any:" + self.number_hash] if self.number_hash else [])
 
 
 @dataclass(frozen=True)

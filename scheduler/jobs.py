@@ -28,6 +28,7 @@ from scheduler import (
     staff,
 )
 from scheduler.clock import utcnow
+from scheduler.notify import delivery, scrub
 from scheduler.notify.outbox import Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
 from scheduler.observability.metrics import job_run
@@ -89,6 +90,7 @@ def build_scheduler(
 
     async def purge(now: datetime) -> None:
         await idempotency.purge(now, settings.idempotency_ttl_hours)
+        await delivery.purge_events(now)  # issue 13.13: callbacks that never matched
         await staff.purge_login_failures(now)  # failed sign-ins a day old
 
     scheduler = AsyncIOScheduler(timezone=settings.default_timezone)
@@ -103,6 +105,12 @@ def build_scheduler(
         _logged("expire_holds", booking.expire_holds),
         IntervalTrigger(seconds=15),
         id="expire_holds",
+        **common,
+    )
+    scheduler.add_job(  # issue 13.13: codes masked in the outbox once sent or stale
+        _logged("scrub_codes", scrub.scrub_codes),
+        IntervalTrigger(seconds=15),
+        id="scrub_codes",
         **common,
     )
     scheduler.add_job(

@@ -142,10 +142,13 @@ async def _entries(lottery_id: int, statuses: tuple[str, ...]) -> dict[str, rule
     )
     hashes: dict[int, list[str]] = {}
     for chunk in _chunks([a["id"] for a in apps]):
-        for p in await LotteryParty.select(LotteryParty.application, LotteryParty.id_hash).where(
-            LotteryParty.application.is_in(chunk)
-        ):
+        for p in await LotteryParty.select(
+            LotteryParty.application, LotteryParty.id_hash, LotteryParty.number_hash
+        ).where(LotteryParty.application.is_in(chunk)):
+            # Typed and whatever the type (issue 13.7): one person, one win, one booking.
             hashes.setdefault(p["application"], []).append(p["id_hash"])
+            if p["number_hash"]:
+                hashes[p["application"]].append("any:" + p["number_hash"])
     return {
         a["reference"]: rules.Entry(
             reference=a["reference"],
@@ -324,7 +327,7 @@ async def _make_appointments(
         # rolls the draw back; the next tick draws again and finds it.
         claim_rows += [
             IdClaim(claim=c, appointment=appt["id"])
-            for c in holds.id_claims(lottery["service"], (h.id_hash for h in held))
+            for c in holds.id_claims(lottery["service"], (x for h in held for x in h.claim_hashes))
         ]
         for h in held:
             code = new_code()

@@ -103,6 +103,7 @@ async def apply(
     if lottery["status"] == "cancelled":
         raise DomainError("not-found")
     _accepting(lottery, now)
+    await couple_codes.refuse_phone_regions([o["code"] for o in offices], parties)
     prefs = await _preferences(lottery, offices, data.preferences)
     # The booking's entry rules, for every office the couple would accept: a winner
     # must not be handed a seat the desk will refuse.
@@ -118,7 +119,7 @@ async def apply(
     # Sealed, masked and the same keyed hash as ``party.id_hash`` (the draw checks
     # booking claims with it); the plaintext number is not kept.
     ids = couple_codes.sealed_ids(settings, parties)
-    claims = sorted(f"{lottery_id}:{i['id_hash']}" for i in ids.values())
+    claims = [f"{lottery_id}:{h}" for h in couple_codes.claim_hashes(ids)]
     reference, token = new_reference(REFERENCE_PREFIX), new_manage_token()
     codes = couple_codes.new_codes()
     hold_until = min(now + timedelta(minutes=settings.hold_minutes), lottery["closes_at"])
@@ -270,26 +271,25 @@ async def confirm(
         row, parties = await _load(lottery_id, reference)
         lottery, _ = await load_lottery(lottery_id)
         party = next(p for p in parties if p["role"] == role)
+        entered = _code_hash(settings, row["id"], role, code)
         status = row["status"]
         if status == "pending_confirmation" and row["hold_expires_at"] <= now:
             await _end([row["id"]], "expired", now, ("pending_confirmation",))
-            outcome = DomainError("hold-expired")
-        elif status == "expired":
-            raise DomainError("hold-expired")
-        elif status != "pending_confirmation" or party["confirmed_at"] is not None:
-            if party["confirmed_at"] is None:
-                raise DomainError("not-pending")
-            # Already confirmed: a retried request gets the same answer.
+            status = "expired"
+        if status != "pending_confirmation" or party["confirmed_at"] is not None:
+            # Told only to whoever has the code; else as an unknown reference (issue 13.5).
+            if not await couple_codes.proves_code(LotteryParty, party, entered, settings):
+                outcome = DomainError("not-found")
+            elif status == "expired":
+                outcome = DomainError("hold-expired")
+            elif party["confirmed_at"] is None:
+                outcome = DomainError("not-pending")
+            # Else already confirmed: a retried request gets the same answer.
         elif now >= lottery["closes_at"]:
             raise DomainError("lottery-closed")
         else:
             outcome, both = await couple_codes.enter_code(
-                LotteryParty,
-                party,
-                parties,
-                _code_hash(settings, row["id"], role, code),
-                now=now,
-                settings=settings,
+                LotteryParty, party, parties, entered, now=now, settings=settings
             )
             if both:
                 await LotteryApplication.update(

@@ -62,6 +62,7 @@ async def erase_lottery(now: datetime, settings: Settings) -> int:
                         LotteryParty.id_sealed: "",
                         LotteryParty.id_masked: "",
                         LotteryParty.id_hash: "",
+                        LotteryParty.number_hash: "",
                         LotteryParty.code_hash: "",
                     }
                 ).where(LotteryParty.id.is_in([p["id"] for p in parties]))

@@ -46,6 +46,12 @@ def id_hash(settings: Settings, id_type: str, id_number: str) -> str:
     return keyed_hash(settings.secret_key, "id", f"{id_type}:{id_number}")
 
 
+def number_hash(settings: Settings, id_number: str) -> str:
+    """The keyed hash of a normalised ID number whatever its type: one person's claim
+    across ID types (issue 13.7)."""
+    return keyed_hash(settings.secret_key, "id-number", id_number)
+
+
 def id_columns(settings: Settings, id_type: str, id_number: str) -> dict[str, str]:
     """The stored forms of a normalised ID number: Party's ``id_*`` columns."""
     return {

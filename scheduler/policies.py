@@ -25,6 +25,7 @@ from scheduler import audit
 from scheduler.db.engine import write_transaction
 from scheduler.db.policy_tables import PolicyOverride
 from scheduler.domain import policy as rules
+from scheduler.domain.identity import phone_region
 from scheduler.domain.policy import (
     IdTypes,
     NoShowRule,
@@ -214,6 +215,30 @@ async def update(
 
 
 # --- consumers' small helpers ----------------------------------------------------------
+
+
+def phone_regions(snapshot: Snapshot, office_codes: list[str]) -> tuple[str, ...]:
+    """The regions whose phones may book at every one of these offices."""
+    countries: SmsCountries = snapshot.overrides.get("sms_countries") or SmsCountries()
+    lists = [set(countries.regions_for(code)) for code in office_codes]
+    allowed = set.intersection(*lists) if lists else set(countries.booking_regions)
+    return tuple(sorted(allowed))
+
+
+def refuse_phone_regions(
+    snapshot: Snapshot, office_codes: list[str], parties: list[tuple[str, str]]
+) -> None:
+    """422 naming the first party whose phone is of a region these offices do not
+    accept (no code is texted there). ``parties``: (role, E.164 phone)."""
+    allowed = phone_regions(snapshot, office_codes)
+    for role, phone in parties:
+        if phone_region(phone) not in allowed:
+            raise DomainError(
+                "invalid-input",
+                field=f"party_{role}.phone",
+                reason="phone-region-refused",
+                regions=", ".join(allowed),
+            )
 
 
 def refuse_id_types(snapshot: Snapshot, service: str, parties: list[tuple[str, str]]) -> None:

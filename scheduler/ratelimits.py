@@ -47,6 +47,7 @@ from scheduler.settings import Settings
 
 IP_WINDOW_SECONDS = 60
 PERSON_WINDOW_SECONDS = 3600
+DAY_SECONDS = 86400
 
 _UPSERT = (
     "INSERT INTO rate_counter (key, window_start, window_end, hits) VALUES {rows}"
@@ -138,6 +139,7 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
     texts (no extra write transaction per booking), and an attempt refused for
     another reason rolls its count back. What it bounds is what costs: SMS sent and
     seats held per person across all addresses; attempts are bounded per address."""
+    parties = list(parties)
     by_id = Limit(settings.rate_limit_id_per_hour, PERSON_WINDOW_SECONDS)
     by_phone = Limit(settings.rate_limit_phone_per_hour, PERSON_WINDOW_SECONDS)
     limits: dict[str, Limit] = {}
@@ -146,12 +148,21 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
             limits[_key(settings, "id", f"{party.id_type}:{party.id_number}")] = by_id
         if by_phone.enabled:
             limits[_key(settings, "phone", party.phone)] = by_phone
-    if not limits:
-        return
     at = now.timestamp()
-    over = await _check(_PEOPLE, limits, at, count_locally=False)
-    if over is not None:
-        raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
+    # Texts per destination number and day (issue 13.3): what SMS pumping costs us
+    # is per number texted, whoever asks and from wherever.
+    per_day = Limit(settings.rate_limit_phone_texts_per_day, DAY_SECONDS)
+    daily = (
+        {_key(settings, "texts", party.phone): per_day for party in parties}
+        if per_day.enabled
+        else {}
+    )
+    for group in (limits, daily):  # one window length per _check
+        if not group:
+            continue
+        over = await _check(_PEOPLE, group, at, count_locally=False)
+        if over is not None:
+            raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
 
 
 # Per app settings (by value: Litestar copies a middleware's arguments for every

@@ -145,6 +145,8 @@ async def bookings(offices: Sequence[OfficeRef], start: date, end: date) -> Tabl
         " JOIN slot s ON s.id = a.slot WHERE s.office"
         + where
         + f" AND a.status NOT IN {_in(SEATLESS)}"
+        # A hold waiting for its seat (issue 13.3) has none yet: not a booking.
+        " AND NOT a.awaiting_seat"
         " GROUP BY s.office, s.day",
         *ids,
         start,

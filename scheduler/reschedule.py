@@ -131,6 +131,9 @@ async def _pending(
         Appointment.slot.is_in(ctx.covered or [-1])
         & Appointment.status.is_in(list(ACTIVE_STATUSES))
         & Appointment.id.not_in(done)
+        # A hold waiting for its seat holds none to move: confirming it later on a
+        # closed slot is refused (date-closed) like any booking there.
+        & Appointment.awaiting_seat.eq(False)
     )
     if among is not None:
         where &= Appointment.id.is_in(among or [-1])

@@ -81,11 +81,21 @@ class Settings:
     # Only for tests and mocks: where the Twilio client sends its requests.
     twilio_api_base: str = "https://api.twilio.com"
     # Requests per minute per client address on endpoints that send SMS; 0 turns it off.
-    rate_limit_sms_per_minute: int = 20
+    # A ceiling against floods only: thousands of phones share one carrier IPv4
+    # address (CGNAT), so the limits that refuse key on IDs, phones and holds.
+    rate_limit_sms_per_minute: int = 600
     # Applications, bookings and code requests per ID number / per phone per hour
     # (all processes together); 0 turns it off.
     rate_limit_id_per_hour: int = 10
     rate_limit_phone_per_hour: int = 10
+    # Code texts per destination number per day (all processes together); 0: off.
+    rate_limit_phone_texts_per_day: int = 10
+    # At most this share (%) of a slot's and an office-day's seats may be unconfirmed
+    # holds taken first come; 100 turns the cap off.
+    hold_unconfirmed_percent: int = 50
+    # A new hold lasts this long until a partner has entered their right code, then
+    # the office's hold_minutes from its start; 0 turns the shortening off.
+    hold_unstarted_minutes: int = 5
     # How long a waiting-list couple has to confirm an offered seat.
     waitlist_offer_minutes: int = 60
     db_pool_min: int = 2
@@ -257,6 +267,12 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RATE_LIMIT_SMS_PER_MINUTE": ("rate_limit_sms_per_minute", _to_int_range(0, 100_000)),
     "RATE_LIMIT_ID_PER_HOUR": ("rate_limit_id_per_hour", _to_int_range(0, 100_000)),
     "RATE_LIMIT_PHONE_PER_HOUR": ("rate_limit_phone_per_hour", _to_int_range(0, 100_000)),
+    "RATE_LIMIT_PHONE_TEXTS_PER_DAY": (
+        "rate_limit_phone_texts_per_day",
+        _to_int_range(0, 100_000),
+    ),
+    "HOLD_UNCONFIRMED_PERCENT": ("hold_unconfirmed_percent", _to_int_range(1, 100)),
+    "HOLD_UNSTARTED_MINUTES": ("hold_unstarted_minutes", _to_int_range(0, 24 * 60)),
     "WAITLIST_OFFER_MINUTES": ("waitlist_offer_minutes", _to_int_range(5, 24 * 60)),
     "DB_POOL_MIN": ("db_pool_min", _to_int_range(1, 200)),
     "DB_POOL_MAX": ("db_pool_max", _to_int_range(1, 500)),

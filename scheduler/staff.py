@@ -31,6 +31,7 @@ from scheduler.domain import login_throttle
 from scheduler.domain.addresses import client_key
 from scheduler.domain.identity import mask_phone
 from scheduler.errors import DomainError
+from scheduler.notify.scrub import is_scrubbed
 from scheduler.security import hash_token, keyed_hash
 from scheduler.settings import get_settings
 
@@ -446,6 +447,8 @@ async def resend_sms(
         row = await _visible_message(member, message_id)
         if row["status"] not in FAILURE_STATUSES and not row["needs_call"]:
             raise DomainError("not-pending", reason="staff-sms-not-failed")
+        if is_scrubbed(row):  # its code is masked: resending would text "******"
+            raise DomainError("not-pending", reason="staff-sms-code-scrubbed")
         key = f"{_root_key(row['key'])}:resend:{attempt}"
         if attempt < 1 or len(key) > (OutboxMessage.key.length or 0):
             raise DomainError("invalid-input", field="attempt")

@@ -26,6 +26,7 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import Appointment, Office
 from scheduler.domain.blackouts import Rule, problems
+from scheduler.domain.sms import contains_url
 from scheduler.errors import DomainError
 from scheduler.notify.couple import notify_couple
 from scheduler.reschedule import covered_slots
@@ -71,6 +72,9 @@ def _check(s: Suspension, offices: list[dict[str, Any]], now: datetime) -> None:
         raise DomainError("invalid-input", field="service", reason="service-unknown")
     if not (s.reason.get("zh-Hans") or "").strip():
         raise DomainError("invalid-input", field="reason", reason="reason-required")
+    if any(contains_url(str(text or "")) for text in s.reason.values()):
+        # The reason is texted to couples; +86 carriers block links (issue 13.3).
+        raise DomainError("invalid-input", field="reason", reason="reason-url")
     today = min(now.astimezone(ZoneInfo(o["timezone"])).date() for o in offices)
     found = problems(s.rule, today)
     if found:

@@ -83,6 +83,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
         raise _invalid(exc) from exc
     parties = couple_codes.clean_couple(data.party_a, data.party_b)
     offices = await _offices(codes, data.service)
+    await couple_codes.refuse_phone_regions([o["code"] for o in offices], parties)
     first = offices[0]
     tz = ZoneInfo(first["timezone"])
     opens = datetime.strptime(first["booking_opens_at"], "%H:%M").time()
@@ -131,7 +132,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             await WaitlistClaim.insert(
                 *[
                     WaitlistClaim(claim=claim_of(data.day, h), entry=entry_id)
-                    for h in sorted(i["id_hash"] for i in ids.values())
+                    for h in couple_codes.claim_hashes(ids)
                 ]
             )
         except Exception as exc:
@@ -218,21 +219,22 @@ async def confirm(
             raise DomainError("not-found")
         entry, parties = loaded
         party = next(p for p in parties if p["role"] == role)
+        entered = _code_hash(settings, entry["id"], role, code)
         if entry["status"] == "pending" and entry["verify_expires_at"] <= now:
             await _end(entry["id"], "ended", ("pending",), now)
-            outcome = DomainError("hold-expired")
-        elif entry["status"] != "pending" or party["confirmed_at"] is not None:
-            if party["confirmed_at"] is None:
-                raise DomainError("not-pending")
-            # Already verified: a retried request gets the same answer.
+            entry["status"] = "ended"
+        if entry["status"] != "pending" or party["confirmed_at"] is not None:
+            # Told only to whoever has the code; else as an unknown reference (issue 13.5).
+            if not await couple_codes.proves_code(WaitlistParty, party, entered, settings):
+                outcome = DomainError("not-found")
+            elif entry["status"] == "ended" and party["confirmed_at"] is None:
+                outcome = DomainError("hold-expired")
+            elif party["confirmed_at"] is None:
+                outcome = DomainError("not-pending")
+            # Else already verified: a retried request gets the same answer.
         else:
             outcome, both = await couple_codes.enter_code(
-                WaitlistParty,
-                party,
-                parties,
-                _code_hash(settings, entry["id"], role, code),
-                now=now,
-                settings=settings,
+                WaitlistParty, party, parties, entered, now=now, settings=settings
             )
             if both:
                 queued = bool(

@@ -146,10 +146,14 @@ async def _waiting(
         return []
     busy: set[int] = set()
     if service in ONE_ACTIVE_PER_ID:
-        parties = await WaitlistParty.select(WaitlistParty.entry, WaitlistParty.id_hash).where(
-            WaitlistParty.entry.is_in([e["id"] for e in entries])
-        )
+        parties = await WaitlistParty.select(
+            WaitlistParty.entry, WaitlistParty.id_hash, WaitlistParty.number_hash
+        ).where(WaitlistParty.entry.is_in([e["id"] for e in entries]))
+        # Typed and whatever the type (issue 13.7), as the offer's claims will be.
         claims = {f"{service}:{p['id_hash']}": p["entry"] for p in parties}
+        claims |= {
+            f"{service}:any:{p['number_hash']}": p["entry"] for p in parties if p["number_hash"]
+        }
         held = await IdClaim.select(IdClaim.claim).where(IdClaim.claim.is_in(list(claims)))
         busy = {claims[h["claim"]] for h in held}
     out = []
@@ -227,7 +231,7 @@ async def _offer(
             await holds.write_held(
                 appointment_id,
                 slot_id=slot["id"],
-                claims=holds.id_claims(service, (p.id_hash for p in held)),
+                claims=holds.id_claims(service, (h for p in held for h in p.claim_hashes)),
                 parties=held,
                 codes=codes,
                 actor="waitlist",

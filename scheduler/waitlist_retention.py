@@ -55,6 +55,7 @@ async def erase_waitlist(now: datetime, settings: Settings) -> int:
                         WaitlistParty.id_sealed: "",
                         WaitlistParty.id_masked: "",
                         WaitlistParty.id_hash: "",
+                        WaitlistParty.number_hash: "",
                         WaitlistParty.code_hash: "",
                     }
                 ).where(WaitlistParty.id.is_in([p["id"] for p in parties]))

@@ -40,6 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
             # Tests book the same people many times; tests/test_ratelimits.py turns these on.
             "RATE_LIMIT_ID_PER_HOUR": "0",
             "RATE_LIMIT_PHONE_PER_HOUR": "0",
+            "RATE_LIMIT_PHONE_TEXTS_PER_DAY": "0",
+            # Tests fill slots with holds they never confirm; tests/test_squatting.py
+            # turns the unconfirmed-hold cap and the short first hold on.
+            "HOLD_UNCONFIRMED_PERCENT": "100",
+            "HOLD_UNSTARTED_MINUTES": "0",
             # Tests book and then read availability at once; tests/test_calendar_cache.py
             # turns the cache on.
             "AVAILABILITY_CACHE_SECONDS": "0",

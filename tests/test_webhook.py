@@ -78,9 +78,10 @@ async def _queue(key: str = "m:1", *, urgent: bool = True) -> None:
         await outbox.enqueue(
             key=key,
             to_phone=PHONE,
-            template="code",
+            # Not a code text: codes are never retried (notify/scrub.py, issue 13.13).
+            template="expired",
             locale="en",
-            payload={"code": "123456", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
+            payload={"reference": "GZTH-AAAA-BBBB"},
             now=NOW,
             urgent=urgent,
         )

@@ -81,6 +81,9 @@ class LotteryParty(Table):
     id_sealed = Text(default="")
     id_masked = Varchar(length=40, default="")
     id_hash = Varchar(length=64, index=True)
+    # The number's keyed hash whatever its type (personal_data.number_hash); "" on
+    # rows from before issue 13.7 and once erased.
+    number_hash = Varchar(length=64, default="")
     phone = Varchar(length=20)
     code_hash = Varchar(length=64)
     code_attempts = Integer(default=0)

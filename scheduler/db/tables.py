@@ -73,6 +73,8 @@ class Slot(Table):
     # no booking; a reduced capacity is a "discouraged" day's lower cap.
     blocked = Boolean(default=False)
     reduced_capacity = Integer(null=True, default=None)
+    # Unconfirmed first-come holds among ``booked`` (capacity.take_hold, issue 13.3).
+    held = Integer(default=0)
 
 
 class OfficeDay(Table):
@@ -81,6 +83,7 @@ class OfficeDay(Table):
     day = Date()
     capacity = Integer()
     booked = Integer(default=0)
+    held = Integer(default=0)  # unconfirmed first-come holds among booked
 
 
 class OnsiteWindow(Table):
@@ -107,6 +110,11 @@ class Appointment(Table):
     cancelled_at = Timestamptz(null=True, default=None)
     # Set when scheduler.retention erased the couple's personal data (kept: statistics).
     erased_at = Timestamptz(null=True, default=None, index=True)
+    # The slot whose ``held`` counter this unconfirmed hold took (capacity.take_hold).
+    hold_slot = Integer(null=True, default=None, index=True)
+    # No seat taken yet: held while the unconfirmed share was full; the seat is
+    # taken when both partners have confirmed (capacity.take_awaited_seat).
+    awaiting_seat = Boolean(default=False)
 
 
 class Party(Table):
@@ -169,6 +177,8 @@ class OutboxMessage(Table):
     urgent = Boolean(default=False)
     validity_seconds = Integer(default=14400)
     status_at = Timestamptz(null=True, default=None)
+    # Its secrets (codes, manage code) masked once sent (scheduler/notify/scrub.py).
+    scrubbed = Boolean(default=False)
     # Set when the SMS could not be delivered and a clerk should phone the couple.
     needs_call = Boolean(default=False, index=True)
     appointment_id = Integer(null=True, default=None, index=True)

@@ -22,6 +22,7 @@ REASONS = (
     "id-format",
     "id-checksum",
     "id-birthdate",
+    "id-passport-is-mainland",
     "phone-invalid",
     "phone-not-mobile",
 )
@@ -121,6 +122,19 @@ def normalize_id(id_type: str, raw: str) -> str:
     return cleaned
 
 
+def refuse_mainland_as_passport(id_type: str, number: str) -> None:
+    """A valid resident ID number typed as a passport is refused: it would dodge the
+    mainland checks, and mainland residents register with the ID card. Separate from
+    ``normalize_id`` so a booking tells ``already-booked`` first when it is one."""
+    if id_type != "passport":
+        return
+    try:
+        valid_mainland_id(number)
+    except InvalidIdentity:
+        return
+    raise InvalidIdentity("id-passport-is-mainland", "a mainland ID number, not a passport")
+
+
 def _stars(count: int) -> str:
     return "*" * count
 
@@ -155,6 +169,15 @@ def normalize_mobile(raw: str, default_region: str = "CN") -> str:
     if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
         raise InvalidIdentity("phone-not-mobile", "the number cannot receive SMS")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(e164: str) -> str:
+    """The ISO 3166 region of an E.164 number (``CN``, ``HK``, ...; ``""`` if unknown)."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    return phonenumbers.region_code_for_number(parsed) or ""
 
 
 def mask_phone(e164: str) -> str:

@@ -25,6 +25,13 @@ MAX_COUNTRIES = 60
 MAX_SIGNATURE = 16
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _CALLING_CODE = re.compile(r"[1-9]\d{0,3}")
+_REGION = re.compile(r"[A-Z]{2}")
+_OFFICE_CODE = re.compile(r"[A-Z0-9-]{1,16}")
+# Phones that may book, join a waiting list or apply (ISO 3166 regions of the
+# number): mainland China, Hong Kong, Macau, Taiwan. Codes texted elsewhere were
+# SMS pumping (issue 13.3); an office serving foreigners widens its own list.
+BOOKING_REGIONS = ("CN", "HK", "MO", "TW")
+MAX_REGIONS = 60
 
 
 class PolicyError(ValueError):
@@ -215,6 +222,12 @@ class SmsCountries:
 
     default: CountryRule = field(default_factory=CountryRule)
     countries: Mapping[str, CountryRule] = field(default_factory=dict)
+    # Regions whose phones may book (texts go only there), per office if named.
+    booking_regions: tuple[str, ...] = BOOKING_REGIONS
+    office_regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def regions_for(self, office_code: str) -> tuple[str, ...]:
+        return self.office_regions.get(office_code, self.booking_regions)
 
     def table(self) -> dict[str, CountryRule]:
         """The shape scheduler.notify.texts uses: calling code -> rule, plus "default"."""
@@ -231,6 +244,8 @@ class SmsCountries:
         return {
             "default": rule(self.default),
             "countries": {c: rule(r) for c, r in sorted(self.countries.items(), key=_code_order)},
+            "booking_regions": list(self.booking_regions),
+            "office_regions": {o: list(r) for o, r in sorted(self.office_regions.items())},
         }
 
 
@@ -255,8 +270,18 @@ def _rule(raw: Any, where: str) -> CountryRule:
     )
 
 
+def _regions(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or len(value) > MAX_REGIONS:
+        raise PolicyError(name, "regions", max=MAX_REGIONS)
+    for item in value:
+        if not isinstance(item, str) or not _REGION.fullmatch(item):
+            raise PolicyError(name, "regions", max=MAX_REGIONS)
+    return tuple(sorted(set(value)))
+
+
 def parse_sms_countries(raw: Any) -> SmsCountries:
-    data = _object(raw, "", ("default", "countries"))
+    keys = ("default", "countries", "booking_regions", "office_regions")
+    data = _object(raw, "", keys)
     default = _rule(_required(data, "", "default"), "default")
     countries_raw = data.get("countries", {})
     if not isinstance(countries_raw, Mapping):
@@ -268,7 +293,22 @@ def parse_sms_countries(raw: Any) -> SmsCountries:
         if not _CALLING_CODE.fullmatch(str(code)):
             raise PolicyError(f"countries.{str(code)[:8]}", "calling-code")
         countries[str(code)] = _rule(rule, f"countries.{code}")
-    return SmsCountries(default=default, countries=countries)
+    # Optional: values stored before these fields existed parse with the defaults.
+    regions = _regions(data.get("booking_regions", list(BOOKING_REGIONS)), "booking_regions")
+    offices_raw = data.get("office_regions", {})
+    if not isinstance(offices_raw, Mapping) or len(offices_raw) > MAX_COUNTRIES:
+        raise PolicyError("office_regions", "object")
+    office_regions = {}
+    for office, listed in offices_raw.items():
+        if not _OFFICE_CODE.fullmatch(str(office)):
+            raise PolicyError(f"office_regions.{str(office)[:16]}", "office-code")
+        office_regions[str(office)] = _regions(listed, f"office_regions.{office}")
+    return SmsCountries(
+        default=default,
+        countries=countries,
+        booking_regions=regions,
+        office_regions=office_regions,
+    )
 
 
 PARSERS = {

@@ -8,6 +8,8 @@ extension characters (``{}[]~|^€\\``) cost two septets each.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
@@ -73,9 +75,29 @@ def apply_rule(text: str, rule: CountryRule) -> str:
     return text
 
 
+# A link in any form carriers (and phishers) use: a scheme, "www", an IP address,
+# or a bare domain ("example.com/x", "t.cn/abc"). After NFKC, so full-width
+# letters and dots count; the ideographic full stop counts only before a common
+# top-level domain (it ends Chinese sentences).
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://|\bwww\d?\.", re.IGNORECASE | re.ASCII)
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", re.ASCII)
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(
+    rf"\b{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,24}}\b(?!\.[a-z0-9])", re.IGNORECASE | re.ASCII
+)
+_COMMON_TLDS = "com|cn|net|org|top|xyz|vip|cc|co|io|me|info|site|shop|link|club|ly|hk|tw|mo"
+_IDEOGRAPHIC = re.compile(rf"{_LABEL}[。｡](?:{_COMMON_TLDS})\b", re.IGNORECASE | re.ASCII)
+
+
+def contains_url(text: str) -> bool:
+    """Whether ``text`` carries a link, however written (scheme, www, IP, bare domain)."""
+    folded = unicodedata.normalize("NFKC", text)
+    return any(p.search(folded) for p in (_SCHEME, _IPV4, _DOMAIN, _IDEOGRAPHIC))
+
+
 def violations(text: str, rule: CountryRule) -> list[str]:
     problems = []
-    if not rule.allow_urls and any(m in text.lower() for m in ("http://", "https://", "www.")):
+    if not rule.allow_urls and contains_url(text):
         problems.append("url")
     if count_segments(text).segments > rule.max_segments:
         problems.append("too-long")

@@ -3,7 +3,8 @@
 Callbacks arrive out of order and more than once. Each status has a rank; a row
 only moves to a higher rank, and a final status (delivered, undelivered, failed)
 is never replaced. Every callback is stored first, so one that overtakes the
-dispatcher's own write of the SID is applied as soon as that SID is recorded.
+dispatcher's own write of the SID is applied as soon as that SID is recorded;
+once applied, its events are deleted (the outbox row keeps the status).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scheduler import policies
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
 from scheduler.domain.sms import after_quiet_hours
+from scheduler.notify.scrub import is_scrubbed
 from scheduler.settings import Settings, get_settings
 
 # Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
@@ -65,6 +67,21 @@ async def apply_pending_events(sid: str, now: datetime, settings: Settings | Non
         await apply_status(sid, event["status"], event["error_code"], now, settings)
 
 
+# Events of a SID never recorded (a callback for another account's message, or one
+# whose send was never recorded) wait this long for their SID, then go.
+UNMATCHED_EVENTS = timedelta(days=1)
+
+
+async def purge_events(now: datetime) -> int:
+    """Delete callbacks that never matched a message (hourly, with the idempotency keys)."""
+    rows = (
+        await DeliveryEvent.delete()
+        .where(DeliveryEvent.received_at < now - UNMATCHED_EVENTS)
+        .returning(DeliveryEvent.id)
+    )
+    return len(rows)
+
+
 async def sids_with_pending_events(sids: list[str]) -> set[str]:
     """Which of these SIDs have callbacks waiting to be applied (one query for many)."""
     if not sids:
@@ -89,9 +106,10 @@ async def apply_status(
         row = await OutboxMessage.select().where(OutboxMessage.provider_sid == sid).first()
         if row is None:
             return False
-        await DeliveryEvent.update({DeliveryEvent.applied: True}).where(
-            DeliveryEvent.provider_sid == sid
-        )
+        # Applied: the outbox row is the record now. Deleting the SID's events (not
+        # marking them) leaves nothing behind for a callback Twilio replays, or that
+        # someone replays with a captured signature (issue 13.13).
+        await DeliveryEvent.delete().where(DeliveryEvent.provider_sid == sid)
         current = row["status"]
         if current in FINAL or rank <= RANKS.get(current, 0) or current not in RANKS:
             return True
@@ -114,7 +132,11 @@ async def _fallback(
 ) -> None:
     """Carrier failure: one retry later, or a clerk phones the couple."""
     key = str(row["key"])
-    retryable = error_code in FALLBACK_CODES and not key.endswith(":fallback")
+    # Never a text whose code is masked already (notify/scrub.py): the retry would
+    # text the mask; the couple asks for a new code, or a clerk phones.
+    retryable = (
+        error_code in FALLBACK_CODES and not key.endswith(":fallback") and not is_scrubbed(row)
+    )
     if settings.sms_fallback == "retry" and retryable:
         await OutboxMessage.insert(
             OutboxMessage(

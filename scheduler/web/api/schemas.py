@@ -158,6 +158,9 @@ class AppointmentOut(msgspec.Struct, omit_defaults=True):
     rescheduled_from: AppointmentSlotOut | None = None
     # On the view of a booking (GET): the documents to bring.
     checklist: ChecklistOut | None = None
+    # False while a hold waits for its seat (the unconfirmed share of the slot was
+    # full, issue 13.3): the seat is taken when both partners have confirmed.
+    seat_held: bool = True
 
 
 class HoldOut(AppointmentOut, kw_only=True):

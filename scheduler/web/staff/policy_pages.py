@@ -66,7 +66,25 @@ def form_to_value(name: str, form: dict[str, Any]) -> dict[str, Any]:
         code = field(form, f"code_{index}").lstrip("+")
         if code:
             countries[code] = _rule(form, str(index))
-    return {"default": _rule(form, "default"), "countries": countries}
+    regions = _regions(field(form, "booking_regions"))
+    return {
+        "default": _rule(form, "default"),
+        "countries": countries,
+        # Left empty: the default list (CN HK MO TW), as for a value stored without it.
+        **({"booking_regions": regions} if regions else {}),
+        "office_regions": {
+            code.strip().upper(): _regions(listed)
+            for code, _, listed in (
+                line.partition(":") for line in field(form, "office_regions").splitlines()
+            )
+            if code.strip()
+        },
+    }
+
+
+def _regions(text: str) -> list[str]:
+    """``CN HK, mo`` -> ["CN", "HK", "MO"] (checked by the policy's own rules)."""
+    return text.replace(",", " ").replace("，", " ").upper().split()
 
 
 def _rule(form: dict[str, Any], suffix: str) -> dict[str, Any]:
