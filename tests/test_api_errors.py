@@ -28,7 +28,9 @@ def _days_ahead_with_open_extra_day() -> int:
 
     calendar = WorkCalendar(statutory_rules(), shipped_notices())
     now = datetime.now(UTC)
-    for days_ahead in range(2, 30):
+    # From 10: the window must still hold open weekdays after open_slots' first day
+    # (today + 2) whatever the weekday and the hour (before or after 08:30) today.
+    for days_ahead in range(10, 40):
         extra = last_bookable_day(now, SHANGHAI, days_ahead, time(8, 30)) + timedelta(days=1)
         if day_kind(extra, calendar) != "holiday":
             return days_ahead
