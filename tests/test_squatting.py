@@ -374,3 +374,31 @@ async def test_a_carrier_address_is_a_flood_ceiling_not_a_booking_limit() -> Non
     async with client_of(app, "100.64.0.2") as other:
         first = await other.post("/api/v1/appointments", json=booking_body(slots[10]["id"]))
         assert first.status_code == 201, first.text
+
+
+async def test_the_code_page_tells_a_couple_whose_seat_waits_for_their_codes() -> None:
+    """Beyond the unconfirmed share a hold takes no seat: the code page says so (in the
+    page's language), while a hold inside the share does not carry the notice."""
+    from scheduler.web.pages.common import token_cookie_name
+
+    await make_office(slot_cap=2)
+    app = deployed_app()
+    async with client_of(app) as client:
+        slot = (await open_slots(client))[0]
+        pages = []
+        for _ in range(2):
+            held = await client.post("/api/v1/appointments", json=booking_body(slot["id"]))
+            assert held.status_code == 201, held.text
+            body = held.json()
+            cookie = {token_cookie_name(body["reference"]): body["manage_token"]}
+            pages.append((body, cookie))
+        (inside, inside_cookie), (beyond, beyond_cookie) = pages
+        assert inside.get("seat_held", True) and beyond["seat_held"] is False
+        for lang, words in (("en", "Seats held before confirmation"), ("zh-Hans", "预留名额已满")):
+            page = await client.get(
+                f"/booking/{beyond['reference']}?lang={lang}", cookies=beyond_cookie
+            )
+            assert page.status_code == 200
+            assert 'id="seat-awaited"' in page.text and words in page.text
+        page = await client.get(f"/booking/{inside['reference']}", cookies=inside_cookie)
+        assert page.status_code == 200 and 'id="seat-awaited"' not in page.text
