@@ -254,8 +254,11 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
         )
     }
     status_list = ", ".join(f"'{s}'" for s in ACTIVE)
+    # A hold beyond the unconfirmed share (awaiting_seat) takes no seat until both
+    # partners confirm (docs/decisions.md, "The abuse model"): it counts nowhere.
     appts = await db.fetch(
         f"SELECT slot, people FROM appointment WHERE status IN ({status_list})"  # noqa: S608
+        " AND NOT awaiting_seat"
     )
     by_slot: Counter[int] = Counter()
     by_day: Counter[tuple[int, date]] = Counter()
@@ -266,7 +269,12 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
         by_day[(s["office"], as_date(s["day"]))] += 1
         window = window_start(as_utc(s["start_at"]), ZoneInfo(s["timezone"]))
         by_window[(s["office"], window)] += a["people"]
-    out = {"slot": CapCheck(), "office_day": CapCheck(), "onsite_window": CapCheck()}
+    out = {
+        "slot": CapCheck(),
+        "office_day": CapCheck(),
+        "onsite_window": CapCheck(),
+        "unconfirmed_share": CapCheck(),
+    }
 
     def verify(kind: str, name: str, stored: int, actual: int, capacity: int) -> None:
         out[kind].rows += 1
@@ -278,6 +286,16 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
     for d in await db.fetch("SELECT office, day, capacity, booked FROM office_day"):
         key = (d["office"], as_date(d["day"]))
         verify("office_day", f"day {key}", d["booked"], by_day[key], d["capacity"])
+    holding = Counter(
+        r["hold_slot"]
+        for r in await db.fetch(
+            "SELECT hold_slot FROM appointment WHERE hold_slot IS NOT NULL"
+        )
+    )
+    for s in await db.fetch("SELECT id, capacity, held FROM slot"):
+        # At most half a slot (rounded up) is held by holds nobody has confirmed.
+        share = (s["capacity"] + 1) // 2
+        verify("unconfirmed_share", f"slot {s['id']}", s["held"], holding[s["id"]], share)
     for w in await db.fetch("SELECT office, window_start, capacity, people FROM onsite_window"):
         key = (w["office"], as_utc(w["window_start"]))
         verify("onsite_window", f"window {key}", w["people"], by_window[key], w["capacity"])
