@@ -38,9 +38,13 @@ async def test_book_in_zh_hans_with_chromium(server: str) -> None:
             assert await page.get_attribute("html", "lang") == "zh-Hans"
             await page.click('a[href="/book/GZ-TH/marriage"]')
             await _pick_day(page)
-            # htmx swapped the slots in and moved focus to their heading.
+            # htmx swapped the slots in and, once settled, moved focus to their heading
+            # (a timeout here means focus never got there).
             await page.wait_for_selector("#slots a.slot")
-            assert await page.evaluate("document.activeElement.id") == "slots-title"
+            await page.wait_for_function(
+                "() => document.activeElement && document.activeElement.id === 'slots-title'",
+                timeout=5000,
+            )
             await page.click("#slots a.slot")
             await page.wait_for_selector("form[action='/book']")
             for role in ("a", "b"):
