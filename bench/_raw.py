@@ -28,8 +28,8 @@ from typing import Any
 
 from _common import SECRET_KEY, Result, person
 
-from scheduler.crypto import seal
 from scheduler.domain.identity import mask_id
+from scheduler.kernel.crypto import seal
 from scheduler.settings import parse_settings
 
 _SETTINGS = parse_settings({"SECRET_KEY": SECRET_KEY})

@@ -95,8 +95,8 @@ async def _count_sent(url: str) -> int:
 
 async def fill(count: int) -> None:
     """(In a child process, DATABASE_URL set.) Empty the outbox, queue ``count`` due messages."""
-    from scheduler.clock import utcnow
     from scheduler.db.engine import close_engine, current_engine, open_engine, write_transaction
+    from scheduler.kernel.clock import utcnow
     from scheduler.notify import outbox
     from scheduler.settings import get_settings
 

@@ -45,7 +45,6 @@ def pure(applications: int, seats: int) -> float:
 
 
 async def on_database(applications: int, seats: int) -> dict[str, float]:
-    from scheduler import lottery
     from scheduler.__main__ import migrate
     from scheduler.db.engine import close_engine, open_engine, write_transaction
     from scheduler.db.lottery_tables import (
@@ -57,9 +56,10 @@ async def on_database(applications: int, seats: int) -> dict[str, float]:
     from scheduler.db.tables import Office, OfficeDay, OfficeService, Slot
     from scheduler.domain import lottery as rules
     from scheduler.domain.identity import make_mainland_id
-    from scheduler.personal_data import id_columns
     from scheduler.settings import get_settings
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
+    from scheduler.usecases.lottery import draw as lottery
+    from scheduler.usecases.privacy.personal_data import id_columns
 
     settings = get_settings()
     await migrate()

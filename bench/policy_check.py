@@ -1,4 +1,5 @@
-"""Benchmark: what the policy checks add to each booking (scheduler.bans.admit: the ID
+"""Benchmark: what the policy checks add to each booking (bans.admit in
+scheduler/usecases/policy/bans.py: the ID
 types from the cached policies, then one indexed query for a ban of either partner),
 with 20,000 ban rows in the table, on SQLite (a fresh temporary file).
 
@@ -25,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 
 async def main(calls: int) -> None:
-    from scheduler import bans, policies
     from scheduler.__main__ import migrate
     from scheduler.db.engine import close_engine, open_engine
     from scheduler.db.policy_tables import Ban
     from scheduler.db.tables import Office
     from scheduler.settings import get_settings
+    from scheduler.usecases.policy import bans, policies
 
     settings = get_settings()
     await migrate()

@@ -161,11 +161,12 @@ async def seed(per_day: int) -> date:
 
 
 async def measure(per_day: int) -> dict[str, Any]:
-    from scheduler import audit_log, reports
     from scheduler.__main__ import migrate
     from scheduler.db.engine import close_engine, open_engine
     from scheduler.db.tables import Appointment
     from scheduler.settings import get_settings
+    from scheduler.usecases.reports import queries as reports
+    from scheduler.usecases.staff import audit_log
 
     await migrate()
     await open_engine(get_settings())

@@ -44,8 +44,8 @@ async def seed(appointments: int) -> Any:
     )
     from scheduler.domain.calendar import onsite_window_start
     from scheduler.domain.identity import make_mainland_id, mask_id
-    from scheduler.security import hash_token, new_reference
-    from scheduler.slots import generate_slots
+    from scheduler.kernel.security import hash_token, new_reference
+    from scheduler.usecases.calendar.slots import generate_slots
 
     per_office = appointments // len(OFFICES)
     hours = {str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(7)}
@@ -139,12 +139,12 @@ async def seed(appointments: int) -> Any:
 
 
 async def measure(appointments: int) -> dict[str, Any]:
-    from scheduler import blackouts, reschedule
     from scheduler.__main__ import migrate
-    from scheduler.audit import NamedActor
+    from scheduler.db.audit import NamedActor
     from scheduler.db.engine import close_engine, open_engine
     from scheduler.db.tables import Appointment, OutboxMessage, Slot
     from scheduler.settings import get_settings
+    from scheduler.usecases.offices import blackouts, reschedule
 
     await migrate()
     await open_engine(get_settings())

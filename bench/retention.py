@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 async def measure(appointments: int) -> dict[str, Any]:
     from reschedule import seed
 
-    from scheduler import retention
     from scheduler.__main__ import migrate
     from scheduler.db.engine import close_engine, open_engine
     from scheduler.db.tables import Appointment, OutboxMessage, Party
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy import retention
 
     settings = get_settings()
     await migrate()

@@ -19,9 +19,10 @@ async def migrate() -> None:
 
 
 async def seed_demo(path: Path) -> None:
-    from scheduler import seed, slots
-    from scheduler.clock import utcnow
     from scheduler.db.engine import close_engine, open_engine
+    from scheduler.kernel.clock import utcnow
+    from scheduler.usecases.calendar import slots
+    from scheduler.usecases.offices import seed
 
     settings = get_settings()
     await open_engine(settings)
@@ -46,11 +47,11 @@ def read_password(from_stdin: bool) -> str:
 
 
 async def create_staff(args: argparse.Namespace, password: str) -> int:
-    from scheduler import staff
-    from scheduler.clock import utcnow
     from scheduler.db.engine import close_engine, open_engine
-    from scheduler.errors import DomainError
-    from scheduler.i18n import translate
+    from scheduler.kernel.clock import utcnow
+    from scheduler.kernel.errors import DomainError
+    from scheduler.kernel.i18n import translate
+    from scheduler.usecases.staff import accounts as staff
 
     await open_engine(get_settings())
     try:
@@ -127,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.workers)
     elif args.command == "worker":
-        from scheduler.worker import run_worker
+        from scheduler.jobs.worker import run_worker
 
         asyncio.run(run_worker(settings))
     elif args.command == "migrate":
         asyncio.run(migrate())
     elif args.command == "reseal":
-        from scheduler.personal_data import reseal_command
+        from scheduler.usecases.privacy.personal_data import reseal_command
 
         return asyncio.run(reseal_command(settings))
     elif args.command == "seed-demo":

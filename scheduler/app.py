@@ -19,8 +19,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from scheduler.db.engine import close_engine, open_engine
-from scheduler.i18n import LOCALES, translate
-from scheduler.live import make_plugin
+from scheduler.jobs.worker import running_jobs
+from scheduler.kernel.i18n import LOCALES, translate
+from scheduler.notify.live import make_plugin
 from scheduler.notify.texts import TEMPLATES_DIR
 from scheduler.observability.logs import logging_config
 from scheduler.settings import Settings, get_settings
@@ -47,7 +48,6 @@ from scheduler.web.problems import EXCEPTION_HANDLERS
 from scheduler.web.ratelimit import refused_again, sms_rate_limit
 from scheduler.web.staff.routes import STAFF_ROUTER
 from scheduler.web.webhooks import twilio_status
-from scheduler.worker import running_jobs
 
 log = logging.getLogger("scheduler")
 

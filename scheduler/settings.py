@@ -218,7 +218,7 @@ def _trusted_proxies(raw: str) -> str:
 
 
 def _data_keys(raw: str) -> tuple[bytes, ...]:
-    from scheduler.crypto import parse_data_keys
+    from scheduler.kernel.crypto import parse_data_keys
 
     return parse_data_keys(raw)
 

@@ -27,7 +27,7 @@ async def make_office(
     """An office open every day (holidays aside) with generated slots. ``designated``:
     may serve parties from Hong Kong, Macau, Taiwan and abroad (config/rules/)."""
     from scheduler.db.tables import Office, OfficeService
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     rows = await Office.insert(
         Office(
@@ -132,7 +132,7 @@ async def staff_token(
     offices: tuple[str, ...] = ("GZ-TH",),
 ) -> dict[str, str]:
     """A staff account and the Authorization header of its bearer token."""
-    from scheduler.staff import create_staff
+    from scheduler.usecases.staff.accounts import create_staff
 
     password = f"{username}-long-password"
     await create_staff(

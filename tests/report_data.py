@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from scheduler import reschedule
 from scheduler.db.blackout_tables import RescheduleRun
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import (
@@ -30,6 +29,7 @@ from scheduler.db.tables import (
     OutboxMessage,
     Slot,
 )
+from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, sms_codes, staff_token
 
 TZ = ZoneInfo("Asia/Shanghai")

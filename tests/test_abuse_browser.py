@@ -24,7 +24,7 @@ UK = "+447400123456"
 
 @pytest.fixture
 async def server(db: None, tmp_path: Path) -> AsyncIterator[Server]:
-    from scheduler import policies
+    from scheduler.usecases.policy import policies
 
     policies.invalidate()
     await make_office(code="GZ-TH", days_ahead=6)

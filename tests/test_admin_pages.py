@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import blackouts, booking, reschedule
-from scheduler.audit import NamedActor
+from scheduler.db.audit import NamedActor
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.db.tables import AuditLog, Slot
 from scheduler.domain.hotdates import hot_dates
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.offices import blackouts, reschedule
 from tests.helpers import make_office, person
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, running_server
 from tests.test_desk_pages import PASSWORD, make_staff, one, post_form, says, sign_in

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from tests.a11y import assert_accessible
 from tests.helpers import make_office
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, running_server

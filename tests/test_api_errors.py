@@ -24,7 +24,7 @@ def _days_ahead_with_open_extra_day() -> int:
     is not a public holiday, so slots exist that are not bookable yet."""
     from scheduler.domain.calendar import day_kind, last_bookable_day
     from scheduler.domain.holidays import WorkCalendar
-    from scheduler.holiday_calendar import shipped_notices, statutory_rules
+    from scheduler.usecases.calendar.holidays import shipped_notices, statutory_rules
 
     calendar = WorkCalendar(statutory_rules(), shipped_notices())
     now = datetime.now(UTC)
@@ -42,7 +42,7 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
     """One office with a booking in place, plus a past slot and a not-yet-open slot."""
     from scheduler.db.tables import Office, Slot
     from scheduler.domain.calendar import last_bookable_day
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     days_ahead = _days_ahead_with_open_extra_day()
     office_id = await make_office(slot_cap=10, days_ahead=days_ahead)

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from scheduler import reschedule
 from scheduler.db.tables import Appointment, Slot
+from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 
 

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from scheduler import blackouts, booking, reschedule
-from scheduler.audit import NamedActor
+from scheduler.db.audit import NamedActor
 from scheduler.db.blackout_tables import Blackout, RescheduleItem
 from scheduler.db.tables import Appointment, Office, Slot
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.offices import blackouts, reschedule
 from tests.helpers import make_office, person, staff_token
 
 PROBLEM = "application/problem+json"

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from scheduler import booking, reschedule
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.db.tables import Slot
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.offices import reschedule
 from tests.a11y import assert_accessible
 from tests.helpers import make_office, person
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, running_server

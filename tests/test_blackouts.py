@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import booking, reschedule
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.db.tables import Appointment, OfficeDay, OnsiteWindow, OutboxMessage, Slot
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
 
 ACTIVE = ["pending_confirmation", "confirmed"]

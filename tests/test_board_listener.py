@@ -1,4 +1,4 @@
-"""The PostgreSQL board listener (scheduler/live_pg.py) survives losing its
+"""The PostgreSQL board listener (scheduler/notify/live_pg.py) survives losing its
 connection: PostgreSQL kills the listening backend (as a restart or an
 idle-connection killer would); the listener reconnects by itself, ticks every
 board so it re-reads what it may have missed, and hears later changes again.
@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from litestar.channels import ChannelsPlugin
 
-from scheduler import queue
-from scheduler.audit import NamedActor
-from scheduler.clock import utcnow
+from scheduler.db.audit import NamedActor
 from scheduler.db.tables import Office
-from scheduler.live import board_channel
-from scheduler.live_pg import APPLICATION_NAME, PgListenChannelsBackend
+from scheduler.kernel.clock import utcnow
+from scheduler.notify.live import board_channel
+from scheduler.notify.live_pg import APPLICATION_NAME, PgListenChannelsBackend
 from scheduler.settings import get_settings
+from scheduler.usecases.desk import queue
 from tests.helpers import make_office
 from tests.test_desk_pages import confirmed_today
 

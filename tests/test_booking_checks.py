@@ -1,4 +1,4 @@
-"""The order of a booking's early checks (scheduler/booking_checks.py): a full slot is
+"""The order of a booking's early checks (scheduler/usecases/booking/checks.py): a full slot is
 refused before the ban lookup and before the per-ID and per-phone counters, yet
 every rule still holds for a request that could get a seat, and the per-address
 limit counts the refused requests as it counts any other."""
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from scheduler import policies
 from scheduler.db.tables import Appointment
+from scheduler.usecases.policy import policies
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
 from tests.test_ratelimits import app_with, client_at, fresh_window, slug
 

@@ -18,7 +18,7 @@ from scheduler.domain.calendar import (
     slot_starts,
 )
 from scheduler.domain.holidays import WorkCalendar
-from scheduler.holiday_calendar import shipped_notices, statutory_rules
+from scheduler.usecases.calendar.holidays import shipped_notices, statutory_rules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPENS_AT = time(8, 30)

@@ -108,9 +108,9 @@ async def test_an_unchanged_calendar_keeps_its_validators_after_expiry(
 async def test_concurrent_misses_share_one_computation(
     db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scheduler import slots
     from scheduler.app import create_app
     from scheduler.settings import get_settings
+    from scheduler.usecases.calendar import slots
 
     await make_office()
     calls = 0

@@ -13,7 +13,7 @@ import pytest
 
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from tests.a11y import assert_accessible
 from tests.helpers import make_office
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, running_server

@@ -259,7 +259,7 @@ async def test_confirmation_text_carries_the_manage_code_or_link(
     from scheduler.db.couple_tables import ManageText
 
     assert await ManageText.count() == 0  # the sealed copy is gone once texted
-    from scheduler import policies
+    from scheduler.usecases.policy import policies
 
     policies.invalidate()  # the office's wider regions stay in this test's database
 
@@ -268,8 +268,8 @@ def test_the_manage_link_travels_only_where_it_fits() -> None:
     """Link where links are allowed and the text stays within the country's segment
     limit; else the code (mainland: no links); never a text over the limit."""
     from scheduler.domain.sms import violations
-    from scheduler.manage_text import manage_fields
     from scheduler.notify.texts import render_for, rule_for
+    from scheduler.usecases.booking.manage_text import manage_fields
 
     token = "t" * 32
     link = "https://yuyue.example.gov.cn/manage/GZTH-7K4Q-9M2X?token=" + token

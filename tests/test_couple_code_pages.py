@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from scheduler.db.lottery_tables import Lottery
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
 from tests.helpers import make_office, staff_token
 from tests.test_desk_pages import post_form

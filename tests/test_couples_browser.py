@@ -138,7 +138,7 @@ async def book(page: Any, base: str, a: dict[str, str], b: dict[str, str]) -> st
 
 @pytest.mark.parametrize("locale", LOCALES)
 async def test_locked_codes_release_and_book_again(server: str, browser: Any, locale: str) -> None:
-    from scheduler.i18n import translate
+    from scheduler.kernel.i18n import translate
 
     page = await new_page(browser, locale)
     a, b = person(), person()
@@ -177,7 +177,7 @@ async def test_locked_codes_release_and_book_again(server: str, browser: Any, lo
 
 @pytest.mark.parametrize("locale", LOCALES)
 async def test_partner_confirms_on_own_phone(server: str, browser: Any, locale: str) -> None:
-    from scheduler.i18n import translate
+    from scheduler.kernel.i18n import translate
 
     filler = await new_page(browser, locale)
     a, b = person(), person()
@@ -227,7 +227,7 @@ async def test_partner_confirms_on_own_phone(server: str, browser: Any, locale: 
 
 @pytest.mark.parametrize("locale", LOCALES)
 async def test_every_field_error_at_once(server: str, browser: Any, locale: str) -> None:
-    from scheduler.i18n import translate
+    from scheduler.kernel.i18n import translate
 
     page = await new_page(browser, locale)
     await to_form(page, server)
@@ -334,7 +334,7 @@ async def test_slot_full_keeps_what_was_typed(server: str, browser: Any, locale:
 
 @pytest.mark.parametrize("locale", LOCALES)
 async def test_lost_manage_code_is_recovered(server: str, browser: Any, locale: str) -> None:
-    from scheduler.i18n import translate
+    from scheduler.kernel.i18n import translate
 
     reference, token = await confirmed_booking(server, locale)
     page = await new_page(browser, locale)
@@ -387,7 +387,7 @@ async def test_lost_manage_code_is_recovered(server: str, browser: Any, locale: 
 
 
 async def partner_phone(reference: str) -> str:
-    from scheduler.appointments import load
+    from scheduler.db.appointments import load
 
     loaded = await load(reference)
     assert loaded is not None

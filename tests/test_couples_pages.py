@@ -44,9 +44,9 @@ async def test_precheck_button_only_while_the_precheck_is_open(
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from scheduler.appointments import load
-    from scheduler.clock import utcnow
+    from scheduler.db.appointments import load
     from scheduler.db.tables import Slot
+    from scheduler.kernel.clock import utcnow
 
     await make_office()
     ref, token = await _confirmed_on(client, date.today() + timedelta(days=3))

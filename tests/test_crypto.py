@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.crypto import SealError, needs_reseal, new_data_key, open_sealed, seal
+from scheduler.kernel.crypto import SealError, needs_reseal, new_data_key, open_sealed, seal
 from scheduler.settings import SettingsError, parse_settings
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from scheduler.domain.report_math import csv_bytes
-from scheduler.report_views import csv_file
+from scheduler.usecases.reports.views import csv_file
 from tests.test_desk_pages import make_staff, sign_in
 
 PAYLOADS = [

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler.audit import entries
+from scheduler.db.audit import entries
 from tests.helpers import booking_body, make_office, open_slots, sms_codes, staff_token
 
 

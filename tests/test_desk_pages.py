@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from scheduler import booking, queue
-from scheduler.audit import NamedActor, entries
+from scheduler.db.audit import NamedActor, entries
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment, Office, OfficeDay, OnsiteWindow, Slot
 from scheduler.domain.calendar import onsite_window_start
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
-from scheduler.staff import create_staff
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.desk import queue
+from scheduler.usecases.staff.accounts import create_staff
 from tests.helpers import make_office, person, sms_codes
 
 PASSWORD = "desk-pages-long-password"

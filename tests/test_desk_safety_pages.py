@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from scheduler import queue
-from scheduler.audit import NamedActor
+from scheduler.db.audit import NamedActor
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.notify import outbox
+from scheduler.usecases.desk import queue
 from tests.helpers import make_office, staff_token
 from tests.test_desk_pages import confirmed_today, make_staff, one, post_form, says, sign_in
 from tests.test_outbox import RecordingBackend

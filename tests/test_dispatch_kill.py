@@ -34,9 +34,9 @@ from typing import IO, Any, ClassVar
 
 import pytest
 
-from scheduler.clock import utcnow
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
+from scheduler.kernel.clock import utcnow
 from scheduler.notify import outbox
 from tests.fake_twilio import FakeTwilio
 

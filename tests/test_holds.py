@@ -42,7 +42,7 @@ async def _remaining(client: httpx.AsyncClient, slot_id: int) -> int:
 
 
 async def test_unconfirmed_hold_is_released_and_rebookable(client: httpx.AsyncClient) -> None:
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=1)
     slot_id = (await open_slots(client))[0]["id"]
@@ -70,7 +70,7 @@ async def test_unconfirmed_hold_is_released_and_rebookable(client: httpx.AsyncCl
 
 
 async def test_confirm_after_expiry_is_hold_expired(client: httpx.AsyncClient) -> None:
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=2)
     slot_id = (await open_slots(client))[0]["id"]
@@ -90,7 +90,7 @@ async def test_confirm_after_the_hold_lapsed_releases_the_seat_itself(
     client: httpx.AsyncClient,
 ) -> None:
     """The job has not run yet: the late confirmation itself expires the hold."""
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=2, hold_minutes=0)  # every hold has already lapsed
     slot_id = (await open_slots(client))[0]["id"]
@@ -107,7 +107,7 @@ async def test_confirm_after_the_hold_lapsed_releases_the_seat_itself(
 
 
 async def test_confirmed_booking_is_never_expired(client: httpx.AsyncClient) -> None:
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=2)
     slot_id = (await open_slots(client))[0]["id"]
@@ -125,7 +125,7 @@ async def test_confirmed_booking_is_never_expired(client: httpx.AsyncClient) -> 
 async def test_expiry_twice_releases_each_seat_once(client: httpx.AsyncClient) -> None:
     """Other couples stay on the same slot, so a second release of a seat would
     show as a counter below the real count (not hidden by the floor at zero)."""
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=10)
     slot_id = (await open_slots(client))[0]["id"]
@@ -147,7 +147,7 @@ async def test_expiry_twice_releases_each_seat_once(client: httpx.AsyncClient) -
 async def test_concurrent_expiry_jobs_and_confirmations(client: httpx.AsyncClient) -> None:
     """Two expiry jobs and the couples' confirmations race; every hold ends either
     confirmed (seat kept) or expired (seat released exactly once)."""
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office(slot_cap=20)
     slot_id = (await open_slots(client))[0]["id"]
@@ -195,8 +195,8 @@ async def test_concurrent_expiry_jobs_and_confirmations(client: httpx.AsyncClien
 async def test_lapsed_confirmations_racing_the_job_release_once(client: httpx.AsyncClient) -> None:
     """Holds that lapsed before the job ran: the late confirmations and two jobs
     all try to expire the same holds at once."""
-    from scheduler.booking import expire_holds
     from scheduler.db.tables import Office
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     office_id = await make_office(slot_cap=20)
     slot_id = (await open_slots(client))[0]["id"]

@@ -82,7 +82,7 @@ async def _generate_around(days: list[date]) -> list[tuple[date, date]]:
     """Run the slot job at moments that put every listed day inside its window, as
     the daily job did then (one run per group of days). Returns the windows."""
     from scheduler.db.tables import Office
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     await Office.update({Office.booking_days_ahead: WINDOW}).where(Office.id > 0)
     windows: list[tuple[date, date]] = []
@@ -98,8 +98,8 @@ async def _generate_around(days: list[date]) -> list[tuple[date, date]]:
 
 async def test_every_notice_day_is_right_for_every_demo_office_and_service(db: None) -> None:
     from scheduler.db.tables import Office, OfficeService, Slot
-    from scheduler.seed import load_offices
     from scheduler.settings import get_settings
+    from scheduler.usecases.offices.seed import load_offices
 
     assert set(ISSUE_SATURDAYS) <= set(CLOSED)
     await load_offices(Path(get_settings().demo_offices_file))
@@ -150,7 +150,7 @@ EVERY_DAY_ONE_HOUR = {str(d): [["09:00", "10:00"]] for d in range(7)}
 def _test_notice(first_closed: date, year: int) -> dict[str, Any]:
     """A valid notice for ``year`` whose New Year block runs to ``first_closed``; the
     other blocks are the statutory days (merged where they touch)."""
-    from scheduler.holiday_calendar import statutory_rules
+    from scheduler.usecases.calendar.holidays import statutory_rules
 
     spans = statutory_rules().by_holiday(year)
     spans["new_year"] = _span(f"{year}-01-01", first_closed.isoformat())
@@ -197,9 +197,9 @@ async def _confirmed(client: httpx.AsyncClient, slot_id: int) -> dict[str, Any]:
 async def test_loading_a_notice_moves_the_couples_of_newly_closed_days(
     client: httpx.AsyncClient,
 ) -> None:
-    from scheduler import reschedule
     from scheduler.db.holiday_tables import HolidayNotice
     from scheduler.db.tables import Appointment, AuditLog, OutboxMessage, Party
+    from scheduler.usecases.offices import reschedule
 
     await make_office(weekly_hours=EVERY_DAY_ONE_HOUR, days_ahead=400, slot_cap=3)
     today = datetime.now(SHANGHAI).date()
@@ -374,7 +374,7 @@ async def test_anonymous_and_clerks_cannot_load(client: httpx.AsyncClient) -> No
 async def test_missing_year_warning_in_ready_and_on_admin_pages(
     client: httpx.AsyncClient,
 ) -> None:
-    from scheduler.holiday_calendar import shipped_notices
+    from scheduler.usecases.calendar.holidays import shipped_notices
     from tests.test_desk_pages import make_staff, post_form
 
     await make_office(weekly_hours={"0": [["09:00", "09:30"]]}, days_ahead=400)
@@ -422,7 +422,7 @@ async def test_missing_year_warning_in_ready_and_on_admin_pages(
 async def test_availability_says_which_holiday_closes_a_day(client: httpx.AsyncClient) -> None:
     """The month view's data: a day of a block is closed for a service open every day
     of the week, and says which holiday closes it, in the request's language."""
-    from scheduler.holiday_calendar import current
+    from scheduler.usecases.calendar.holidays import current
 
     await make_office(weekly_hours=EVERY_DAY_ONE_HOUR, days_ahead=400)
     calendar = await current()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from scheduler.domain.sms import count_segments, violations
-from scheduler.errors import STATUSES
-from scheduler.i18n import LOCALES, catalog, negotiate, translate
+from scheduler.kernel.errors import STATUSES
+from scheduler.kernel.i18n import LOCALES, catalog, negotiate, translate
 from scheduler.notify.texts import TEMPLATES_DIR, render_for, rule_for
 
 

@@ -127,10 +127,10 @@ async def test_a_person_booked_under_another_type_cannot_win_the_lottery(
 ) -> None:
     from datetime import UTC, datetime
 
-    from scheduler import lottery
     from scheduler.db.lottery_tables import LotteryApplication
     from scheduler.db.tables import Slot
     from scheduler.settings import get_settings
+    from scheduler.usecases.lottery import draw as lottery
     from tests.test_lottery_api import apply, close_window
 
     await designate()

@@ -101,7 +101,7 @@ async def test_racing_couples_with_roles_swapped(client: httpx.AsyncClient) -> N
 async def test_cancel_and_expiry_release_the_id(client: httpx.AsyncClient) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await make_office()
     slots = await open_slots(client)

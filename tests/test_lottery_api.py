@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import booking, lottery, lottery_admin
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryParty
 from scheduler.db.tables import Appointment, AuditLog, OfficeDay, OutboxMessage, Party, Slot
 from scheduler.domain.lottery import draw_order
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.lottery import draw as lottery
 from tests.helpers import booking_body, make_office, person, staff_token
 
 DAY_CAP = 5  # seats on the lottery date
@@ -392,8 +394,8 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
 async def test_retention_erases_applicants_personal_data_and_keeps_the_draw(
     client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    from scheduler import retention
     from scheduler.db.lottery_tables import LotteryClaim
+    from scheduler.usecases.privacy import retention
 
     lid, settings = setup["id"], get_settings()
     a = person()

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import lottery
 from scheduler.db.lottery_tables import Lottery, LotteryApplication
 from scheduler.db.tables import AuditLog
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
+from scheduler.usecases.lottery import draw as lottery
 from tests.helpers import make_office, person
 from tests.test_desk_pages import make_staff, post_form, sign_in
 from tests.test_lottery_api import DAYS, codes, lottery_day, new_lottery

@@ -42,7 +42,7 @@ from scheduler.db.tables import (
     Slot,
 )
 from scheduler.domain.calendar import onsite_window_start
-from scheduler.live_pg import APPLICATION_NAME
+from scheduler.notify.live_pg import APPLICATION_NAME
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 from tests.servers import free_port

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from scheduler import audit, booking, no_show, policies
-from scheduler.audit import NamedActor
+from scheduler.db import audit
+from scheduler.db.audit import NamedActor
 from scheduler.db.policy_tables import Ban
 from scheduler.db.tables import (
     Appointment,
@@ -27,8 +27,11 @@ from scheduler.db.tables import (
     Slot,
 )
 from scheduler.domain.calendar import onsite_window_start
-from scheduler.queue import CheckIn, act, call_next, check_in
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.desk import no_show
+from scheduler.usecases.desk.queue import CheckIn, act, call_next, check_in
+from scheduler.usecases.policy import policies
 from tests.helpers import booking_body, make_office, open_slots, person, sms_codes, staff_token
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

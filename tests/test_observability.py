@@ -13,8 +13,8 @@ from piccolo.apps.migrations.tables import Migration
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.app import create_app
-from scheduler.clock import utcnow
 from scheduler.db.tables import OutboxMessage
+from scheduler.kernel.clock import utcnow
 from scheduler.observability.logs import REQUEST_ID, _Formatter, mask_text
 from scheduler.settings import get_settings
 from tests.helpers import booking_body, make_office, open_slots

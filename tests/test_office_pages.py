@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from scheduler import booking
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import Office, OfficeService, Slot
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from scheduler.settings import get_settings
+from scheduler.usecases.booking import lifecycle as booking
 from tests.helpers import make_office, person
 from tests.test_desk_pages import make_staff, post_form, says, sign_in
 from tests.test_offices_admin import snapshot

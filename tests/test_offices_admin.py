@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from scheduler import booking
 from scheduler.db.blackout_tables import RescheduleRun
 from scheduler.db.tables import (
     Appointment,
@@ -25,7 +24,8 @@ from scheduler.db.tables import (
     Slot,
 )
 from scheduler.settings import get_settings
-from scheduler.slots import generate_slots
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.calendar.slots import generate_slots
 from tests.helpers import booking_body, gather, make_office, person, staff_token
 
 API = "/api/v1/admin/offices"

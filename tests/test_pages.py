@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from scheduler.i18n import LOCALES, translate
+from scheduler.kernel.i18n import LOCALES, translate
 from tests.helpers import booking_body, make_office, person, sms_codes
 
 LOCALES_DIR = Path(__file__).resolve().parents[1] / "scheduler" / "locales"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler.audit import entries
+from scheduler.db.audit import entries
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ async def booked(client: httpx.AsyncClient) -> AsyncIterator[list[dict[str, str]
 
 
 def _keys(settings: Any) -> tuple[str, str]:
-    from scheduler.crypto import keyring, new_data_key
+    from scheduler.kernel.crypto import keyring, new_data_key
 
     old = base64.urlsafe_b64encode(keyring(settings).current).decode().rstrip("=")
     return old, new_data_key()
@@ -134,7 +134,7 @@ def _keys(settings: Any) -> tuple[str, str]:
 
 async def _opened(settings: Any) -> list[str]:
     from scheduler.db.tables import Party
-    from scheduler.personal_data import open_id
+    from scheduler.usecases.privacy.personal_data import open_id
 
     rows = await Party.select(Party.id, Party.id_sealed).order_by(Party.id)
     return [open_id(settings, r) for r in rows]
@@ -143,11 +143,11 @@ async def _opened(settings: Any) -> list[str]:
 async def test_rotation_old_values_open_and_reseal_moves_them(
     booked: list[dict[str, str]],
 ) -> None:
-    from scheduler.crypto import needs_reseal
     from scheduler.db.tables import Party
-    from scheduler.errors import DomainError
-    from scheduler.personal_data import reseal
+    from scheduler.kernel.crypto import needs_reseal
+    from scheduler.kernel.errors import DomainError
     from scheduler.settings import get_settings, parse_settings
+    from scheduler.usecases.privacy.personal_data import reseal
 
     current = get_settings()
     old, new = _keys(current)
@@ -246,7 +246,7 @@ async def _run_sql(url: str, statements: list[str]) -> list[dict[str, Any]]:
 
 
 async def test_migration_seals_existing_id_numbers(scratch_db: str) -> None:
-    from scheduler.crypto import new_data_key, open_sealed
+    from scheduler.kernel.crypto import new_data_key, open_sealed
     from scheduler.settings import parse_settings
 
     key = new_data_key()

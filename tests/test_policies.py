@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import audit, policies
+from scheduler.db import audit
 from scheduler.db.engine import write_transaction
 from scheduler.db.policy_tables import PolicyOverride
 from scheduler.db.tables import OutboxMessage
@@ -26,6 +26,7 @@ from scheduler.domain.policy import (
 from scheduler.notify import outbox
 from scheduler.notify.texts import render_for
 from scheduler.settings import get_settings
+from scheduler.usecases.policy import policies
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
 from tests.test_desk_pages import make_staff, post_form, sign_in
 from tests.test_outbox import RecordingBackend

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import precheck
-from scheduler.audit import entries
+from scheduler.db.audit import entries
 from scheduler.db.tables import OutboxMessage
 from scheduler.domain.precheck import PartyData
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.desk import precheck
 from tests.helpers import booking_body, make_office, open_slots, sms_codes, staff_token
 from tests.test_desk_pages import make_staff, post_form, says, sign_in
 

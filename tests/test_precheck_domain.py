@@ -21,7 +21,7 @@ from scheduler.domain.precheck import (
     submission_open,
 )
 from scheduler.domain.rules import in_force
-from scheduler.rules import shipped
+from scheduler.usecases.policy.rules import shipped
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = in_force(shipped(), "CN-GD", date(2026, 12, 3))  # the 2025-05-10 set

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import queue
-from scheduler.audit import NamedActor
+from scheduler.db.audit import NamedActor
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OutboxMessage
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
 from scheduler.settings import get_settings
+from scheduler.usecases.desk import queue
 from tests.helpers import booking_body, make_office, open_slots, sms_codes
 
 SETTINGS = get_settings()

@@ -1,4 +1,5 @@
-"""Reminders (scheduler.reminders.queue_reminders with an explicit ``now``): the day
+"""Reminders (scheduler.usecases.booking.reminders.queue_reminders with an explicit
+``now``): the day
 before after the configured local hour, the same day within N hours, once each,
 never for a cancelled appointment, and not inside quiet hours unless urgent."""
 
@@ -12,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office, OutboxMessage, Party, Slot
-from scheduler.jobs import build_scheduler
+from scheduler.jobs.schedule import build_scheduler
 from scheduler.notify import outbox
 from scheduler.notify.sms import ConsoleBackend
-from scheduler.reminders import queue_reminders
 from scheduler.settings import Settings, get_settings
+from scheduler.usecases.booking.reminders import queue_reminders
 
 GZ = ZoneInfo("Asia/Shanghai")
 SETTINGS = replace(get_settings(), reminder_day_before_at=time(10, 0), reminder_same_day_hours=3)

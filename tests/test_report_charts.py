@@ -21,7 +21,7 @@ from scheduler.domain.report_math import (
     parse_range,
     pct,
 )
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
 
 TODAY = date(2026, 11, 28)
 

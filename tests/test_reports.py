@@ -29,7 +29,7 @@ from scheduler.db.tables import (
     OutboxMessage,
     Slot,
 )
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from tests.helpers import staff_token
 from tests.report_data import build, today
 from tests.test_desk_pages import make_staff, sign_in

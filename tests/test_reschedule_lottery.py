@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import httpx
 
-from scheduler import reschedule
 from scheduler.db.tables import Appointment, Slot
 from scheduler.domain.blackouts import Candidate, Planner, Want
+from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, staff_token
 
 D0 = date(2027, 3, 1)

@@ -188,8 +188,8 @@ def _comparable(state: dict[str, dict[Any, dict[str, Any]]]) -> Any:
 async def test_erases_exactly_what_is_past_retention(
     client: httpx.AsyncClient,
 ) -> None:
-    from scheduler.retention import erase_expired
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy.retention import erase_expired
 
     settings = get_settings()
     r = settings.retention_days
@@ -228,8 +228,8 @@ async def test_erases_exactly_what_is_past_retention(
 async def test_concurrent_runs_erase_each_appointment_once(client: httpx.AsyncClient) -> None:
     """Two runs at once (separate connections: real overlap on PostgreSQL), in batches
     of one: every appointment is claimed by exactly one of them."""
-    from scheduler.retention import erase_expired
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy.retention import erase_expired
 
     settings = get_settings()
     setup = await _scenario(client)
@@ -248,8 +248,8 @@ async def test_concurrent_runs_erase_each_appointment_once(client: httpx.AsyncCl
 
 async def test_erased_appointment_reads_without_personal_data(client: httpx.AsyncClient) -> None:
     """Lists and reveals of an erased appointment show nothing personal and do not fail."""
-    from scheduler.retention import erase_expired
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy.retention import erase_expired
 
     settings = get_settings()
     setup = await _scenario(client)
@@ -275,8 +275,8 @@ async def test_erased_appointment_reads_without_personal_data(client: httpx.Asyn
 
 
 async def test_registered_erasers_run_with_their_batch(client: httpx.AsyncClient) -> None:
-    from scheduler import retention
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy import retention
 
     settings = get_settings()
     setup = await _scenario(client)

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import rules
 from scheduler.db.lottery_tables import LotteryApplication, LotteryParty
 from scheduler.db.tables import Appointment, IdClaim, Office, OutboxMessage, Party
 from scheduler.db.waitlist_tables import WaitlistEntry, WaitlistParty
@@ -34,6 +33,7 @@ from scheduler.domain.rules import (
 )
 from scheduler.domain.sms import violations
 from scheduler.notify.texts import TEMPLATES_DIR, render_for, rule_for
+from scheduler.usecases.policy import rules
 from tests.helpers import booking_body, make_office, open_slots, person, sms_codes, staff_token
 from tests.test_lottery_api import setup  # noqa: F401 - the lottery fixture
 from tests.waitlist_helpers import join_body
@@ -526,7 +526,7 @@ OFFICES_FILE = Path(__file__).resolve().parents[1] / "config" / "offices.toml"
 
 
 async def test_designated_demo_offices_come_from_the_offices_file(db: None) -> None:
-    from scheduler.seed import load_offices
+    from scheduler.usecases.offices.seed import load_offices
 
     await load_offices(OFFICES_FILE)
     designated = await Office.select(Office.code).where(Office.designated == True)  # noqa: E712
@@ -542,7 +542,7 @@ async def test_a_blackout_moves_permit_couples_only_to_designated_offices(
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from scheduler import reschedule
+    from scheduler.usecases.offices import reschedule
 
     await make_office(code="GZ-TH", days_ahead=6)
     await make_office(code="GZ-YX", designated=True, days_ahead=6)

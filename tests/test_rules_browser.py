@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import rules
+from scheduler.usecases.policy import rules
 from tests.a11y import assert_accessible
 from tests.helpers import booking_body, make_office, person, sms_codes
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, Server, running_server

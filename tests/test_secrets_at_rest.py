@@ -132,7 +132,7 @@ async def test_unsent_codes_stay_until_stale_and_masked_ones_are_not_resent(
     assert "******" in set((await sms_codes(held["reference"])).values())
     assert not set(sent.values()) & set((await sms_codes(held["reference"])).values())
     # A clerk cannot resend a masked code text (it would read "******").
-    from scheduler import staff
+    from scheduler.usecases.staff import accounts as staff
     from tests.test_sms_failures_page import PASSWORD, fail, post_form, sign_in
 
     row = await OutboxMessage.select().where(OutboxMessage.template == "code").first()

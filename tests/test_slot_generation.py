@@ -41,7 +41,7 @@ SERVICE = {
 
 def _calendar() -> Any:
     from scheduler.domain.holidays import WorkCalendar
-    from scheduler.holiday_calendar import shipped_notices, statutory_rules
+    from scheduler.usecases.calendar.holidays import shipped_notices, statutory_rules
 
     return WorkCalendar(statutory_rules(), shipped_notices())
 
@@ -50,7 +50,7 @@ def test_plan_around_mid_autumn_and_national_day_2026() -> None:
     """2026 notice: Mid-Autumn Fri 25 - Sun 27 Sep (Sat 26 Sep closed although the
     office opens on Saturdays); National Day 1-7 Oct (Sat 3 Oct included); Sat 10 Oct
     is a make-up workday, so it runs the full weekday schedule."""
-    from scheduler.slots import plan_office
+    from scheduler.usecases.calendar.slots import plan_office
 
     now = datetime(2026, 9, 25, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: today's booking not open yet
     slots, days, windows = plan_office(_office(), [SERVICE], now, _calendar())
@@ -87,7 +87,7 @@ def test_plan_around_mid_autumn_and_national_day_2026() -> None:
 
 def test_plan_window_moves_when_booking_opens() -> None:
     """At 08:30 local the next day's booking opens, and one more day is planned."""
-    from scheduler.slots import plan_office
+    from scheduler.usecases.calendar.slots import plan_office
 
     every_day = SERVICE | {"weekly_hours": WEEKDAYS_9_TO_5}
     before = plan_office(
@@ -105,7 +105,7 @@ def test_plan_window_moves_when_booking_opens() -> None:
 def test_plan_in_a_half_hour_zone_uses_local_hours() -> None:
     """Kathmandu is UTC+05:45: local 09:00 is 03:15 UTC, and the hall windows
     follow the local clock hours."""
-    from scheduler.slots import plan_office
+    from scheduler.usecases.calendar.slots import plan_office
 
     tz = ZoneInfo("Asia/Kathmandu")
     office = _office(timezone="Asia/Kathmandu")
@@ -138,7 +138,7 @@ async def _snapshot() -> dict[str, Any]:
 
 async def test_generate_slots_is_idempotent_and_keeps_counters(client: httpx.AsyncClient) -> None:
     from scheduler.db.tables import Slot
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     await make_office(slot_cap=5)
     slot_id = (await open_slots(client))[0]["id"]
@@ -173,7 +173,7 @@ async def test_statutory_holidays_get_no_slots(client: httpx.AsyncClient) -> Non
     on 25 Sep 2026: no slots on any day of the notice's blocks (weekends included),
     slots on the days around them."""
     from scheduler.db.tables import Slot
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     office_id = await make_office(code="GZ-HD", weekly_hours=WEEKDAYS_9_TO_5, days_ahead=20)
     await generate_slots(datetime(2026, 9, 25, 1, 0, tzinfo=UTC))
@@ -190,7 +190,7 @@ async def test_statutory_holidays_get_no_slots(client: httpx.AsyncClient) -> Non
 
 async def test_slots_are_stored_in_utc_and_shown_in_local_time(client: httpx.AsyncClient) -> None:
     from scheduler.db.tables import Office, OnsiteWindow, Slot
-    from scheduler.slots import generate_slots
+    from scheduler.usecases.calendar.slots import generate_slots
 
     office_id = await make_office(code="KTM-1")
     # The same office in Kathmandu (UTC+05:45): regenerate its rows in that zone.

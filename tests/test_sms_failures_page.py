@@ -13,11 +13,11 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from scheduler import staff
-from scheduler.audit import entries
-from scheduler.clock import utcnow
+from scheduler.db.audit import entries
 from scheduler.db.tables import OutboxMessage
-from scheduler.i18n import translate
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.staff import accounts as staff
 from tests.helpers import booking_body, make_office, open_slots
 
 PASSWORD = "correct horse battery staple"

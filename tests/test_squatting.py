@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("db")
 @pytest.fixture(autouse=True)
 def fresh_policies() -> Any:
     """Policies are cached per process; a test here edits one (phone regions)."""
-    from scheduler import policies
+    from scheduler.usecases.policy import policies
 
     policies.invalidate()
     yield
@@ -201,7 +201,7 @@ async def test_an_unstarted_hold_is_short_and_a_started_one_gets_the_full_time()
         assert row is not None
         assert row["hold_expires_at"] - row["created_at"] == timedelta(minutes=15)
         # The expiry job releases an unstarted hold, and its place in the share.
-        from scheduler import booking
+        from scheduler.usecases.booking import lifecycle as booking
 
         other = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
         later = row["created_at"] + timedelta(minutes=6)

@@ -15,11 +15,11 @@ import pytest
 from argon2 import PasswordHasher
 from litestar import get
 
-from scheduler import staff
 from scheduler.db.tables import AuditLog, Staff, StaffSession
-from scheduler.errors import DomainError
-from scheduler.security import hash_token
-from scheduler.staff import LoginRefused
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.security import hash_token
+from scheduler.usecases.staff import accounts as staff
+from scheduler.usecases.staff.accounts import LoginRefused
 from scheduler.web.staff.auth import (
     COOKIE,
     LOGIN_ATTEMPTS_PER_MINUTE,

@@ -14,7 +14,7 @@ import pytest
 
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import AuditLog, OutboxMessage, Slot
-from scheduler.i18n import translate
+from scheduler.kernel.i18n import translate
 from tests.helpers import booking_body, make_office, staff_token
 
 URL = "/api/v1/admin/suspensions"

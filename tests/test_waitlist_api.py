@@ -171,7 +171,7 @@ async def test_cancellation_offers_the_seat_which_the_couple_confirms(
 
 
 async def test_lapsed_offer_passes_on_and_leaves_the_list(client: httpx.AsyncClient) -> None:
-    from scheduler.booking import expire_holds
+    from scheduler.usecases.booking.lifecycle import expire_holds
 
     await one_slot_office()
     slot = await target_slot(client)
@@ -219,7 +219,7 @@ async def test_time_range_and_other_offices(client: httpx.AsyncClient) -> None:
 async def test_job_offers_seats_the_hooks_missed(client: httpx.AsyncClient) -> None:
     """A capacity raise frees seats without any hook: the periodic job offers them."""
     from scheduler.db.tables import Slot
-    from scheduler.waitlist_offers import run
+    from scheduler.usecases.waitlist.offers import run
 
     await one_slot_office()
     slot = await target_slot(client)
@@ -247,14 +247,14 @@ async def test_booking_body_still_books(client: httpx.AsyncClient) -> None:
 
 async def test_retention_erases_entries_past_their_date(client: httpx.AsyncClient) -> None:
     from scheduler.db.waitlist_tables import WaitlistEntry, WaitlistParty
-    from scheduler.retention import SCHEDULED_ERASERS
     from scheduler.settings import get_settings
+    from scheduler.usecases.privacy.retention import SCHEDULED_ERASERS
 
     await one_slot_office()
     slot = await target_slot(client)
     await fill(client, slot["id"], 1)
     await join_and_verify(client, join_body(slot["date"]))
-    import scheduler.waitlist_retention  # noqa: F401 - registers the eraser, as the job does
+    import scheduler.usecases.waitlist.retention  # noqa: F401 - registers the eraser, as the job does
 
     erase = SCHEDULED_ERASERS["waitlist"]
     settings = get_settings()

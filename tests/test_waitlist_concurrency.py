@@ -65,8 +65,8 @@ async def offer_messages() -> Counter[str]:
 async def test_concurrent_cancellations_offer_each_seat_once_in_join_order(
     client: httpx.AsyncClient,
 ) -> None:
-    from scheduler.booking import expire_holds
-    from scheduler.waitlist_offers import run
+    from scheduler.usecases.booking.lifecycle import expire_holds
+    from scheduler.usecases.waitlist.offers import run
 
     await one_slot_office(cap=SEATS)
     slot = await target_slot(client)

@@ -2,7 +2,7 @@
 applications with their two parties, and the one-application-per-ID claims.
 
 ID numbers are stored sealed, masked and keyed-hashed like a party's
-(scheduler/personal_data.py); the hash (``id_hash``, the same value as
+(scheduler/usecases/privacy/personal_data.py); the hash (``id_hash``, the same value as
 ``party.id_hash``) is what every rule uses.
 """
 
@@ -76,8 +76,8 @@ class LotteryParty(Table):
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
     id_type = Varchar(length=24)
-    # As party's: sealed, masked, keyed hash (scheduler/personal_data.py); all ""
-    # once erased by scheduler/retention.py.
+    # As party's: sealed, masked, keyed hash (scheduler/usecases/privacy/personal_data.py); all ""
+    # once erased by scheduler/usecases/privacy/retention.py.
     id_sealed = Text(default="")
     id_masked = Varchar(length=40, default="")
     id_hash = Varchar(length=64, index=True)

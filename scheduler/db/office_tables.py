@@ -1,7 +1,7 @@
 """Tables of the offices admin (issue 6): service suspensions.
 
 A suspension is enforced through a ``no_new_bookings`` blackout limited to its
-service (scheduler/suspensions.py): the slot marks, the booking check racing a
+service (scheduler/usecases/offices/suspensions.py): the slot marks, the booking check racing a
 declaration and the reopening on lift are the blackout machinery's. This row
 keeps what is specific to a suspension: which blackout enforces it, and that
 the couples already booked were told.

@@ -1,4 +1,5 @@
-"""Failed staff sign-ins per account name and client address (scheduler/staff.py)."""
+"""Failed staff sign-ins per account name and client address
+(scheduler/usecases/staff/accounts.py)."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class Slot(Table):
     end_at = Timestamptz()
     capacity = Integer()
     booked = Integer(default=0)
-    # Set by active blackouts (see scheduler/blackouts.py): a blocked slot takes
+    # Set by active blackouts (see scheduler/usecases/offices/blackouts.py): a blocked slot takes
     # no booking; a reduced capacity is a "discouraged" day's lower cap.
     blocked = Boolean(default=False)
     reduced_capacity = Integer(null=True, default=None)
@@ -108,7 +108,8 @@ class Appointment(Table):
     created_at = Timestamptz(default=TimestamptzNow())
     confirmed_at = Timestamptz(null=True, default=None)
     cancelled_at = Timestamptz(null=True, default=None)
-    # Set when scheduler.retention erased the couple's personal data (kept: statistics).
+    # Set when scheduler.usecases.privacy.retention erased the couple's personal data
+    # (kept: statistics).
     erased_at = Timestamptz(null=True, default=None, index=True)
     # The slot whose ``held`` counter this unconfirmed hold took (capacity.take_hold).
     hold_slot = Integer(null=True, default=None, index=True)
@@ -123,8 +124,8 @@ class Party(Table):
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
     id_type = Varchar(length=24)
-    # The ID number sealed for reveals (scheduler.crypto), masked for lists, and
-    # keyed-hashed for lookups; see scheduler/personal_data.py.
+    # The ID number sealed for reveals (scheduler.kernel.crypto), masked for lists, and
+    # keyed-hashed for lookups; see scheduler/usecases/privacy/personal_data.py.
     id_sealed = Text(default="")
     id_masked = Varchar(length=40, default="")
     id_hash = Varchar(length=64, index=True)

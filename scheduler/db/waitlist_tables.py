@@ -58,7 +58,7 @@ class WaitlistParty(Table):
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
     id_type = Varchar(length=24)
-    # As Party stores it (scheduler/personal_data.py): sealed, masked, keyed hash;
+    # As Party stores it (scheduler/usecases/privacy/personal_data.py): sealed, masked, keyed hash;
     # never in plaintext. Emptied by the retention job.
     id_sealed = Text(default="")
     id_masked = Varchar(length=40, default="")
@@ -81,7 +81,8 @@ class WaitlistClaim(Table):
 
 
 class RateCounter(Table):
-    """Fixed-window request counters shared by every process (see scheduler/ratelimits.py).
+    """Fixed-window request counters shared by every process
+    (see scheduler/usecases/policy/ratelimits.py).
     Epoch seconds: where the current window started and when it ends (the purge
     job deletes rows whose window has ended)."""
 

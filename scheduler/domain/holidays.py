@@ -7,7 +7,7 @@ the statutory days of the 全国年节及纪念日放假办法 only (``Statutory
 block is guessed and no make-up day invented, and admins are warned.
 
 Notices come from files shipped in ``config/holidays/`` and from rows a
-superadmin loaded (scheduler/holiday_calendar.py); both go through ``parse_notice``.
+superadmin loaded (scheduler/usecases/calendar/holidays.py); both go through ``parse_notice``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fixed-window rate limits: the window arithmetic and the in-process pre-filter.
 
-The shared counters live in the database (scheduler/ratelimits.py); this module
+The shared counters live in the database (scheduler/usecases/policy/ratelimits.py); this module
 holds what needs no I/O. Times are epoch seconds passed in by the caller.
 """
 

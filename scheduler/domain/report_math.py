@@ -1,7 +1,7 @@
 """Pure rules of the admin reports: the date range, percentiles and rates, lead-time
 buckets, and the cells of a table as the page, the CSV file and the API show them.
 
-No I/O: scheduler/reports.py reads the rows and calls these.
+No I/O: scheduler/usecases/reports/queries.py reads the rows and calls these.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
 
 DEFAULT_DAYS = 30
 # With no dates at all: a window around today, so upcoming bookings show (issue 14).

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from scheduler import rules
-from scheduler.appointments import Loaded, public_view
+from scheduler.db.appointments import Loaded, public_view
 from scheduler.domain.rules import party_kind
 from scheduler.notify import outbox
+from scheduler.usecases.policy import rules
 
 
 def sms_office_name(office: dict[str, str], locale: str) -> str:

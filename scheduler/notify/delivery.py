@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from piccolo.columns import Column
 
-from scheduler import policies
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
 from scheduler.domain.sms import after_quiet_hours
 from scheduler.notify.scrub import is_scrubbed
 from scheduler.settings import Settings, get_settings
+from scheduler.usecases.policy import policies
 
 # Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
 RANKS = {

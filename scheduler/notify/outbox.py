@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from piccolo.columns import Column
 from piccolo.engine.postgres import PostgresEngine
 
-from scheduler import policies
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.tables import OutboxMessage, SmsPace
 from scheduler.domain.sms import after_quiet_hours
@@ -30,6 +29,7 @@ from scheduler.notify import delivery
 from scheduler.notify.sms import OutgoingSms, SmsBackend, TransportError
 from scheduler.notify.texts import render_for
 from scheduler.settings import Settings, get_settings
+from scheduler.usecases.policy import policies
 
 log = logging.getLogger("scheduler.outbox")
 

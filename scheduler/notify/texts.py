@@ -10,10 +10,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from scheduler import policies
 from scheduler.domain.sms import CountryRule, apply_rule
-from scheduler.i18n import DEFAULT_LOCALE, LOCALES
+from scheduler.kernel.i18n import DEFAULT_LOCALE, LOCALES
 from scheduler.settings import get_settings
+from scheduler.usecases.policy import policies
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from piccolo.apps.migrations.tables import Migration
 
-from scheduler import holiday_calendar
 from scheduler.db.piccolo_app import APP_CONFIG
 from scheduler.db.tables import OutboxMessage
 from scheduler.observability.metrics import OutboxStats
+from scheduler.usecases.calendar import holidays as holiday_calendar
 
 CHECK_TIMEOUT_SECONDS = 2.0
 _UNSENT = ("pending", "sending")

@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
 
 BOOKING_OUTCOMES = Counter(
     "registry_booking_outcomes_total",

@@ -11,10 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, Template
 
-from scheduler import queue
-from scheduler.clock import utcnow
-from scheduler.live import board_stream
-from scheduler.slots import office_by_code
+from scheduler.kernel.clock import utcnow
+from scheduler.notify.live import board_stream
+from scheduler.usecases.calendar.slots import office_by_code
+from scheduler.usecases.desk import queue
 from scheduler.web.locale import request_locale
 
 

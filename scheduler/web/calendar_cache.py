@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from litestar import Response
 
-from scheduler import slots
+from scheduler.usecases.calendar import slots
 
 Key = tuple[str, str, date | None, date | None, str]
 

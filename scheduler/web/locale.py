@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 
-from scheduler.i18n import LOCALES, negotiate
+from scheduler.kernel.i18n import LOCALES, negotiate
 from scheduler.settings import get_settings
 
 

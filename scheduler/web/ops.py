@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 
-from scheduler.clock import utcnow
+from scheduler.kernel.clock import utcnow
 from scheduler.observability import health
 from scheduler.observability.metrics import exposition
 

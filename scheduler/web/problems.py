@@ -21,8 +21,8 @@ from litestar.exceptions import (
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from scheduler.errors import STATUSES, DomainError
-from scheduler.i18n import translate
+from scheduler.kernel.errors import STATUSES, DomainError
+from scheduler.kernel.i18n import translate
 from scheduler.web.locale import request_locale
 
 log = logging.getLogger("scheduler.web")
@@ -51,7 +51,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
-    # 409 banned: the local date the ban ends (scheduler/bans.py).
+    # 409 banned: the local date the ban ends (scheduler/usecases/policy/bans.py).
     banned_until: str | None = None
     # 409 office-not-designated: codes of the offices that may serve the couple.
     offices: list[str] | None = None

@@ -9,8 +9,8 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from twilio.request_validator import RequestValidator
 
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
 from scheduler.notify import delivery
 from scheduler.settings import Settings
 

@@ -32,7 +32,7 @@ def _mask(number: str) -> str:
 
 
 async def seal_existing() -> int:
-    from scheduler.crypto import seal
+    from scheduler.kernel.crypto import seal
     from scheduler.settings import get_settings
 
     settings = get_settings()

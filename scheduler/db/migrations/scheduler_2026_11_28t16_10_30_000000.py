@@ -1,5 +1,5 @@
 """An index on the audit log's object: the audit page places an entry without an
-office through the other entries about the same object (scheduler/audit_log.py)."""
+office through the other entries about the same object (scheduler/usecases/staff/audit_log.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """login_failure: failed staff sign-ins per account name and client address, for
-growing delays instead of locking the account (scheduler/staff.py)."""
+growing delays instead of locking the account (scheduler/usecases/staff/accounts.py)."""
 
 from __future__ import annotations
 

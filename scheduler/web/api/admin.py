@@ -12,11 +12,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 
-from scheduler import blackouts
-from scheduler.clock import utcnow
 from scheduler.domain.hotdates import hot_dates
-from scheduler.errors import DomainError
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.offices import blackouts
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import HotDateOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import provide_staff, requires_role

@@ -15,9 +15,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
-from scheduler import offices, suspensions
-from scheduler.clock import utcnow
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.offices import offices, suspensions
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import Clock, ReasonIn, ServiceName, scope_of
 from scheduler.web.api.admin_types import OfficeOut, OfficeServiceSavedOut, SuspensionOut
 from scheduler.web.api.public import problems
@@ -60,7 +60,7 @@ class ServiceChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     weekly_hours: dict[Weekday, list[Interval]] | None = None
     active: bool | None = None
     # A slot cap under a slot's bookings: refuse (409, the default) or move the
-    # couples over it to the nearest free seats (scheduler/capacity_excess.py).
+    # couples over it to the nearest free seats (scheduler/usecases/offices/capacity_excess.py).
     excess: Literal["refuse", "move"] | None = None
 
 

@@ -102,7 +102,8 @@ class OfficeNamesOut(msgspec.Struct):
 
 
 class LotteryOut(msgspec.Struct):
-    """What anyone may see of a lottery (scheduler/lottery_admin.py, public_view)."""
+    """What anyone may see of a lottery (public_view in
+    scheduler/usecases/calendar/lottery_days.py)."""
 
     id: int
     date: str

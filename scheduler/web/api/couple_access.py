@@ -12,8 +12,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
-from scheduler import couple_access
-from scheduler.clock import utcnow
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.booking import access as couple_access
 from scheduler.web.api.public import ManageToken, problems
 from scheduler.web.api.schemas import AppointmentOut
 

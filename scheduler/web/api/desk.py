@@ -17,11 +17,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import Meta
 
-from scheduler import desk, queue
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
-from scheduler.slots import office_by_code
-from scheduler.staff import StaffMember, can_see_office
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.calendar.slots import office_by_code
+from scheduler.usecases.desk import day_list as desk
+from scheduler.usecases.desk import queue
+from scheduler.usecases.staff.accounts import StaffMember, can_see_office
 from scheduler.web.api.admin_types import DayAppointmentOut, QueueStateOut, RevealedOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, require_staff

@@ -12,10 +12,10 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
-from scheduler import holiday_notices
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.offices import holiday_notices
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import HolidayLoadedOut, HolidayOverviewOut, HolidayPreviewOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role

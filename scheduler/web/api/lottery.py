@@ -13,10 +13,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
-from scheduler import lottery_admin, lottery_apply
-from scheduler.booking import PartyInput
-from scheduler.clock import utcnow
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.booking.lifecycle import PartyInput
+from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.lottery import apply as lottery_apply
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import Clock, ServiceName, scope_of
 from scheduler.web.api.admin_types import LotteryAdminOut, LotteryOut
 from scheduler.web.api.public import ManageToken, problems

@@ -15,9 +15,9 @@ from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from scheduler import bans, policies
-from scheduler.clock import utcnow
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.policy import bans, policies
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import scope_of
 from scheduler.web.api.admin_types import BanOut, PolicyOut
 from scheduler.web.api.public import problems

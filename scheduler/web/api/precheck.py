@@ -13,10 +13,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import Meta
 
-from scheduler import precheck
-from scheduler.clock import utcnow
 from scheduler.domain.precheck import PartyData
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.desk import precheck
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.desk import scoped_office
 from scheduler.web.api.public import ManageToken, problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role

@@ -11,10 +11,12 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from scheduler import booking, idempotency, slots
-from scheduler.clock import utcnow
-from scheduler.ics import appointment_ics
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.ics import appointment_ics
 from scheduler.observability.metrics import booking_outcome
+from scheduler.usecases.booking import idempotency
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.calendar import slots
 from scheduler.web.api.schemas import (
     AppointmentOut,
     AvailabilityOut,

@@ -15,10 +15,11 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from scheduler import audit_log, reports
-from scheduler.clock import utcnow
 from scheduler.domain.report_math import parse_range
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.reports import queries as reports
+from scheduler.usecases.staff import audit_log
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import AuditEntryOut, AuditPageOut, ReportOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import provide_staff, requires_role

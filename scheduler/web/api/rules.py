@@ -10,9 +10,9 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
-from scheduler import rules
-from scheduler.clock import utcnow
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.policy import rules
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import RuleSetsOut, RuleSetVersionOut
 from scheduler.web.api.public import problems
 from scheduler.web.staff.auth import client_ip, provide_staff, requires_role

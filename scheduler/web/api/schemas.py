@@ -54,7 +54,7 @@ class OfficeOut(msgspec.Struct):
 
 
 class SuspensionOut(msgspec.Struct):
-    """The current or next suspension of a service (scheduler/suspensions.py)."""
+    """The current or next suspension of a service (scheduler/usecases/offices/suspensions.py)."""
 
     from_: str = msgspec.field(name="from")
     to: str

@@ -16,8 +16,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from msgspec import Meta
 
-from scheduler import booking, waitlist
-from scheduler.clock import utcnow
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.waitlist import entries as waitlist
 from scheduler.web.api.public import problems
 from scheduler.web.api.schemas import ConfirmIn, Locale, PartyIn, Service
 

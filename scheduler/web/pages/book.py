@@ -14,12 +14,16 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, couple_access, idempotency, policies, slots
-from scheduler.clock import utcnow
-from scheduler.crypto import SealError, open_sealed, seal
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.crypto import SealError, open_sealed, seal
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
 from scheduler.settings import Settings
+from scheduler.usecases.booking import access as couple_access
+from scheduler.usecases.booking import idempotency
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.calendar import slots
+from scheduler.usecases.policy import policies
 from scheduler.web.locale import request_locale
 from scheduler.web.pages import picker
 from scheduler.web.pages.common import (

@@ -13,9 +13,9 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.response import Template
 
-from scheduler.errors import DomainError
-from scheduler.i18n import LOCALES, translate
-from scheduler.security import normalize_reference
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import LOCALES, translate
+from scheduler.kernel.security import normalize_reference
 from scheduler.settings import Settings, get_settings
 from scheduler.web.locale import request_locale
 from scheduler.web.ratelimit import sms_rate_limit

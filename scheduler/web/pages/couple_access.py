@@ -13,10 +13,10 @@ from litestar.datastructures import State
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Template
 
-from scheduler import couple_access
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.booking import access as couple_access
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import FORM_ERROR, SMS_LIMIT, qr_svg, render, text, token_cookie
 

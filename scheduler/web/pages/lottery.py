@@ -13,12 +13,13 @@ from litestar.datastructures import State
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import lottery_admin, lottery_apply
-from scheduler.clock import utcnow
 from scheduler.db.tables import Slot
 from scheduler.domain.identity import ID_TYPES
 from scheduler.domain.lottery import MAX_PREFERENCES
-from scheduler.errors import DomainError
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.lottery import apply as lottery_apply
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import (
     FORM_ERROR,

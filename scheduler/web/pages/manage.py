@@ -17,12 +17,14 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import booking, precheck, suspensions
-from scheduler.clock import utcnow
 from scheduler.domain.precheck import submission_open
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
 from scheduler.settings import Settings
+from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.desk import precheck
+from scheduler.usecases.offices import suspensions
 from scheduler.web.locale import request_locale
 from scheduler.web.pages import picker
 from scheduler.web.pages.common import (

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from litestar import Request
 from litestar.response import Template
 
-from scheduler import slots
-from scheduler.errors import DomainError
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.calendar import slots
 from scheduler.web.calendar_cache import CalendarCache
 from scheduler.web.pages.common import render
 

@@ -13,11 +13,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import precheck
-from scheduler.clock import utcnow
 from scheduler.domain.precheck import EDUCATION, MARITAL_STATUSES, ROLES, PartyData, countries
 from scheduler.domain.rules import FIELDS, SEXES
-from scheduler.errors import DomainError
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.desk import precheck
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import field_errors, render, text, token_of
 

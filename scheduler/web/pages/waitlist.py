@@ -1,6 +1,6 @@
 """Waiting-list pages for couples, linked from a full day of the booking calendar:
 join (both partners), verify both phones, see the place in the queue and any offer,
-leave. Each handler calls one use case of scheduler/waitlist.py."""
+leave. Each handler calls one use case of scheduler/usecases/waitlist/entries.py."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import policies, slots, waitlist
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.calendar import slots
+from scheduler.usecases.policy import policies
+from scheduler.usecases.waitlist import entries as waitlist
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import (
     FORM_ERROR,

@@ -19,15 +19,15 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import blackouts
-from scheduler.clock import utcnow
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.domain.hotdates import HotDate, hot_dates, is_hot
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.seed import SERVICES
-from scheduler.slots import list_offices
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.calendar.slots import list_offices
+from scheduler.usecases.offices import blackouts
+from scheduler.usecases.offices.seed import SERVICES
+from scheduler.usecases.staff.accounts import StaffMember
 
 # A module reference, not names: scheduler.web.api.admin imports scheduler.web.staff
 # (for its guards), whose package imports this module.

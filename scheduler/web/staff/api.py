@@ -11,9 +11,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from scheduler import staff
-from scheduler.clock import utcnow
-from scheduler.staff import LoginRefused, StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.staff import accounts as staff
+from scheduler.usecases.staff.accounts import LoginRefused, StaffMember
 from scheduler.web.api.public import problems
 from scheduler.web.problems import problem_response
 from scheduler.web.staff.auth import (

@@ -20,17 +20,17 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Redirect
 from litestar.types import Guard
 
-from scheduler import staff
-from scheduler.clock import utcnow
 from scheduler.domain.addresses import client_key
+from scheduler.kernel.clock import utcnow
 from scheduler.settings import Settings
-from scheduler.staff import StaffMember
+from scheduler.usecases.staff import accounts as staff
+from scheduler.usecases.staff.accounts import StaffMember
 
 COOKIE = "staff_session"
 LOGIN_PAGE = "/staff/login"
 HOME_PAGE = "/staff/"
 # Sign-in attempts per client address and minute, page and API together (one store,
-# one counter); the growing delays per account and address are in scheduler.staff.
+# one counter); the growing delays per account and address are in scheduler.usecases.staff.accounts.
 LOGIN_ATTEMPTS_PER_MINUTE = 20
 
 

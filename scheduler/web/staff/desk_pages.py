@@ -1,6 +1,7 @@
 """Desk pages of one office (issue 4): the day's list, check-in, the queue desk.
 
-Handlers parse the form, make one use-case call (scheduler.desk, scheduler.queue)
+Handlers parse the form, make one use-case call
+(scheduler.usecases.desk.day_list, scheduler.usecases.desk.queue)
 and render. A clerk sees only their offices: another office's pages answer 404,
 anonymous visitors are sent to the login page. Errors of an action (hall full,
 too early, nobody waiting) are shown in place on the page that asked, with the
@@ -22,15 +23,16 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import checkin_card, desk, queue
-from scheduler.clock import utcnow
 from scheduler.db.queue_tables import QueueTicket
 from scheduler.db.tables import Appointment
 from scheduler.domain.identity import ID_TYPES
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.slots import list_offices
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.calendar.slots import list_offices
+from scheduler.usecases.desk import checkin_card, queue
+from scheduler.usecases.desk import day_list as desk
+from scheduler.usecases.staff.accounts import StaffMember
 
 # A module reference, not names: scheduler.web.api.desk imports scheduler.web.staff
 # (for its guards), whose package imports this module.

@@ -17,11 +17,12 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import holiday_calendar, holiday_notices
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.calendar import holidays as holiday_calendar
+from scheduler.usecases.offices import holiday_notices
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, render

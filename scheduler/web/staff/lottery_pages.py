@@ -15,13 +15,13 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import lottery_admin
-from scheduler.clock import utcnow
 from scheduler.domain.hotdates import hot_dates
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.seed import SERVICES
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.offices.seed import SERVICES
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import lottery as lottery_api
 from scheduler.web.api.admin import scope_of
 from scheduler.web.locale import request_locale

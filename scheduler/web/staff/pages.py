@@ -16,10 +16,10 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import staff
-from scheduler.clock import utcnow
-from scheduler.i18n import LOCALES, translate
-from scheduler.staff import LoginRefused, StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.i18n import LOCALES, translate
+from scheduler.usecases.staff import accounts as staff
+from scheduler.usecases.staff.accounts import LoginRefused, StaffMember
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.auth import (
     COOKIE,

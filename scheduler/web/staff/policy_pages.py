@@ -17,13 +17,13 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import bans, policies
-from scheduler.clock import utcnow
 from scheduler.domain.identity import ID_TYPES
 from scheduler.domain.policy import SERVICES
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.policy import bans, policies
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import scope_of
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.admin_pages import values

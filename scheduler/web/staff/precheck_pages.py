@@ -16,11 +16,12 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import desk, precheck
-from scheduler.clock import utcnow
 from scheduler.domain.precheck import STATUSES
-from scheduler.errors import DomainError
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.desk import day_list as desk
+from scheduler.usecases.desk import precheck
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import desk as desk_api
 from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.desk_pages import error_text, no_store, today_of

@@ -18,11 +18,13 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from scheduler import audit_log, report_views, reports
-from scheduler.clock import utcnow
-from scheduler.errors import DomainError
-from scheduler.i18n import translate
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.i18n import translate
+from scheduler.usecases.reports import queries as reports
+from scheduler.usecases.reports import views as report_views
+from scheduler.usecases.staff import audit_log
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.reports import audit_query, scope_of
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.auth import login_redirect, provide_staff, requires_role

@@ -7,8 +7,8 @@ from typing import Any
 
 from litestar import Request, Router
 
-from scheduler import holiday_calendar
-from scheduler.clock import utcnow
+from scheduler.kernel.clock import utcnow
+from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.web.staff.admin_pages import AdminPages
 from scheduler.web.staff.api import StaffApi
 from scheduler.web.staff.desk_pages import DeskPages

@@ -15,11 +15,11 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from scheduler import rules
-from scheduler.clock import utcnow
 from scheduler.domain.rules import KINDS
-from scheduler.errors import DomainError
-from scheduler.staff import StaffMember
+from scheduler.kernel.clock import utcnow
+from scheduler.kernel.errors import DomainError
+from scheduler.usecases.policy import rules
+from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, render

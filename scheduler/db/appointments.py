@@ -1,0 +1,138 @@
+"""Reading appointments: one loader and one public view, shared by every use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.db.fastread import columns, nest
+from scheduler.db.seats import Seat
+from scheduler.db.tables import Appointment, Office, Party, Slot
+from scheduler.domain.calendar import onsite_window_start
+from scheduler.domain.identity import mask_phone
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.security import normalize_reference, tokens_match
+
+ACTIVE_STATUSES = ("pending_confirmation", "confirmed")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    row: dict[str, Any]  # appointment with nested "office" and "slot"
+    parties: list[dict[str, Any]]
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.row["office"]["timezone"])
+
+    @property
+    def seat(self) -> Seat:
+        return seat_of(self.row["slot"], self.tz, self.row["people"])
+
+    def party(self, role: str) -> dict[str, Any]:
+        return next(p for p in self.parties if p["role"] == role)
+
+
+def seat_of(slot: dict[str, Any], tz: ZoneInfo, people: int) -> Seat:
+    return Seat(
+        slot_id=slot["id"],
+        office_id=slot["office"] if isinstance(slot["office"], int) else slot["office"]["id"],
+        day=slot["day"],
+        window_start=onsite_window_start(slot["start_at"], tz),
+        people=people,
+    )
+
+
+_LOAD_SQL = (
+    "SELECT "  # noqa: S608 - column names come from the table classes
+    + ", ".join(
+        columns("a", Appointment, skip=("office", "slot"))
+        + columns("o", Office, nested_as="office")
+        + columns("s", Slot, nested_as="slot")
+    )
+    + " FROM appointment a JOIN office o ON o.id = a.office JOIN slot s ON s.id = a.slot"
+    " WHERE a.reference = {}"
+)
+_PARTIES_SQL = "SELECT * FROM party WHERE appointment = {} ORDER BY role"
+
+
+async def load(reference: str) -> Loaded | None:
+    rows = await Appointment.raw(_LOAD_SQL, normalize_reference(reference))
+    if not rows:
+        return None
+    row = nest(rows[0])
+    parties = await Party.raw(_PARTIES_SQL, row["id"])
+    return Loaded(row=row, parties=parties)
+
+
+async def load_for_owner(reference: str, token: str | None) -> Loaded:
+    """The appointment if the manage token matches; 404 alike for unknown and wrong token,
+    so a reference alone never reveals that a booking exists."""
+    loaded = await load(reference)
+    if loaded is None or not token or not tokens_match(token, loaded.row["manage_token_hash"]):
+        raise DomainError("not-found")
+    return loaded
+
+
+def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
+    return value.astimezone(tz).isoformat() if value else None
+
+
+def slot_view(slot: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    start = slot["start_at"].astimezone(tz)
+    end = slot["end_at"].astimezone(tz)
+    day: date = slot["day"]
+    return {
+        "id": slot["id"],
+        "date": day.isoformat(),
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),
+        "start_at": start.isoformat(),
+        "end_at": end.isoformat(),
+    }
+
+
+def office_view(office: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": office["code"],
+        "name_zh": office["name_zh"],
+        "name_en": office["name_en"],
+        "address_zh": office["address_zh"],
+        "address_en": office["address_en"],
+        "timezone": office["timezone"],
+    }
+
+
+def masked_party(party: dict[str, Any]) -> dict[str, Any]:
+    """A party as lists and views show it: ID number and phone masked."""
+    return {
+        "role": party["role"],
+        "name": party["name"],
+        "id_type": party["id_type"],
+        "id_number_masked": party["id_masked"],
+        "phone_masked": mask_phone(party["phone"]),
+        "confirmed": party["confirmed_at"] is not None,
+    }
+
+
+def public_view(loaded: Loaded) -> dict[str, Any]:
+    """What the couple sees: their own names, but ID numbers and phones masked."""
+    row, tz = loaded.row, loaded.tz
+    return {
+        "reference": row["reference"],
+        "status": row["status"],
+        "service": row["service"],
+        "locale": row["locale"],
+        "office": office_view(row["office"]),
+        "slot": slot_view(row["slot"], tz),
+        "hold_expires_at": _iso(row["hold_expires_at"], tz),
+        "created_at": _iso(row["created_at"], tz),
+        "parties": [masked_party(p) for p in loaded.parties],
+        "seat_held": not row.get("awaiting_seat"),
+    }

@@ -1,0 +1,1 @@
+"""Use cases, grouped by the domain a registry clerk would recognise; see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""A couple's booking: hold, confirm, view, cancel, move, reminders, idempotent retries."""

@@ -1,0 +1,115 @@
+"""The read-only checks before a booking's write transaction, cheapest refusal first.
+
+In a rush almost every request for a wanted slot is refused ``slot-full``. That
+answer comes from the one slot read every booking makes anyway, so it is given
+before anything that costs another query (the ban lookup) or a write (the per-ID
+and per-phone counters, counted inside the transaction that texts the codes):
+measured with bench/rush.py, the lottery and ban queries in front of it had
+doubled the server's CPU per refused request (docs/performance.md).
+
+None of these answers is final: they come from a read that may be a moment old.
+The conditional UPDATEs of ``capacity.take_seat`` (caps, suspensions and
+blackouts via the slot's ``blocked`` mark) and the ID claim insert decide inside
+the transaction. A request that gets past these checks has passed every rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.db.fastread import columns, nest
+from scheduler.db.tables import Office, Slot
+from scheduler.domain.calendar import last_bookable_day
+from scheduler.kernel.errors import DomainError
+from scheduler.settings import Settings
+from scheduler.usecases.calendar.lottery_days import refuse_lottery_date
+from scheduler.usecases.offices import suspensions
+from scheduler.usecases.policy import bans, policies, rules
+
+
+def _slot_sql(claims: int = 0) -> str:
+    """The slot with its office nested, whether the service is offered, whether the
+    day may be a lottery date and (with ``claims`` placeholders) whether an ID is
+    held already: one raw statement where Piccolo needs several queries and ~4 ms
+    of CPU to build the nested select."""
+    claimed = (
+        f", EXISTS (SELECT 1 FROM id_claim WHERE claim IN ({', '.join(['{}'] * claims)}))"  # noqa: S608
+        " AS claimed"
+        if claims
+        else ""
+    )
+    cols = columns("s", Slot, skip=("office",)) + columns("o", Office, nested_as="office")
+    return (
+        "SELECT "  # noqa: S608 - column names come from the table classes
+        + ", ".join(cols)
+        + ", EXISTS (SELECT 1 FROM office_service os WHERE os.office = s.office"
+        " AND os.service = s.service AND os.active) AS offered"
+        # Unique (office, day, service): an index probe. Only a hit asks lottery_admin,
+        # which owns the rule, so the common day costs no query of its own.
+        ", EXISTS (SELECT 1 FROM lottery_office lo WHERE lo.office = s.office"
+        " AND lo.day = s.day AND lo.service = s.service) AS lottery"
+        + claimed
+        + " FROM slot s JOIN office o ON o.id = s.office WHERE s.id = {}"
+    )
+
+
+_SLOT_SQL = {n: _slot_sql(n) for n in (0, 2, 4)}
+
+
+async def bookable_slot(
+    slot_id: int, service: str, now: datetime, claims: list[str] | None = None
+) -> dict[str, Any]:
+    """The slot with its office, if a couple may book it now; else the matching error.
+    With ``claims``, also whether one of them is held already (``already-booked``)."""
+    claims = claims or []
+    rows = await Slot.raw(_SLOT_SQL[len(claims)], *claims, slot_id)
+    if not rows:
+        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
+    slot = nest(rows[0])
+    office = slot["office"]
+    if not office["active"]:
+        raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
+    if slot["service"] != service:
+        raise DomainError("invalid-input", field="service", reason="service-mismatch")
+    if slot["start_at"] <= now:
+        raise DomainError("date-closed", reason="past")
+    last_day = last_bookable_day(
+        now,
+        ZoneInfo(office["timezone"]),
+        office["booking_days_ahead"],
+        datetime.strptime(office["booking_opens_at"], "%H:%M").time(),
+    )
+    if slot["day"] > last_day:
+        raise DomainError("booking-not-open")
+    if not slot.pop("offered"):
+        raise DomainError("service-suspended")
+    if slot.pop("lottery"):
+        await refuse_lottery_date(slot)  # a lottery date is not first come (issue 7)
+    if slot.pop("claimed", False):
+        raise DomainError("already-booked")  # early, friendlier answer; the insert decides
+    return slot
+
+
+async def admit_hold(
+    slot: dict[str, Any],
+    service: str,
+    parties: list[tuple[str, str, str]],
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """A new hold's checks after the slot read: the ID types the policy accepts and
+    the rule set's eligibility and designated offices (in memory; a query only to
+    name the offices of a refusal), then the slot's own early answers (suspended or
+    blocked, full), then bans, the only one that needs a query. ``parties``: (role,
+    id_type, normalised id_number)."""
+    policies.refuse_id_types(await policies.current(), service, [(r, t) for r, t, _ in parties])
+    office = slot["office"]
+    await rules.admit(office, service, slot["day"], parties, now)
+    if slot["blocked"]:
+        raise await suspensions.blocked_error(office["code"], service, slot["day"])
+    cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]
+    if slot["booked"] >= cap:
+        raise DomainError("slot-full")
+    await bans.refuse_banned(parties, office["timezone"], now, settings)

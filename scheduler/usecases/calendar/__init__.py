@@ -1,0 +1,1 @@
+"""The read side of "is this date open, and why": slots, holidays, lottery days."""

@@ -1,0 +1,1 @@
+"""The verified couple: held parties, SMS codes and the attempts spent on them."""

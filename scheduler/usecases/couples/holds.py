@@ -1,0 +1,217 @@
+"""Writing a held appointment: the rows a booking, a waiting-list offer and a
+lottery award all write the same way.
+
+A hold is an ``Appointment`` in ``pending_confirmation`` with its ``hold_expires_at``,
+``IdClaim`` rows for one-active-per-ID services, one ``Party`` per partner (ID
+sealed, masked and hashed, scheduler/usecases/privacy/personal_data.py) with the hash of the code
+texted to them, a ``held`` event and the code SMS. The callers keep what differs:
+who acts, the token, the expiry, the SMS template, key and payload; and they take
+the seats themselves (booking and offers last, as the counters are the contended
+rows; the lottery in bulk). The row builders are plain so the lottery can insert
+them set-based; ``write_held`` is the row-by-row path of booking and offers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scheduler.db.engine import is_unique_violation
+from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, Party
+from scheduler.kernel.errors import DomainError
+from scheduler.kernel.security import keyed_hash
+from scheduler.notify import outbox
+
+# Services where one person may hold only one active appointment across all offices.
+ONE_ACTIVE_PER_ID = frozenset({"marriage"})
+PENDING = "pending_confirmation"
+# Column order of ``party_values`` and ``held_event_values``, for set-based inserts.
+PARTY_COLUMNS = (
+    "appointment",
+    "role",
+    "name",
+    "id_type",
+    "id_sealed",
+    "id_masked",
+    "id_hash",
+    "phone",
+    "code_hash",
+    "code_attempts",
+)
+EVENT_COLUMNS = ("appointment", "kind", "from_slot", "to_slot", "actor", "at")
+
+
+@dataclass(frozen=True)
+class HeldParty:
+    """One partner as stored: the ID only in its sealed, masked and hashed forms."""
+
+    role: str
+    name: str
+    id_type: str
+    phone: str
+    id_sealed: str
+    id_masked: str
+    id_hash: str
+    # The number's hash whatever its type ("" where unknown: the typed claim only).
+    number_hash: str = ""
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> HeldParty:
+        """From a stored party of a list entry or lottery application, copied as is."""
+        return cls(
+            role=row["role"],
+            name=row["name"],
+            id_type=row["id_type"],
+            phone=row["phone"],
+            id_sealed=row["id_sealed"],
+            id_masked=row["id_masked"],
+            id_hash=row["id_hash"],
+            number_hash=row.get("number_hash") or "",
+        )
+
+    @property
+    def claim_hashes(self) -> list[str]:
+        """The hashes this person's claims are made of (``id_claims``): typed, and
+        whatever the type when known, as a booking claims (issue 13.7)."""
+        return [self.id_hash] + (["any:" + self.number_hash] if self.number_hash else [])
+
+
+@dataclass(frozen=True)
+class CodeText:
+    """The SMS that carries each partner's code; ``payload`` follows code and reference."""
+
+    template: str
+    key: Callable[[str], str]  # role -> outbox key (one text per party and hold)
+    locale: str
+    payload: dict[str, Any]
+    validity_seconds: int
+
+
+def appointment_row(
+    *,
+    reference: str,
+    manage_token_hash: str,
+    office_id: int,
+    slot_id: int,
+    service: str,
+    locale: str,
+    people: int,
+    expires: datetime,
+    now: datetime,
+) -> Appointment:
+    return Appointment(
+        reference=reference,
+        manage_token_hash=manage_token_hash,
+        office=office_id,
+        slot=slot_id,
+        service=service,
+        status=PENDING,
+        locale=locale,
+        people=people,
+        hold_expires_at=expires,
+        created_at=now,
+    )
+
+
+def id_claims(service: str, id_hashes: Iterable[str]) -> list[str]:
+    """The claims a hold of ``service`` takes, in one order for everybody (no
+    deadlock between twin holds); none for services without the one-active rule."""
+    if service not in ONE_ACTIVE_PER_ID:
+        return []
+    return sorted(f"{service}:{h}" for h in id_hashes)
+
+
+def code_hash(secret_key: str, appointment_id: int, role: str, code: str) -> str:
+    return keyed_hash(secret_key, "code", f"{appointment_id}:{role}:{code}")
+
+
+def party_values(
+    appointment_id: int, party: HeldParty, code: str, secret_key: str
+) -> dict[str, Any]:
+    """A ``party`` row by column name (code_attempts starts at 0)."""
+    return {
+        "appointment": appointment_id,
+        "role": party.role,
+        "name": party.name,
+        "id_type": party.id_type,
+        "id_sealed": party.id_sealed,
+        "id_masked": party.id_masked,
+        "id_hash": party.id_hash,
+        "phone": party.phone,
+        "code_hash": code_hash(secret_key, appointment_id, party.role, code),
+        "code_attempts": 0,
+    }
+
+
+def held_event_values(
+    appointment_id: int, slot_id: int, actor: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "appointment": appointment_id,
+        "kind": "held",
+        "from_slot": None,
+        "to_slot": slot_id,
+        "actor": actor,
+        "at": now,
+    }
+
+
+def code_payload(code: str, reference: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"code": code, "reference": reference, **extra}
+
+
+async def insert_appointment(row: Appointment) -> int:
+    inserted = await Appointment.insert(row).returning(Appointment.id)
+    appointment_id: int = inserted[0]["id"]
+    return appointment_id
+
+
+async def claim_ids(appointment_id: int, claims: list[str]) -> None:
+    """A claim someone else holds (they booked a moment ago): ``already-booked``."""
+    if not claims:
+        return
+    try:
+        await IdClaim.insert(*[IdClaim(claim=c, appointment=appointment_id) for c in claims])
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("already-booked") from exc
+        raise
+
+
+async def write_held(
+    appointment_id: int,
+    *,
+    slot_id: int,
+    claims: list[str],
+    parties: Sequence[HeldParty],
+    codes: dict[str, str],
+    actor: str,
+    text: CodeText,
+    reference: str,
+    now: datetime,
+    secret_key: str,
+) -> None:
+    """Everything of a hold after its appointment row, before the seats: ID
+    claims, parties, the ``held`` event and a code SMS per party. In the caller's
+    transaction."""
+    await claim_ids(appointment_id, claims)
+    await Party.insert(
+        *[Party(**party_values(appointment_id, p, codes[p.role], secret_key)) for p in parties]
+    )
+    await AppointmentEvent.insert(
+        AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
+    )
+    for p in parties:
+        await outbox.enqueue(
+            key=text.key(p.role),
+            to_phone=p.phone,
+            template=text.template,
+            locale=text.locale,
+            payload=code_payload(codes[p.role], reference, text.payload),
+            now=now,
+            urgent=True,
+            appointment_id=appointment_id,
+            validity_seconds=text.validity_seconds,
+        )

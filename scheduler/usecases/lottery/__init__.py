@@ -1,0 +1,1 @@
+"""The lottery for hot dates: applications, the draw, and the retention of its personal data."""

@@ -1,0 +1,1 @@
+"""Offices and their capacity, blackouts, suspensions, holiday notices and reschedule runs."""

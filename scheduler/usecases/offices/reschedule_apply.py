@@ -1,0 +1,280 @@
+"""Applying planned reschedule moves: set-based conditional UPDATEs of the seat
+counters, the appointments' new slots, the run's items and history, and the SMS
+rows, all inside the caller's transaction (a run's batch, or a lowered cap's
+excess in scheduler/usecases/offices/capacity_excess.py). Planning lives in
+scheduler/usecases/offices/reschedule.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.db.appointments import ACTIVE_STATUSES
+from scheduler.db.blackout_tables import RescheduleRun
+from scheduler.db.engine import insert_rows
+from scheduler.db.tables import Appointment, Office, OfficeDay, OnsiteWindow, Party, Slot
+from scheduler.domain.blackouts import Candidate
+from scheduler.domain.sms import apply_rule
+from scheduler.notify.couple import sms_office_name
+from scheduler.notify.texts import render_sms, rule_for
+from scheduler.settings import get_settings
+
+# How long a run's claim lasts without renewal; each batch renews it.
+LEASE = timedelta(minutes=2)
+
+
+class Conflict(Exception):
+    """A conditional UPDATE came back short: counters changed under the batch."""
+
+
+@dataclass
+class Context:
+    run_id: int
+    blackout: dict[str, Any]
+    office_ids: list[int]
+    covered: list[int]
+    timezones: dict[int, ZoneInfo]
+    regions: dict[int, list[int]]
+
+
+def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
+    """A VALUES list of integer tuples with its parameters (typed for PostgreSQL)."""
+    width = len(rows[0])
+    one = "(" + ", ".join(["CAST({} AS INTEGER)"] * width) + ")"
+    return ", ".join([one] * len(rows)), [v for row in rows for v in row]
+
+
+async def _bump(
+    table: str, column: str, cap: str, changes: Counter[int], *, extra: str = ""
+) -> None:
+    """Add each row's net change; increments only where the cap still holds."""
+    ups = [(k, n) for k, n in changes.items() if n > 0]
+    downs = [(k, -n) for k, n in changes.items() if n < 0]
+    if ups:
+        values, args = _values(ups)
+        # Table and column names are this module's constants; values are parameters.
+        sql = (
+            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+            f" UPDATE {table} SET {column} = {table}.{column} + v.n FROM v"
+            f" WHERE {table}.id = v.id AND {table}.{column} + v.n <= {cap}{extra}"
+            f" RETURNING {table}.id"
+        )
+        rows = await Slot.raw(sql, *args)
+        if len(rows) != len(ups):
+            raise Conflict(table)
+    if downs:
+        values, args = _values(downs)
+        sql = (
+            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+            f" UPDATE {table} SET {column} = {table}.{column} - v.n FROM v WHERE {table}.id = v.id"
+        )
+        await Slot.raw(sql, *args)
+
+
+@dataclass(frozen=True)
+class Move:
+    appointment: dict[str, Any]
+    old_day_row: int | None
+    old_window_row: int | None
+    to: Candidate | None
+
+
+RowIds = tuple[dict[tuple[int, date], int], dict[tuple[int, datetime], int]]
+
+
+async def row_ids(ctx: Context) -> RowIds:
+    """office_day and onsite_window ids by (office, day) and (office, window start)."""
+    days = {
+        (r["office"], r["day"]): r["id"]
+        for r in await OfficeDay.select(OfficeDay.id, OfficeDay.office, OfficeDay.day).where(
+            OfficeDay.office.is_in(ctx.office_ids or [-1])
+        )
+    }
+    windows = {
+        (r["office"], r["window_start"]): r["id"]
+        for r in await OnsiteWindow.select(
+            OnsiteWindow.id, OnsiteWindow.office, OnsiteWindow.window_start
+        ).where(OnsiteWindow.office.is_in(ctx.office_ids or [-1]))
+    }
+    return days, windows
+
+
+async def apply_batch(ctx: Context, moves: list[Move], now: datetime) -> None:
+    """Seats, appointments, items, history and SMS of one batch (inside its transaction)."""
+    placed = [m for m in moves if m.to is not None]
+    slots: Counter[int] = Counter()
+    days: Counter[int] = Counter()
+    windows: Counter[int] = Counter()
+    for m in placed:
+        assert m.to is not None
+        people = m.appointment["people"]
+        slots[m.to.slot_id] += 1
+        slots[m.appointment["slot"]] -= 1
+        days[m.to.day_row] += 1
+        windows[m.to.window_row] += people
+        if m.old_day_row is not None:
+            days[m.old_day_row] -= 1
+        if m.old_window_row is not None:
+            windows[m.old_window_row] -= people
+    await _bump(
+        "slot",
+        "booked",
+        "COALESCE(slot.reduced_capacity, slot.capacity)",
+        slots,
+        extra=" AND NOT slot.blocked",
+    )
+    await _bump("office_day", "booked", "office_day.capacity", days)
+    await _bump("onsite_window", "people", "onsite_window.capacity", windows)
+    if placed:
+        values, args = _values(
+            [
+                (m.appointment["id"], m.appointment["slot"], m.to.slot_id, m.to.office_id)
+                for m in placed
+                if m.to
+            ]
+        )
+        rows = await Appointment.raw(
+            f"WITH v(id, old, new, office) AS (VALUES {values})"  # noqa: S608 - placeholders only
+            " UPDATE appointment SET slot = v.new, office = v.office FROM v"
+            " WHERE appointment.id = v.id AND appointment.slot = v.old"
+            " AND appointment.status IN ('pending_confirmation', 'confirmed')"
+            " RETURNING appointment.id",
+            *args,
+        )
+        if len(rows) != len(placed):
+            raise Conflict("appointment")
+    stranded = [m.appointment["id"] for m in moves if m.to is None]
+    if stranded:
+        await Appointment.update({Appointment.status: "needs_rebooking"}).where(
+            Appointment.id.is_in(stranded) & Appointment.status.is_in(list(ACTIVE_STATUSES))
+        )
+    await _record(ctx, moves, now)
+
+
+async def _record(ctx: Context, moves: list[Move], now: datetime) -> None:
+    """Items, history, SMS and run counters of one batch (inside its transaction)."""
+    await insert_rows(
+        "reschedule_item",
+        ("run", "appointment", "outcome", "from_slot", "to_slot", "at"),
+        [
+            (
+                ctx.run_id,
+                m.appointment["id"],
+                "moved" if m.to else "needs_rebooking",
+                m.appointment["slot"],
+                m.to.slot_id if m.to else None,
+                now,
+            )
+            for m in moves
+        ],
+    )
+    await insert_rows(
+        "appointment_event",
+        ("appointment", "kind", "from_slot", "to_slot", "actor", "at"),
+        [
+            (
+                m.appointment["id"],
+                "rescheduled" if m.to else "needs_rebooking",
+                m.appointment["slot"],
+                m.to.slot_id if m.to else None,
+                f"run:{ctx.run_id}",
+                now,
+            )
+            for m in moves
+        ],
+    )
+    messages = await _messages(ctx, moves, now)
+    await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
+    moved = sum(1 for m in moves if m.to)
+    await RescheduleRun.raw(
+        "UPDATE reschedule_run SET moved = moved + {}, needs_rebooking = needs_rebooking + {},"
+        " notified = notified + {}, lease_expires_at = {} WHERE id = {}",
+        moved,
+        len(moves) - moved,
+        len(messages),
+        now + LEASE,
+        ctx.run_id,
+    )
+
+
+OUTBOX_COLUMNS = (
+    "key",
+    "to_phone",
+    "template",
+    "locale",
+    "payload",
+    "body",
+    "status",
+    "due_at",
+    "attempts",
+    "created_at",
+    "urgent",
+    "validity_seconds",
+    "needs_call",
+    "appointment_id",
+)
+
+
+async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[tuple[object, ...]]:
+    """One urgent SMS per partner; the text rendered once per couple and country rule."""
+    ids = [m.appointment["id"] for m in moves]
+    parties: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in await Party.select(Party.appointment, Party.role, Party.phone).where(
+        Party.appointment.is_in(ids)
+    ):
+        parties[p["appointment"]].append(p)
+    offices = {
+        o["id"]: o for o in await Office.select().where(Office.id.is_in(list(ctx.timezones)))
+    }
+    slot_ids = [m.to.slot_id for m in moves if m.to]
+    new_slots = {
+        s["id"]: s
+        for s in await Slot.select(Slot.id, Slot.start_at).where(Slot.id.is_in(slot_ids or [-1]))
+    }
+    reason = ctx.blackout["reason"] or {}
+    validity = get_settings().sms_validity_seconds
+    out: list[tuple[object, ...]] = []
+    for m in moves:
+        a = m.appointment
+        old = a["slot.start_at"].astimezone(ctx.timezones[a["office"]])
+        payload = {
+            "reference": a["reference"],
+            "old": f"{old:%m-%d %H:%M}",
+            "reason": reason.get(a["locale"]) or reason.get("zh-Hans") or "",
+            "office": sms_office_name(offices[a["office"]], a["locale"]),
+        }
+        if m.to is not None:
+            new = new_slots[m.to.slot_id]["start_at"].astimezone(ctx.timezones[m.to.office_id])
+            payload |= {
+                "new": f"{new:%m-%d %H:%M}",
+                "office": sms_office_name(offices[m.to.office_id], a["locale"]),
+            }
+        template = "rescheduled" if m.to else "needs_rebooking"
+        text = render_sms(template, a["locale"], payload)
+        encoded = json.dumps(payload, ensure_ascii=False)
+        for p in parties[a["id"]]:
+            out.append(
+                (
+                    f"appointment:{a['id']}:{template}:{ctx.run_id}:{p['role']}",
+                    p["phone"],
+                    template,
+                    a["locale"],
+                    encoded,
+                    apply_rule(text, rule_for(p["phone"])),
+                    "pending",
+                    now,
+                    0,
+                    now,
+                    True,
+                    validity,
+                    False,
+                    a["id"],
+                )
+            )
+    return out

@@ -1,0 +1,343 @@
+"""Service suspensions (issue 6): a service stops taking bookings at one or more
+offices for a date range (ceremonies and counselling during an epidemic).
+
+A suspension is enforced by a ``no_new_bookings`` blackout limited to the
+service, created in the same transaction: its slot marks make every booking
+racing the declaration either commit first or fail, availability shows the
+days with the reason, and lifting reopens them. What is specific here: couples
+already booked inside keep their appointment and are texted once (key per
+suspension and partner), their manage page explains the suspension and offers
+to cancel or move; new bookings are answered ``409 service-suspended``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.db import audit
+from scheduler.db.appointments import ACTIVE_STATUSES, load
+from scheduler.db.blackout_tables import Blackout, BlackoutOffice
+from scheduler.db.engine import write_transaction
+from scheduler.db.office_tables import ServiceSuspension
+from scheduler.db.tables import Appointment, Office
+from scheduler.domain.blackouts import Rule, problems
+from scheduler.domain.sms import contains_url
+from scheduler.kernel.errors import DomainError
+from scheduler.notify.couple import notify_couple
+from scheduler.usecases.offices.blackouts import refresh_slots
+from scheduler.usecases.offices.reschedule import covered_slots
+from scheduler.usecases.offices.seed import SERVICES
+
+TEMPLATE = "service_suspended"
+LISTED = 50
+
+
+@dataclass(frozen=True)
+class Suspension:
+    offices: list[str]  # office codes
+    service: str
+    start_date: date
+    end_date: date
+    reason: dict[str, str] = field(default_factory=dict)  # per locale
+
+    @property
+    def rule(self) -> Rule:
+        return Rule(
+            "no_new_bookings",
+            self.start_date,
+            self.end_date,
+            None,
+            None,
+            frozenset({self.service}),
+            50,
+        )
+
+
+async def _offices(codes: list[str], scope: frozenset[int] | None) -> list[dict[str, Any]]:
+    wanted = sorted({c.strip().upper() for c in codes if c.strip()})
+    rows = await Office.select().where(Office.code.is_in(wanted or [""]))
+    if not wanted or len(rows) != len(wanted):
+        raise DomainError("invalid-input", field="offices", reason="unknown-office")
+    if scope is not None and any(r["id"] not in scope for r in rows):
+        raise DomainError("not-found")
+    return list(rows)
+
+
+def _check(s: Suspension, offices: list[dict[str, Any]], now: datetime) -> None:
+    if s.service not in SERVICES:
+        raise DomainError("invalid-input", field="service", reason="service-unknown")
+    if not (s.reason.get("zh-Hans") or "").strip():
+        raise DomainError("invalid-input", field="reason", reason="reason-required")
+    if any(contains_url(str(text or "")) for text in s.reason.values()):
+        # The reason is texted to couples; +86 carriers block links (issue 13.3).
+        raise DomainError("invalid-input", field="reason", reason="reason-url")
+    today = min(now.astimezone(ZoneInfo(o["timezone"])).date() for o in offices)
+    found = problems(s.rule, today)
+    if found:
+        field_name, reason = found[0]
+        raise DomainError("invalid-input", field=field_name, reason=reason)
+
+
+async def suspend(
+    s: Suspension, *, now: datetime, actor: audit.Actor, scope: frozenset[int] | None
+) -> dict[str, Any]:
+    """Suspend the service; text every couple already booked inside, once."""
+    offices = await _offices(s.offices, scope)
+    _check(s, offices, now)
+    office_ids = [o["id"] for o in offices]
+    async with write_transaction():
+        rows = await Blackout.insert(
+            Blackout(
+                kind="no_new_bookings",
+                start_date=s.start_date,
+                end_date=s.end_date,
+                services=[s.service],
+                reason=s.reason,
+                created_by=actor.username[:64],
+                created_at=now,
+            )
+        ).returning(Blackout.id)
+        blackout_id = rows[0]["id"]
+        await BlackoutOffice.insert(
+            *[BlackoutOffice(blackout=blackout_id, office=o) for o in office_ids]
+        )
+        covered = await covered_slots(s.rule, office_ids)
+        await refresh_slots(covered)
+        inserted = await ServiceSuspension.insert(
+            ServiceSuspension(
+                blackout=blackout_id,
+                service=s.service,
+                start_date=s.start_date,
+                end_date=s.end_date,
+                reason=s.reason,
+                created_by=actor.username[:64],
+                created_at=now,
+            )
+        ).returning(ServiceSuspension.id)
+        suspension_id = inserted[0]["id"]
+        notified = await _notify(suspension_id, [c["id"] for c in covered], s.reason, now)
+        await ServiceSuspension.update({ServiceSuspension.notified: notified}).where(
+            ServiceSuspension.id == suspension_id
+        )
+        await audit.record(
+            actor,
+            "service.suspend",
+            office_id=office_ids[0] if len(office_ids) == 1 else None,
+            object_type="service_suspension",
+            object_id=suspension_id,
+            after={
+                "offices": sorted(o["code"] for o in offices),
+                "service": s.service,
+                "from": s.start_date.isoformat(),
+                "to": s.end_date.isoformat(),
+                "reason": s.reason,
+                "notified": notified,
+            },
+            now=now,
+        )
+    return await view(suspension_id)
+
+
+async def _notify(
+    suspension_id: int, slot_ids: list[int], reason: dict[str, str], now: datetime
+) -> int:
+    """One SMS per partner of each active appointment in the covered slots."""
+    booked = await Appointment.select(Appointment.reference).where(
+        Appointment.slot.is_in(slot_ids or [-1]) & Appointment.status.is_in(list(ACTIVE_STATUSES))
+    )
+    for row in booked:
+        loaded = await load(row["reference"])
+        assert loaded is not None
+        locale = loaded.row["locale"]
+        await notify_couple(
+            loaded,
+            TEMPLATE,
+            now,
+            suffix=f":{suspension_id}",
+            extra={"reason": reason.get(locale) or reason.get("zh-Hans", "")},
+        )
+    return len(booked)
+
+
+async def lift(
+    suspension_id: int, *, now: datetime, actor: audit.Actor, scope: frozenset[int] | None
+) -> dict[str, Any]:
+    """Reopen the service: the blackout's marks are recomputed from what remains."""
+    row = await ServiceSuspension.select().where(ServiceSuspension.id == suspension_id).first()
+    if row is None:
+        raise DomainError("not-found")
+    offices = await _office_ids(row["blackout"])
+    if scope is not None and any(o not in scope for o in offices):
+        raise DomainError("not-found")
+    async with write_transaction():
+        lifted = (
+            await ServiceSuspension.update(
+                {ServiceSuspension.lifted_at: now, ServiceSuspension.lifted_by: actor.username[:64]}
+            )
+            .where((ServiceSuspension.id == suspension_id) & ServiceSuspension.lifted_at.is_null())
+            .returning(ServiceSuspension.id)
+        )
+        if not lifted:
+            raise DomainError("not-pending")
+        await Blackout.update(
+            {Blackout.lifted_at: now, Blackout.lifted_by: actor.username[:64]}
+        ).where((Blackout.id == row["blackout"]) & Blackout.lifted_at.is_null())
+        rule = Rule(
+            "no_new_bookings",
+            row["start_date"],
+            row["end_date"],
+            None,
+            None,
+            frozenset({row["service"]}),
+            50,
+        )
+        await refresh_slots(await covered_slots(rule, offices))
+        await audit.record(
+            actor,
+            "service.resume",
+            office_id=offices[0] if len(offices) == 1 else None,
+            object_type="service_suspension",
+            object_id=suspension_id,
+            before={"lifted": False},
+            after={"lifted": True},
+            now=now,
+        )
+    return await view(suspension_id)
+
+
+async def _office_ids(blackout_id: int) -> list[int]:
+    return [
+        r["office"]
+        for r in await BlackoutOffice.select(BlackoutOffice.office).where(
+            BlackoutOffice.blackout == blackout_id
+        )
+    ]
+
+
+async def view(suspension_id: int) -> dict[str, Any]:
+    row = (
+        await ServiceSuspension.select(
+            *ServiceSuspension.all_columns(),
+            ServiceSuspension.blackout.lifted_at.as_alias("blackout_lifted_at"),
+        )
+        .where(ServiceSuspension.id == suspension_id)
+        .output(load_json=True)
+        .first()
+    )
+    if row is None:
+        raise DomainError("not-found")
+    codes = await BlackoutOffice.select(BlackoutOffice.office.code).where(
+        BlackoutOffice.blackout == row["blackout"]
+    )
+    return {
+        "id": row["id"],
+        "service": row["service"],
+        "offices": sorted(c["office.code"] for c in codes),
+        "start_date": row["start_date"].isoformat(),
+        "end_date": row["end_date"].isoformat(),
+        "reason": row["reason"] or {},
+        "notified": row["notified"],
+        # Lifted here, or its blackout lifted from the blackouts page.
+        "lifted": row["lifted_at"] is not None or row["blackout_lifted_at"] is not None,
+    }
+
+
+async def listed(scope: frozenset[int] | None) -> list[dict[str, Any]]:
+    """Recent suspensions touching the actor's offices, newest first."""
+    rows = (
+        await ServiceSuspension.select(ServiceSuspension.id)
+        .order_by(ServiceSuspension.id, ascending=False)
+        .limit(LISTED)
+    )
+    out = []
+    for r in rows:
+        v = await view(r["id"])
+        ids = await _office_ids_of_codes(v["offices"])
+        if scope is None or set(ids) & scope:
+            out.append(v | {"liftable": scope is None or set(ids) <= scope})
+    return out
+
+
+async def _office_ids_of_codes(codes: list[str]) -> list[int]:
+    return [r["id"] for r in await Office.select(Office.id).where(Office.code.is_in(codes or [""]))]
+
+
+def _in_force() -> Any:
+    """Not lifted, and its blackout not lifted either (the blackouts page lists it too)."""
+    return ServiceSuspension.lifted_at.is_null() & ServiceSuspension.blackout.lifted_at.is_null()
+
+
+async def active_by_service(now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
+    """(office id, service) -> the current or next unlifted suspension that has not
+    ended: {from, to, reason, now} where ``now`` says it covers today (local)."""
+    rows = (
+        await ServiceSuspension.select()
+        .where(_in_force())
+        .order_by(ServiceSuspension.start_date)
+        .output(load_json=True)
+    )
+    if not rows:
+        return {}
+    links = await BlackoutOffice.select(
+        BlackoutOffice.blackout, BlackoutOffice.office, BlackoutOffice.office.timezone
+    ).where(BlackoutOffice.blackout.is_in([r["blackout"] for r in rows]))
+    offices: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for link in links:
+        offices[link["blackout"]].append((link["office"], link["office.timezone"]))
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for r in rows:
+        for office_id, zone in offices[r["blackout"]]:
+            today = now.astimezone(ZoneInfo(zone)).date()
+            key = (office_id, r["service"])
+            if r["end_date"] < today or key in found:
+                continue
+            found[key] = {
+                "from": r["start_date"].isoformat(),
+                "to": r["end_date"].isoformat(),
+                "reason": r["reason"] or {},
+                "now": r["start_date"] <= today,
+            }
+    return found
+
+
+async def covering(office_code: str, service: str, day: date) -> dict[str, str] | None:
+    """The reason (per locale) of an unlifted suspension covering this day, if any."""
+    rows = (
+        await ServiceSuspension.select(ServiceSuspension.blackout, ServiceSuspension.reason)
+        .where(
+            _in_force()
+            & (ServiceSuspension.service == service)
+            & (ServiceSuspension.start_date <= day)
+            & (ServiceSuspension.end_date >= day)
+        )
+        .output(load_json=True)
+    )
+    for r in rows:
+        codes = await BlackoutOffice.select(BlackoutOffice.office.code).where(
+            BlackoutOffice.blackout == r["blackout"]
+        )
+        if office_code in {c["office.code"] for c in codes}:
+            reason: dict[str, str] = r["reason"] or {}
+            return reason
+    return None
+
+
+async def annotate(appt: dict[str, Any]) -> dict[str, Any]:
+    """An appointment view with ``suspended`` (the reason per locale, or None), for
+    the manage page: the couple may cancel or choose another date."""
+    day = date.fromisoformat(appt["slot"]["date"])
+    reason = None
+    if appt.get("status") in ACTIVE_STATUSES:
+        reason = await covering(appt["office"]["code"], appt["service"], day)
+    return appt | {"suspended": reason}
+
+
+async def blocked_error(office_code: str, service: str, day: date) -> DomainError:
+    """Why a blocked slot takes no booking: a suspension of its service, or a blackout."""
+    if await covering(office_code, service, day) is not None:
+        return DomainError("service-suspended")
+    return DomainError("date-closed", reason="blackout")

@@ -1,0 +1,1 @@
+"""Personal data sealed at rest, masked in views, and erased after the retention period."""

@@ -1,0 +1,1 @@
+"""The admins' reports: queries over data that carries no personal data, tables and charts."""

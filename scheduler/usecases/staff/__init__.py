@@ -1,0 +1,1 @@
+"""Staff accounts, sign-in, sessions, office scoping, and reading the audit log."""

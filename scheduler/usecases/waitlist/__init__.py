@@ -1,0 +1,1 @@
+"""The waiting list: entries, offers when a seat frees, retention of its personal data."""
