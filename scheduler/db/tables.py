@@ -131,13 +131,13 @@ class Party(Table):
     id: Serial
     appointment = ForeignKey(references=Appointment, null=True, default=None, index=True)
     # The owners of the other two kinds live in modules that import this one.
-    application = ForeignKey(
+    application: ForeignKey[Table] = ForeignKey(
         references=LazyTableReference("LotteryApplication", module_path=_LOTTERY),
         null=True,
         default=None,
         index=True,
     )
-    entry = ForeignKey(
+    entry: ForeignKey[Table] = ForeignKey(
         references=LazyTableReference("WaitlistEntry", module_path=_WAITLIST),
         null=True,
         default=None,

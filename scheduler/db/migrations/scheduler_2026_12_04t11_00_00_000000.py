@@ -62,6 +62,10 @@ POSTGRES = (
     " REFERENCES waitlist_entry (id) ON DELETE CASCADE ON UPDATE CASCADE",
     "ALTER TABLE party ADD COLUMN number_hash VARCHAR(64) NOT NULL DEFAULT ''",
     f"ALTER TABLE party ADD {ONE_OWNER}",
+    # The moved rows take ids from the sequence: past every id in use, even one a
+    # restore or a hand-made row wrote without it.
+    "SELECT setval(pg_get_serial_sequence('party', 'id'),"
+    " COALESCE((SELECT MAX(id) FROM party), 0) + 1, false)",
 )
 
 SQLITE = (

@@ -35,7 +35,6 @@ from scheduler.db.tables import (
     Appointment,
     AppointmentEvent,
     IdClaim,
-    Party,
     Slot,
 )
 from scheduler.domain.identity import (
@@ -57,8 +56,7 @@ from scheduler.notify.couple import notify_couple
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_slot
-from scheduler.usecases.couples import holds
-from scheduler.usecases.couples.attempts import check_code
+from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
 from scheduler.usecases.policy import bans, policies, ratelimits, rules
 from scheduler.usecases.privacy.personal_data import id_columns
@@ -407,8 +405,8 @@ async def confirm(
         # Spend the attempt before comparing (scheduler/usecases/couples/attempts.py). Only a
         # pending party hears how its code fared; anything else is told to whoever
         # has the right code, and answered as an unknown reference otherwise (13.5).
-        entered = keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
-        checked = await check_code(Party, party, entered, settings.code_max_attempts)
+        owner = confirmation.Owner("appointment", loaded.id)
+        checked = await confirmation.check(owner, party, code, settings)
         if pending and checked.result == "locked":
             outcome = await _lock_out(loaded, now)  # locked before holds were released
         elif pending and checked.result == "wrong":
@@ -458,7 +456,7 @@ async def _confirm_party(
     """Record one party's confirmation; the second one makes the booking final (and
     takes the seat of a hold that waited for one: if it is gone, the hold ends and
     its refusal is returned)."""
-    await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
+    await confirmation.mark_confirmed(party, now)
     await _event(loaded.id, f"confirmed_{party['role']}", now)
     others_done = all(
         p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]

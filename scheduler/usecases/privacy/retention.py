@@ -56,6 +56,7 @@ from scheduler.db.precheck_tables import Precheck, PrecheckParty
 from scheduler.db.tables import Appointment, IdClaim, Office, OutboxMessage, Party
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
+from scheduler.usecases.couples import confirmation
 
 BATCH = 500
 PRECHECK_ERASED = (
@@ -131,15 +132,7 @@ async def _erase_appointments(candidates: list[int], now: datetime) -> int:
         ids = [r["id"] for r in claimed]
         if not ids:  # another process took this batch
             return 0
-        await Party.update(
-            {
-                Party.name: "",
-                Party.phone: "",
-                Party.id_sealed: "",
-                Party.id_masked: "",
-                Party.id_hash: "",
-            }
-        ).where(Party.appointment.is_in(ids))
+        await confirmation.erase(Party.appointment.is_in(ids))
         await IdClaim.delete().where(IdClaim.appointment.is_in(ids))
         await _blank_messages(OutboxMessage.appointment_id.is_in(ids))
         for fn in APPOINTMENT_ERASERS.values():
