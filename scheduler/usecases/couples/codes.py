@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scheduler.domain.identity import mask_phone
+from scheduler.db.appointments import masked_party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code
 from scheduler.settings import Settings
@@ -65,7 +65,7 @@ def people(parties: Parties, ids: dict[str, dict[str, str]]) -> dict[str, dict[s
     }
 
 
-def code_text(key: str, *, template: str, locale: str, minutes: int) -> CodeText:
+def code_text(key: str, template: str, locale: str, minutes: int) -> CodeText:
     """The code SMS of an application or entry: valid as long as the codes are (at
     least a minute)."""
     return CodeText(
@@ -87,15 +87,6 @@ def check_role(role: str) -> None:
 
 
 def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The parties as their couple sees them: ID number and phone masked."""
-    return [
-        {
-            "role": p["role"],
-            "name": p["name"],
-            "id_type": p["id_type"],
-            "id_number_masked": p["id_masked"],
-            "phone_masked": mask_phone(p["phone"]),
-            "confirmed": p["confirmed_at"] is not None,
-        }
-        for p in parties
-    ]
+    """The parties as their couple sees them: ID number and phone masked, as a
+    booking's are."""
+    return [masked_party(p) for p in parties]

@@ -138,6 +138,29 @@ async def text_codes(
         )
 
 
+async def start(
+    owner: Owner,
+    people: dict[str, dict[str, str]],
+    codes: dict[str, str],
+    text: CodeText,
+    *,
+    reference: str,
+    now: datetime,
+    secret_key: str,
+) -> None:
+    """The partners stored with the hashes of their codes, and each texted theirs."""
+    await insert(owner, people, codes, secret_key)
+    appointment_id = owner.id if owner.kind == "appointment" else None
+    await text_codes(
+        [(role, p["phone"]) for role, p in people.items()],
+        codes,
+        text,
+        reference=reference,
+        now=now,
+        appointment_id=appointment_id,
+    )
+
+
 async def replace_code(owner: Owner, party: dict[str, Any], code: str, secret_key: str) -> None:
     """A code texted again replaces the old one; the attempts spent stay spent."""
     await Party.update({Party.code_hash: owner.code_hash(secret_key, party["role"], code)}).where(

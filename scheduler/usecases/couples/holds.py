@@ -176,20 +176,11 @@ async def write_held(
     claims, parties, the ``held`` event and a code SMS per party. In the caller's
     transaction."""
     await claim_ids(appointment_id, claims)
-    await confirmation.insert(
-        confirmation.Owner("appointment", appointment_id),
-        {p.role: asdict(p) for p in parties},
-        codes,
-        secret_key,
-    )
     await AppointmentEvent.insert(
         AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
     )
-    await confirmation.text_codes(
-        [(p.role, p.phone) for p in parties],
-        codes,
-        text,
-        reference=reference,
-        now=now,
-        appointment_id=appointment_id,
+    owner = confirmation.Owner("appointment", appointment_id)
+    people = {p.role: asdict(p) for p in parties}
+    await confirmation.start(
+        owner, people, codes, text, reference=reference, now=now, secret_key=secret_key
     )

@@ -144,21 +144,15 @@ async def apply(
             ).returning(LotteryApplication.id)
             app_id = rows[0]["id"]
             await LotteryClaim.insert(*[LotteryClaim(claim=c, application=app_id) for c in claims])
-            owner = confirmation.Owner("application", app_id)
-            await confirmation.insert(
-                owner, couple_codes.people(parties, ids), codes, settings.secret_key
-            )
-            await confirmation.text_codes(
-                [(role, p.phone) for role, p in parties],
+            key, minutes = f"lottery-application:{app_id}", settings.hold_minutes
+            await confirmation.start(
+                confirmation.Owner("application", app_id),
+                couple_codes.people(parties, ids),
                 codes,
-                couple_codes.code_text(
-                    f"lottery-application:{app_id}",
-                    template="lottery_code",
-                    locale=data.locale,
-                    minutes=settings.hold_minutes,
-                ),
+                couple_codes.code_text(key, "lottery_code", data.locale, minutes),
                 reference=reference,
                 now=now,
+                secret_key=settings.secret_key,
             )
     except Exception as exc:
         if is_unique_violation(exc):

@@ -142,21 +142,20 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             if is_unique_violation(exc):
                 raise DomainError("already-waiting") from exc
             raise
-        owner = confirmation.Owner("entry", entry_id)
-        await confirmation.insert(
-            owner, couple_codes.people(parties, ids), codes_sent, settings.secret_key
+        # Valid as long as the verification is (the office's hold time).
+        text = couple_codes.code_text(
+            f"waitlist:{entry_id}", "waitlist_code", data.locale, first["hold_minutes"]
         )
-        await confirmation.text_codes(
-            [(role, p.phone) for role, p in parties],
+        owner = confirmation.Owner("entry", entry_id)
+        people = couple_codes.people(parties, ids)
+        await confirmation.start(
+            owner,
+            people,
             codes_sent,
-            couple_codes.code_text(
-                f"waitlist:{entry_id}",
-                template="waitlist_code",
-                locale=data.locale,
-                minutes=first["hold_minutes"],
-            ),
+            text,
             reference=reference,
             now=now,
+            secret_key=settings.secret_key,
         )
     return await _view(reference) | {"manage_token": token}
 
