@@ -27,8 +27,8 @@ from scheduler.kernel.security import hash_token, keyed_hash, new_code, new_mana
 from scheduler.notify import outbox
 from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
-from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import ratelimits
 from scheduler.usecases.privacy.personal_data import open_id
 

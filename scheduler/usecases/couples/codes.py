@@ -14,8 +14,8 @@ from scheduler.db.appointments import masked_party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code
 from scheduler.settings import Settings
-from scheduler.usecases.booking.lifecycle import PartyInput, clean_party, refuse_passports
 from scheduler.usecases.couples.confirmation import CodeText
+from scheduler.usecases.couples.partners import PartyInput, clean_party, refuse_passports
 from scheduler.usecases.policy import policies
 from scheduler.usecases.privacy.personal_data import id_columns, number_hash
 

@@ -33,16 +33,6 @@ _CODE_KEYS: dict[str, tuple[str, str]] = {
     "application": ("lottery-code", ""),
     "entry": ("code", "waitlist:"),
 }
-# What the retention jobs empty: everything that names or identifies a person.
-ERASED: dict[Any, str] = {
-    Party.name: "",
-    Party.phone: "",
-    Party.id_sealed: "",
-    Party.id_masked: "",
-    Party.id_hash: "",
-    Party.number_hash: "",
-    Party.code_hash: "",
-}
 
 
 @dataclass(frozen=True)
@@ -201,8 +191,3 @@ async def proves_code(owner: Owner, party: dict[str, Any], code: str, settings: 
     sent their right code, an attempt spent as for a pending one. Without it the
     caller answers as for an unknown reference (issue 13.5)."""
     return (await check(owner, party, code, settings)).right
-
-
-async def erase(where: Any) -> None:
-    """Empty the personal data of the parties ``where`` selects (retention jobs)."""
-    await Party.update(ERASED).where(where)

@@ -30,10 +30,10 @@ from scheduler.kernel.security import (
     tokens_match,
 )
 from scheduler.settings import Settings
-from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.calendar.lottery_days import load as load_lottery
 from scheduler.usecases.couples import codes as couple_codes
 from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 

@@ -25,8 +25,7 @@ from scheduler.db.lottery_tables import (
 from scheduler.db.tables import Party
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
-from scheduler.usecases.couples import confirmation
-from scheduler.usecases.privacy.retention import erase_on_schedule
+from scheduler.usecases.privacy.retention import erase_on_schedule, erase_parties
 
 BATCH = 500
 
@@ -54,7 +53,7 @@ async def erase_lottery(now: datetime, settings: Settings) -> int:
                 break
             apps = sorted({p["application"] for p in parties})
             async with write_transaction():
-                await confirmation.erase(Party.id.is_in([p["id"] for p in parties]))
+                await erase_parties(Party.id.is_in([p["id"] for p in parties]), code_hashes=True)
                 await LotteryClaim.delete().where(LotteryClaim.application.is_in(apps))
                 await LotteryApplication.update({LotteryApplication.hold_expires_at: None}).where(
                     LotteryApplication.id.is_in(apps)

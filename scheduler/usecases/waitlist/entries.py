@@ -32,6 +32,7 @@ from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.couples import codes as couple_codes
 from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 from scheduler.usecases.waitlist import offers as waitlist_offers
@@ -44,8 +45,8 @@ class JoinInput:
     service: str
     day: date
     offices: tuple[str, ...]
-    party_a: booking.PartyInput
-    party_b: booking.PartyInput
+    party_a: PartyInput
+    party_b: PartyInput
     time_from: str | None = None
     time_to: str | None = None
     locale: str = "zh-Hans"

@@ -18,8 +18,7 @@ from scheduler.db.tables import Office, Party
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
-from scheduler.usecases.couples import confirmation
-from scheduler.usecases.privacy.retention import erase_on_schedule
+from scheduler.usecases.privacy.retention import erase_on_schedule, erase_parties
 
 BATCH = 500
 
@@ -47,7 +46,7 @@ async def erase_waitlist(now: datetime, settings: Settings) -> int:
             if not parties:
                 break
             async with write_transaction():
-                await confirmation.erase(Party.id.is_in([p["id"] for p in parties]))
+                await erase_parties(Party.id.is_in([p["id"] for p in parties]), code_hashes=True)
                 await WaitlistClaim.delete().where(WaitlistClaim.entry.is_in(entries))
             erased += len(parties)
     return erased
