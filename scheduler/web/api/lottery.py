@@ -22,7 +22,7 @@ from scheduler.web.api.admin import Clock, ServiceName, scope_of
 from scheduler.web.api.admin_types import LotteryAdminOut, LotteryOut
 from scheduler.web.api.public import ManageToken, problems
 from scheduler.web.api.schemas import ConfirmIn, Locale, PartyIn
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 Body = dict[str, Any]
 
