@@ -19,7 +19,7 @@ from scheduler.domain.hotdates import hot_dates
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
-from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.lottery import dates as lottery_admin
 from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import lottery as lottery_api
