@@ -48,7 +48,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/rush.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 ## Stoplight Prism (npm) serves Twilio's OpenAPI spec for the conformance tests.
 PRISM := .tools/prism/node_modules/.bin/prism

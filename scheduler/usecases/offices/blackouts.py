@@ -1,4 +1,5 @@
-"""Blackouts: declare (or preview), lift, and what couples see of them.
+"""Blackouts: declare (or preview) and lift. What couples see of them (the days they
+close and why) is the calendar's read side, scheduler/usecases/calendar/closures.py.
 
 A declaration takes effect in its own transaction: the slots it covers are
 marked blocked (or given a reduced cap) there, and every booking's conditional

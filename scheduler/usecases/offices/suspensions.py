@@ -7,7 +7,9 @@ racing the declaration either commit first or fail, availability shows the
 days with the reason, and lifting reopens them. What is specific here: couples
 already booked inside keep their appointment and are texted once (key per
 suspension and partner), their manage page explains the suspension and offers
-to cancel or move; new bookings are answered ``409 service-suspended``.
+to cancel or move; new bookings are answered ``409 service-suspended``. Those
+reads (the suspension in force, why a slot is blocked) are the calendar's read
+side, scheduler/usecases/calendar/closures.py.
 """
 
 from __future__ import annotations
