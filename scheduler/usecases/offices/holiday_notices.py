@@ -205,7 +205,9 @@ async def _close(seen: dict[str, Any], actor: audit.Actor, now: datetime) -> lis
             reason=reason_of(calendar, first),
         )
         try:
-            result = await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=False)
+            result = await blackouts.declare(
+                decl, now=now, actor=actor, scope=None, dry_run=False
+            )
         except DomainError as exc:
             if exc.slug != "blackout-exists":  # the same block, closed before: nothing to do
                 raise
