@@ -137,3 +137,38 @@ async def test_a_party_has_exactly_one_owner(
     for owners in ("1, NULL, NULL", "NULL, 7, NULL", "NULL, NULL, 9"):
         await _run_sql(scratch_db, [insert.format(owners), "SELECT 1 AS one"])
     assert await _run_sql(scratch_db, ["SELECT count(*) AS n FROM party"]) == [{"n": 5}]
+
+
+MIGRATE_BACK = (
+    "import asyncio, sys, scheduler\n"
+    "from piccolo.apps.migrations.commands.backwards import run_backwards\n"
+    "r = asyncio.run(run_backwards(app_name='scheduler', migration_id=sys.argv[1],"
+    " auto_agree=True))\n"
+    "sys.exit(0 if r.success else 1)\n"
+)
+ONE_PARTY = "2026-12-04T11:00:00:000000"
+
+
+async def test_the_migration_goes_back_without_losing_a_row(
+    scratch_db: str,  # noqa: F811 - the fixture
+) -> None:
+    async def run(*args: str) -> None:
+        done = await _python(list(args), DATABASE_URL=scratch_db)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    await run("-c", MIGRATE_TO, BEFORE)
+    await _run_sql(scratch_db, [*_rows(), "SELECT 1 AS one"])
+    lottery = await _run_sql(scratch_db, ["SELECT * FROM lottery_party ORDER BY role"])
+    waiting = await _run_sql(scratch_db, ["SELECT * FROM waitlist_party ORDER BY role"])
+    await run("-m", "scheduler", "migrate")
+    await run("-c", MIGRATE_BACK, ONE_PARTY)
+    back = await _run_sql(scratch_db, ["SELECT * FROM lottery_party ORDER BY role"])
+    assert _fields(back) == _fields(lottery)
+    back = await _run_sql(scratch_db, ["SELECT * FROM waitlist_party ORDER BY role"])
+    assert _fields(back) == _fields(waiting)
+    rows = await _run_sql(scratch_db, ["SELECT id, appointment FROM party ORDER BY id"])
+    assert rows == [{"id": 1, "appointment": 1}, {"id": 2, "appointment": 1}]
+    await run("-m", "scheduler", "migrate")  # and forwards again
+    rows = await _run_sql(scratch_db, ["SELECT * FROM party ORDER BY id"])
+    assert _fields([r for r in rows if r["application"] == 7]) == _fields(lottery)
+    assert _fields([r for r in rows if r["entry"] == 9]) == _fields(waiting)
