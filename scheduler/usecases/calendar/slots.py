@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import office_view
 from scheduler.db.engine import write_transaction
+from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.bounds import date_in_reach
@@ -131,11 +132,13 @@ async def list_offices() -> list[dict[str, Any]]:
             }
         )
     return [
-        office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices
+        office_view(office_of(o)) | {"region": o["region"], "services": by_office[o["id"]]}
+        for o in offices
     ]
 
 
-async def office_by_code(code: str) -> dict[str, Any]:
+async def office_by_code(code: str) -> OfficeRecord:
+    """An active office by its code (any case), else ``not-found``."""
     if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
         raise DomainError("not-found")
     office = (
@@ -143,7 +146,7 @@ async def office_by_code(code: str) -> dict[str, Any]:
     )
     if office is None:
         raise DomainError("not-found")
-    return office
+    return office_of(office)
 
 
 def _range(today: date, start: date | None, end: date | None, last: date) -> tuple[date, date]:
@@ -173,13 +176,13 @@ async def availability(
     office = await office_by_code(code)
     if not service.isprintable():
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     today = now.astimezone(tz).date()
-    last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
+    last = last_bookable_day(now, tz, office.booking_days_ahead, office.opens_at)
     start, end = _range(today, start, end, last)
     offered = (
         await OfficeService.select()
-        .where((OfficeService.office == office["id"]) & (OfficeService.service == service))
+        .where((OfficeService.office == office.id) & (OfficeService.service == service))
         .first()
     )
     if offered is None:
@@ -187,7 +190,7 @@ async def availability(
     slots = (
         await Slot.select()
         .where(
-            (Slot.office == office["id"])
+            (Slot.office == office.id)
             & (Slot.service == service)
             & (Slot.day >= start)
             & (Slot.day <= end)
@@ -197,13 +200,13 @@ async def availability(
     day_left = {
         r["day"]: r["capacity"] - r["booked"]
         for r in await OfficeDay.select().where(
-            (OfficeDay.office == office["id"]) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
+            (OfficeDay.office == office.id) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
         )
     }
     hall_left = {
         r["window_start"]: r["capacity"] - r["people"]
         for r in await OnsiteWindow.select().where(
-            (OnsiteWindow.office == office["id"])
+            (OnsiteWindow.office == office.id)
             & (
                 OnsiteWindow.window_start
                 >= datetime.combine(start, time(0), tz) - timedelta(hours=1)
@@ -211,7 +214,7 @@ async def availability(
             & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
         )
     }
-    notes = await day_notes(office["id"], service, start, end)
+    notes = await day_notes(office.id, service, start, end)
     calendar = await holiday_calendar.cached()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:
