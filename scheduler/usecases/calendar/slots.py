@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import office_view
 from scheduler.db.engine import write_transaction
@@ -34,29 +33,25 @@ MAX_RANGE_DAYS = 62
 _CHUNK = 500
 
 
-def _opens_at(office: dict[str, Any]) -> time:
-    return time.fromisoformat(office["booking_opens_at"])
-
-
 def plan_office(
-    office: dict[str, Any],
+    office: OfficeRecord,
     services: list[dict[str, Any]],
     now: datetime,
     calendar: WorkCalendar,
 ) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
     """Rows one office needs for its window under ``calendar`` (the notices in force,
     scheduler/usecases/calendar/holidays.py). Pure: the caller inserts them."""
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     slots: list[Slot] = []
     open_days: set[date] = set()
     windows: set[datetime] = set()
-    for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
+    for day in generation_days(now, tz, office.booking_days_ahead, office.opens_at):
         for svc in services:
             intervals = opening_intervals(svc["weekly_hours"], day, calendar)
             for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
                 slots.append(
                     Slot(
-                        office=office["id"],
+                        office=office.id,
                         service=svc["service"],
                         day=day,
                         start_at=start,
@@ -68,11 +63,11 @@ def plan_office(
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
     days = [
-        OfficeDay(office=office["id"], day=d, capacity=office["day_cap"], booked=0)
+        OfficeDay(office=office.id, day=d, capacity=office.day_cap, booked=0)
         for d in sorted(open_days)
     ]
     hall = [
-        OnsiteWindow(office=office["id"], window_start=w, capacity=office["onsite_cap"], people=0)
+        OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap, people=0)
         for w in sorted(windows)
     ]
     return slots, days, hall
@@ -90,11 +85,11 @@ async def generate_slots(now: datetime) -> int:
         by_office[svc["office"]].append(svc)
     planned = 0
     calendar = await holiday_calendar.current()
-    for office in offices:
-        slots, days, hall = plan_office(office, by_office[office["id"]], now, calendar)
+    for office in map(office_of, offices):
+        slots, days, hall = plan_office(office, by_office[office.id], now, calendar)
         # A day that has slots of a service keeps them: after a change of hours or
         # slot length, booked days stay as they were (scheduler/usecases/offices/offices.py).
-        have = await generated_days(office["id"], min((s.day for s in slots), default=None))
+        have = await generated_days(office.id, min((s.day for s in slots), default=None))
         slots = [s for s in slots if (s.service, s.day) not in have]
         planned += len(slots)
         for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
