@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from scheduler.db.fastread import columns, nest
@@ -100,7 +100,18 @@ def slot_view(slot: SlotRecord) -> dict[str, Any]:
     }
 
 
-def office_view(office: OfficeRecord) -> dict[str, Any]:
+class OfficeView(TypedDict):
+    """An office as the API and pages show it to couples."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    address_zh: str
+    address_en: str
+    timezone: str
+
+
+def office_view(office: OfficeRecord) -> OfficeView:
     return {
         "code": office.code,
         "name_zh": office.name_zh,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from scheduler.db.appointments import office_view
+from scheduler.db.appointments import OfficeView, office_view
 from scheduler.db.engine import write_transaction
 from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.replica import replica_read
@@ -111,11 +111,25 @@ async def generated_days(office_id: int, first: date | None) -> set[tuple[str, d
     return {(r["service"], r["day"]) for r in rows}
 
 
-async def list_offices() -> list[dict[str, Any]]:
+class OfferedService(TypedDict):
+    service: str
+    slot_minutes: int
+    suspended: bool  # inactive, or a suspension covers today
+    suspension: dict[str, Any] | None  # the current or next one (offices.suspensions)
+
+
+class OfficeListing(OfficeView):
+    """An active office in the list couples choose from, with what it offers."""
+
+    region: str
+    services: list[OfferedService]
+
+
+async def list_offices() -> list[OfficeListing]:
     offices = await Office.select().where(Office.active.eq(True)).order_by(Office.code)
     services = await OfficeService.select().order_by(OfficeService.id)
     suspended = await active_by_service(utcnow())
-    by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_office: dict[int, list[OfferedService]] = defaultdict(list)
     for svc in services:
         pause = suspended.get((svc["office"], svc["service"]))
         by_office[svc["office"]].append(
@@ -127,8 +141,8 @@ async def list_offices() -> list[dict[str, Any]]:
             }
         )
     return [
-        office_view(office_of(o)) | {"region": o["region"], "services": by_office[o["id"]]}
-        for o in offices
+        OfficeListing(**office_view(office), region=office.region, services=by_office[office.id])
+        for office in map(office_of, offices)
     ]
 
 
