@@ -23,8 +23,8 @@ from scheduler.db.tables import Office, Slot
 from scheduler.domain.calendar import last_bookable_day
 from scheduler.kernel.errors import DomainError
 from scheduler.settings import Settings
+from scheduler.usecases.calendar import closures
 from scheduler.usecases.calendar.lottery_days import refuse_lottery_date
-from scheduler.usecases.offices import suspensions
 from scheduler.usecases.policy import bans, policies, rules
 
 
@@ -103,7 +103,7 @@ async def admit_hold(
     office = slot.office
     await rules.admit(service, slot.day, parties, now, tz=office.tz, designated=office.designated)
     if slot.blocked:
-        raise await suspensions.blocked_error(office.code, service, slot.day)
+        raise await closures.blocked_error(office.code, service, slot.day)
     if slot.booked >= slot.cap:
         raise DomainError("slot-full")
     await bans.refuse_banned(parties, office.timezone, now, settings)
