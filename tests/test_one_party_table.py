@@ -74,20 +74,22 @@ def _fields(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [tuple(r[c.strip()] for c in COLUMNS.split(",")) for r in rows]
 
 
+async def _on(database_url: str, *args: str) -> None:
+    """A command line (``python args``) on the scratch database; it must succeed."""
+    done = await _python(list(args), DATABASE_URL=database_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 async def test_the_migration_moves_lottery_and_waitlist_parties_into_party(
     scratch_db: str,  # noqa: F811 - the fixture
 ) -> None:
-    async def migrate(*args: str) -> None:
-        done = await _python(list(args), DATABASE_URL=scratch_db)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    await migrate("-c", MIGRATE_TO, BEFORE)  # the schema as deployments have it
+    await _on(scratch_db, "-c", MIGRATE_TO, BEFORE)  # the schema as deployments have it
     await _run_sql(scratch_db, [*_rows(), "SELECT 1 AS one"])
     booked = await _run_sql(scratch_db, ["SELECT * FROM party ORDER BY id"])
     lottery = await _run_sql(scratch_db, ["SELECT * FROM lottery_party ORDER BY role"])
     waiting = await _run_sql(scratch_db, ["SELECT * FROM waitlist_party ORDER BY role"])
 
-    await migrate("-m", "scheduler", "migrate")
+    await _on(scratch_db, "-m", "scheduler", "migrate")
 
     rows = await _run_sql(scratch_db, ["SELECT * FROM party ORDER BY id"])
     assert len(rows) == 6
@@ -122,8 +124,7 @@ async def test_the_migration_moves_lottery_and_waitlist_parties_into_party(
 async def test_a_party_has_exactly_one_owner(
     scratch_db: str,  # noqa: F811 - the fixture
 ) -> None:
-    done = await _python(["-m", "scheduler", "migrate"], DATABASE_URL=scratch_db)
-    assert done.returncode == 0, done.stdout + done.stderr
+    await _on(scratch_db, "-m", "scheduler", "migrate")
     setup = [r for r in _rows() if "lottery_party" not in r and "waitlist_party" not in r]
     await _run_sql(scratch_db, [*setup, "SELECT 1 AS one"])
     insert = (
@@ -152,23 +153,19 @@ ONE_PARTY = "2026-12-04T11:00:00:000000"
 async def test_the_migration_goes_back_without_losing_a_row(
     scratch_db: str,  # noqa: F811 - the fixture
 ) -> None:
-    async def run(*args: str) -> None:
-        done = await _python(list(args), DATABASE_URL=scratch_db)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    await run("-c", MIGRATE_TO, BEFORE)
+    await _on(scratch_db, "-c", MIGRATE_TO, BEFORE)
     await _run_sql(scratch_db, [*_rows(), "SELECT 1 AS one"])
     lottery = await _run_sql(scratch_db, ["SELECT * FROM lottery_party ORDER BY role"])
     waiting = await _run_sql(scratch_db, ["SELECT * FROM waitlist_party ORDER BY role"])
-    await run("-m", "scheduler", "migrate")
-    await run("-c", MIGRATE_BACK, ONE_PARTY)
+    await _on(scratch_db, "-m", "scheduler", "migrate")
+    await _on(scratch_db, "-c", MIGRATE_BACK, ONE_PARTY)
     back = await _run_sql(scratch_db, ["SELECT * FROM lottery_party ORDER BY role"])
     assert _fields(back) == _fields(lottery)
     back = await _run_sql(scratch_db, ["SELECT * FROM waitlist_party ORDER BY role"])
     assert _fields(back) == _fields(waiting)
     rows = await _run_sql(scratch_db, ["SELECT id, appointment FROM party ORDER BY id"])
     assert rows == [{"id": 1, "appointment": 1}, {"id": 2, "appointment": 1}]
-    await run("-m", "scheduler", "migrate")  # and forwards again
+    await _on(scratch_db, "-m", "scheduler", "migrate")  # and forwards again
     rows = await _run_sql(scratch_db, ["SELECT * FROM party ORDER BY id"])
     assert _fields([r for r in rows if r["application"] == 7]) == _fields(lottery)
     assert _fields([r for r in rows if r["entry"] == 9]) == _fields(waiting)
