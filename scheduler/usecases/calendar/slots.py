@@ -164,13 +164,14 @@ _OFFICE_OFFERING = (
     " WHERE os.office = o.id AND os.service = {}) AS offered"
     " FROM office o WHERE o.code = {} AND o.active = {}"
 )
+# Each slot with what its day has left (a day without slots is "closed" whatever
+# its counter says, so the join loses nothing).
 _SLOTS = (
-    "SELECT id, day, start_at, end_at, capacity, reduced_capacity, booked, blocked FROM slot"
-    " WHERE office = {} AND service = {} AND day >= {} AND day <= {} ORDER BY start_at"
-)
-_DAYS = (
-    "SELECT day, capacity - booked AS room FROM office_day"
-    " WHERE office = {} AND day >= {} AND day <= {}"
+    "SELECT s.id, s.day, s.start_at, s.end_at, s.capacity, s.reduced_capacity, s.booked,"
+    " s.blocked, d.capacity - d.booked AS day_room FROM slot s"
+    " LEFT JOIN office_day d ON d.office = s.office AND d.day = s.day"
+    " WHERE s.office = {} AND s.service = {} AND s.day >= {} AND s.day <= {}"
+    " ORDER BY s.start_at"
 )
 _WINDOWS = (
     "SELECT window_start, capacity - people AS room FROM onsite_window"
@@ -206,8 +207,8 @@ async def availability(
 ) -> dict[str, Any]:
     """Per local day: a status and the slots with what each still has room for.
 
-    Plain statements (office with "service offered", slots, day and on-site
-    counters, then blackouts and lottery dates), no Piccolo query building, and
+    Five plain statements (office with "service offered", slots with their day's
+    counter, on-site windows, blackouts, lottery dates), no Piccolo query building, and
     nothing recomputed per slot but integer arithmetic: the local clock of each
     day is worked out once (issue 16, docs/performance.md "Availability")."""
     if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
@@ -230,7 +231,7 @@ async def availability(
         raise DomainError("invalid-input", field="service", reason="service-unknown")
     office_id = office["id"]
     slots = await Slot.raw(_SLOTS, office_id, service, start, end)
-    day_left = {r["day"]: r["room"] for r in await OfficeDay.raw(_DAYS, office_id, start, end)}
+    day_left = {s["day"]: s["day_room"] or 0 for s in slots}
     # On-site windows by their UTC start in whole seconds (what a slot's arithmetic gives).
     hall_left = {
         int(r["window_start"].timestamp()): r["room"]
