@@ -141,7 +141,9 @@ async def seed(appointments: int) -> Any:
     return target_day
 
 
-async def measure(appointments: int, profile: str | None = None) -> dict[str, Any]:
+async def measure(
+    appointments: int, profile: str | None = None, analyze: bool = False
+) -> dict[str, Any]:
     from scheduler.__main__ import migrate
     from scheduler.db.audit import NamedActor
     from scheduler.db.engine import close_engine, open_engine
@@ -152,6 +154,10 @@ async def measure(appointments: int, profile: str | None = None) -> dict[str, An
     await migrate()
     await open_engine(get_settings())
     day = await seed(appointments)
+    if analyze and os.environ.get("BENCH_PG_DATA"):
+        # Planner statistics, as autovacuum keeps them on a database that has been in
+        # use (the seed has just bulk-loaded tables the statistics still call empty).
+        await Db(os.environ["DATABASE_URL"]).fetch("ANALYZE")
     decl = blackouts.Declaration(
         kind="closed",
         start_date=day,
@@ -220,8 +226,8 @@ async def measure(appointments: int, profile: str | None = None) -> dict[str, An
     }
 
 
-def child(database: str, appointments: int, profile: str | None) -> dict[str, Any]:
-    args = ["--appointments", str(appointments)]
+def child(database: str, appointments: int, profile: str | None, analyze: bool) -> dict[str, Any]:
+    args = ["--appointments", str(appointments)] + (["--analyze"] if analyze else [])
     if profile:
         Path(profile).mkdir(parents=True, exist_ok=True)
         args += ["--profile", str(Path(profile).resolve() / f"{database}.prof")]
@@ -239,10 +245,15 @@ def main() -> None:
         metavar="DIR",
         help="write a cProfile of the declaration-to-done part per database to DIR/<db>.prof",
     )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL: ANALYZE after seeding (statistics as on a database in use)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(measure(args.appointments, args.profile))))
+        print(json.dumps(asyncio.run(measure(args.appointments, args.profile, args.analyze))))
         return
     offices = len(OFFICES)
     print(f"reschedule benchmark: {args.appointments} appointments, {offices} offices, one day")
@@ -250,7 +261,7 @@ def main() -> None:
     columns += ("needs_rebooking", "sms_enqueued", "left_inside", "counter_drift")
     print(f"{'db':9}" + "".join(f"{c:>{len(c) + 2}}" for c in columns))
     for database in args.db:
-        r = child(database, args.appointments, args.profile)
+        r = child(database, args.appointments, args.profile, args.analyze)
         print(f"{database:9}" + "".join(f"{r[c]!s:>{len(c) + 2}}" for c in columns))
         print(f"{'':9}  counters recounted: {r['counters_checked']}")
     print(
