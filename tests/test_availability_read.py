@@ -17,6 +17,7 @@ import pytest
 from scheduler.db.audit import NamedActor
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
+from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.usecases.calendar import lottery_days, slots
 from scheduler.usecases.offices import blackouts, suspensions
 from tests.availability_reference import availability as reference
@@ -169,6 +170,7 @@ async def test_the_plain_read_answers_what_the_old_read_answered(db: None) -> No
     spring = [(date(2027, 3, 20), date(2027, 4, 2))] if today < date(2027, 1, 1) else []
     compared = statuses = 0
     seen: set[str] = set()
+    holidays: set[str] = set()
     for moment in moments:
         for code in ("GZ-TH", "IN-KOL", "UK-LON", "gz-th"):
             for service in ("marriage", "ceremony"):
@@ -182,10 +184,21 @@ async def test_the_plain_read_answers_what_the_old_read_answered(db: None) -> No
                         if isinstance(new, dict):
                             statuses += len(new["days"])
                             seen |= {d["status"] for d in new["days"]}
+                            holidays |= {
+                                d["date"]
+                                for d in new["days"]
+                                if d["status"] == "closed" and d["reason"]
+                            }
     assert compared == 3 * 2 * 3 * (4 * 5 + len(spring))
     # The calendar really was varied.
     assert {"open", "full", "closed", "blackout", "discouraged", "lottery", "past"} <= seen
     assert "not_yet_open" in seen and statuses > 1000
+    # A holiday with its reason, whenever the 60 days ahead hold one (not every
+    # stretch of 60 days does: early October to late November holds none).
+    calendar = await holiday_calendar.cached()
+    ahead = [today + timedelta(days=n) for n in range(2, 60)]
+    if any(holiday_calendar.reason(calendar, d, "en") for d in ahead):
+        assert holidays
 
 
 @pytest.mark.parametrize(
