@@ -8,19 +8,19 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import office_view
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice
 from scheduler.db.lottery_tables import LotteryOffice
+from scheduler.db.records import OfficeRecord
 from scheduler.db.tables import OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import day_status, last_bookable_day
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES, translate
 from scheduler.usecases.calendar import holidays as holiday_calendar
+from scheduler.usecases.calendar.closures import rule_of
 from scheduler.usecases.calendar.lottery_days import LOTTERY_OVERRIDES
-from scheduler.usecases.calendar.slots import _opens_at, _range, office_by_code
-from scheduler.usecases.offices.reschedule import rule_of
+from scheduler.usecases.calendar.slots import _range, office_by_code
 
 
 async def _day_notes(
@@ -57,11 +57,11 @@ async def _day_notes(
 
 
 async def _mark_lottery_days(
-    office: dict[str, Any], service: str, days: list[dict[str, Any]], locale: str
+    office: OfficeRecord, service: str, days: list[dict[str, Any]], locale: str
 ) -> None:
     if not days:
         return
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     first, last = date.fromisoformat(days[0]["date"]), date.fromisoformat(days[-1]["date"])
     rows = await LotteryOffice.select(
         LotteryOffice.day,
@@ -70,7 +70,7 @@ async def _mark_lottery_days(
         LotteryOffice.lottery.closes_at,
         LotteryOffice.lottery.status,
     ).where(
-        (LotteryOffice.office == office["id"])
+        (LotteryOffice.office == office.id)
         & (LotteryOffice.service == service)
         & (LotteryOffice.day >= first)
         & (LotteryOffice.day <= last)
@@ -118,13 +118,13 @@ async def availability(
     office = await office_by_code(code)
     if not service.isprintable():
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     today = now.astimezone(tz).date()
-    last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
+    last = last_bookable_day(now, tz, office.booking_days_ahead, office.opens_at)
     start, end = _range(today, start, end, last)
     offered = (
         await OfficeService.select()
-        .where((OfficeService.office == office["id"]) & (OfficeService.service == service))
+        .where((OfficeService.office == office.id) & (OfficeService.service == service))
         .first()
     )
     if offered is None:
@@ -132,7 +132,7 @@ async def availability(
     slots = (
         await Slot.select()
         .where(
-            (Slot.office == office["id"])
+            (Slot.office == office.id)
             & (Slot.service == service)
             & (Slot.day >= start)
             & (Slot.day <= end)
@@ -142,13 +142,13 @@ async def availability(
     day_left = {
         r["day"]: r["capacity"] - r["booked"]
         for r in await OfficeDay.select().where(
-            (OfficeDay.office == office["id"]) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
+            (OfficeDay.office == office.id) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
         )
     }
     hall_left = {
         r["window_start"]: r["capacity"] - r["people"]
         for r in await OnsiteWindow.select().where(
-            (OnsiteWindow.office == office["id"])
+            (OnsiteWindow.office == office.id)
             & (
                 OnsiteWindow.window_start
                 >= datetime.combine(start, time(0), tz) - timedelta(hours=1)
@@ -156,7 +156,7 @@ async def availability(
             & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
         )
     }
-    notes = await _day_notes(office["id"], service, start, end)
+    notes = await _day_notes(office.id, service, start, end)
     calendar = await holiday_calendar.cached()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:

@@ -18,7 +18,8 @@ from scheduler.db.audit import NamedActor
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.calendar import holidays as holiday_calendar
-from scheduler.usecases.calendar import lottery_days, slots
+from scheduler.usecases.calendar import slots
+from scheduler.usecases.lottery import dates as lottery_dates
 from scheduler.usecases.offices import blackouts, suspensions
 from tests.availability_reference import availability as reference
 from tests.helpers import WEEKDAYS_9_TO_5, make_office
@@ -108,8 +109,8 @@ async def _varied_calendar(now: datetime) -> None:
         actor=ACTOR,
         scope=None,
     )
-    await lottery_days.create(
-        lottery_days.LotteryInput(day=day(25), offices=["GZ-TH"]),
+    await lottery_dates.create(
+        lottery_dates.LotteryInput(day=day(25), offices=["GZ-TH"]),
         now=now,
         actor=ACTOR,
         scope=None,

@@ -24,7 +24,7 @@ from scheduler.domain.hotdates import HotDate, hot_dates, is_hot
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
-from scheduler.usecases.calendar.slots import list_offices
+from scheduler.usecases.calendar.slots import OfficeListing, list_offices
 from scheduler.usecases.offices import blackouts
 from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
@@ -32,8 +32,8 @@ from scheduler.usecases.staff.accounts import StaffMember
 # A module reference, not names: scheduler.web.api.admin imports scheduler.web.staff
 # (for its guards), whose package imports this module.
 from scheduler.web.api import admin as admin_api
+from scheduler.web.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/admin"
@@ -125,7 +125,7 @@ def error_message(locale: str, exc: DomainError) -> str:
     return text
 
 
-async def offices_of(member: StaffMember) -> list[dict[str, Any]]:
+async def offices_of(member: StaffMember) -> list[OfficeListing]:
     return [
         o
         for o in await list_offices()
