@@ -133,11 +133,12 @@ def _keys(settings: Any) -> tuple[str, str]:
 
 
 async def _opened(settings: Any) -> list[str]:
+    from scheduler.db.records import party_of
     from scheduler.db.tables import Party
     from scheduler.usecases.privacy.personal_data import open_id
 
-    rows = await Party.select(Party.id, Party.id_sealed).order_by(Party.id)
-    return [open_id(settings, r) for r in rows]
+    rows = await Party.select().order_by(Party.id)
+    return [open_id(settings, party_of(r)) for r in rows]
 
 
 async def test_rotation_old_values_open_and_reseal_moves_them(

@@ -8,7 +8,14 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from scheduler.db.fastread import columns, nest
-from scheduler.db.records import AppointmentRecord, OfficeRecord, SlotRecord, office_of
+from scheduler.db.records import (
+    AppointmentRecord,
+    OfficeRecord,
+    PartyRecord,
+    SlotRecord,
+    office_of,
+    party_of,
+)
 from scheduler.db.seats import Seat
 from scheduler.db.tables import Appointment, Office, Party, Slot
 from scheduler.domain.identity import mask_phone
@@ -23,8 +30,7 @@ class Loaded:
     """An appointment with its slot, office and parties, as the use cases get it."""
 
     appointment: AppointmentRecord
-    # Dicts until the party tables are merged into one (issue 15, item 3).
-    parties: list[dict[str, Any]]
+    parties: tuple[PartyRecord, ...]  # ``a`` first
 
     @property
     def id(self) -> int:
@@ -46,8 +52,8 @@ class Loaded:
     def seat(self) -> Seat:
         return self.slot.seat(self.appointment.people)
 
-    def party(self, role: str) -> dict[str, Any]:
-        return next(p for p in self.parties if p["role"] == role)
+    def party(self, role: str) -> PartyRecord:
+        return next(p for p in self.parties if p.role == role)
 
 
 _LOAD_SQL = (
@@ -69,7 +75,7 @@ async def load(reference: str) -> Loaded | None:
         return None
     row = nest(rows[0])
     slot = SlotRecord.from_row(row["slot"], office_of(row["office"]))
-    parties = await Party.raw(_PARTIES_SQL, row["id"])
+    parties = tuple(party_of(p) for p in await Party.raw(_PARTIES_SQL, row["id"]))
     return Loaded(appointment=AppointmentRecord.from_row(row, slot), parties=parties)
 
 
@@ -122,15 +128,15 @@ def office_view(office: OfficeRecord) -> OfficeView:
     }
 
 
-def masked_party(party: dict[str, Any]) -> dict[str, Any]:
+def masked_party(party: PartyRecord) -> dict[str, Any]:
     """A party as lists and views show it: ID number and phone masked."""
     return {
-        "role": party["role"],
-        "name": party["name"],
-        "id_type": party["id_type"],
-        "id_number_masked": party["id_masked"],
-        "phone_masked": mask_phone(party["phone"]),
-        "confirmed": party["confirmed_at"] is not None,
+        "role": party.role,
+        "name": party.name,
+        "id_type": party.id_type,
+        "id_number_masked": party.id_masked,
+        "phone_masked": mask_phone(party.phone),
+        "confirmed": party.confirmed_at is not None,
     }
 
 

@@ -3,12 +3,9 @@
 Piccolo and the raw hot-path reads give ``dict[str, Any]`` rows; mypy checks
 nothing of what flows through such a dict (a misspelt key is a run-time
 ``KeyError``, a wrong type goes unnoticed). So the store turns the rows of an
-office, a slot and an appointment into these records once, where they are read,
-and the use cases and pages take attributes (``slot.office.tz``). Dicts stay
+office, a slot, an appointment and a party into these records once, where they are
+read, and the use cases and pages take attributes (``slot.office.tz``). Dicts stay
 inside the store and in the API serialisers (``public_view``).
-
-Parties are not here yet: their tables are being merged into one (issue 15,
-item 3), and the party record comes with that table.
 """
 
 from __future__ import annotations
@@ -130,14 +127,47 @@ class AppointmentRecord:
         return cls(slot=slot, **values)
 
 
+@dataclass(frozen=True, slots=True)
+class PartyRecord:
+    """One partner of a couple (a ``party`` row, whatever its owner). The code hash
+    is left out: only the attempt counter compares it, reading it afresh as it spends
+    an attempt (scheduler/usecases/couples/attempts.py)."""
+
+    id: int
+    role: str  # "a" or "b"
+    name: str
+    id_type: str
+    # The ID number's stored forms ("" once erased): sealed for reveals, masked for
+    # lists (it keeps what party_kind reads), keyed hashes for look-ups.
+    id_sealed: str
+    id_masked: str
+    id_hash: str
+    number_hash: str  # "" where not known
+    phone: str
+    code_attempts: int
+    confirmed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PartyRecord:
+        values = {name: row[name] for name in _PARTY_FIELDS}
+        values["number_hash"] = row["number_hash"] or ""
+        return cls(**values)
+
+
 _OFFICE_FIELDS = tuple(f.name for f in fields(OfficeRecord))
 _SLOT_FIELDS = tuple(f.name for f in fields(SlotRecord))
 _APPOINTMENT_FIELDS = tuple(f.name for f in fields(AppointmentRecord))
+_PARTY_FIELDS = tuple(f.name for f in fields(PartyRecord))
 
 
 def office_of(row: Mapping[str, Any]) -> OfficeRecord:
     """An office row (Piccolo or raw) as a record."""
     return OfficeRecord.from_row(row)
+
+
+def party_of(row: Mapping[str, Any]) -> PartyRecord:
+    """A party row (Piccolo or raw) as a record."""
+    return PartyRecord.from_row(row)
 
 
 def slot_of(row: Mapping[str, Any]) -> SlotRecord:

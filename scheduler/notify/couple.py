@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from scheduler.db.appointments import Loaded, public_view
+from scheduler.db.records import PartyRecord
 from scheduler.domain.rules import party_kind
 from scheduler.notify import outbox
 from scheduler.usecases.policy import rules
@@ -28,7 +29,7 @@ async def notify_couple(
     suffix: str = "",
     urgent: bool = False,
     extra: dict[str, Any] | None = None,
-    per_party: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
+    per_party: Callable[[PartyRecord, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
     """Queue ``template`` to both parties; the key makes the event idempotent.
     ``per_party(party, payload)`` adds what differs per recipient (their country's
@@ -46,13 +47,13 @@ async def notify_couple(
     # mainland resident's); the mask keeps what party_kind reads.
     rule_set = await rules.for_day(loaded.slot.day)
     for party in loaded.parties:
-        kind = party_kind(party["id_type"], party["id_masked"])
+        kind = party_kind(party.id_type, party.id_masked)
         mine = payload | {
             "bring": rule_set.sms_bring(view["service"], kind, loaded.appointment.locale)
         }
         await outbox.enqueue(
-            key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
-            to_phone=party["phone"],
+            key=f"appointment:{loaded.id}:{template}{suffix}:{party.role}",
+            to_phone=party.phone,
             template=template,
             locale=loaded.appointment.locale,
             payload=mine | (per_party(party, mine) if per_party else {}),

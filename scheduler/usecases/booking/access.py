@@ -20,6 +20,7 @@ from typing import Any
 from scheduler.db.appointments import Loaded, load, load_for_owner, public_view
 from scheduler.db.couple_tables import CodeResend, ManageRecovery
 from scheduler.db.engine import write_transaction
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Appointment, AppointmentEvent
 from scheduler.domain.identity import InvalidIdentity, normalize_mobile
 from scheduler.kernel.errors import DomainError
@@ -54,10 +55,10 @@ async def _loaded(reference: str) -> Loaded | None:
     return await load(reference)
 
 
-def _by_phone(loaded: Loaded | None, phone: str | None) -> list[dict[str, Any]]:
+def _by_phone(loaded: Loaded | None, phone: str | None) -> list[PartyRecord]:
     if loaded is None or phone is None:
         return []
-    return [p for p in loaded.parties if p["phone"] == phone]
+    return [p for p in loaded.parties if p.phone == phone]
 
 
 async def locked(reference: str) -> bool:
@@ -80,9 +81,9 @@ async def code_status(reference: str, settings: Settings) -> dict[str, dict[str,
         return {}
     sent = await _resends(loaded.id)
     return {
-        p["role"]: {
-            "attempts_left": max(0, settings.code_max_attempts - p["code_attempts"]),
-            "resends_left": max(0, RESENDS - sent.get(p["role"], 0)),
+        p.role: {
+            "attempts_left": max(0, settings.code_max_attempts - p.code_attempts),
+            "resends_left": max(0, RESENDS - sent.get(p.role, 0)),
         }
         for p in loaded.parties
     }
@@ -96,27 +97,27 @@ async def _resends(appointment_id: int) -> dict[str, int]:
     return counts
 
 
-async def _count_sms(settings: Settings, party: dict[str, Any], now: datetime) -> None:
+async def _count_sms(settings: Settings, party: PartyRecord, now: datetime) -> None:
     """The per-ID and per-phone hourly SMS limits every code text counts against."""
     person = PartyInput(
-        name=party["name"],
-        id_type=party["id_type"],
+        name=party.name,
+        id_type=party.id_type,
         id_number=open_id(settings, party),
-        phone=party["phone"],
+        phone=party.phone,
     )
     await ratelimits.check_parties(settings, [person], now)
 
 
-async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings) -> None:
+async def _resend(loaded: Loaded, party: PartyRecord, now: datetime, settings: Settings) -> None:
     """A new code for one pending partner; inside the caller's write transaction."""
     expires = loaded.appointment.hold_expires_at
     if loaded.appointment.status != PENDING or expires is None or expires <= now:
         raise DomainError("hold-expired")
-    if party["confirmed_at"] is not None:
+    if party.confirmed_at is not None:
         raise DomainError("not-pending")
-    if party["code_attempts"] >= settings.code_max_attempts:
+    if party.code_attempts >= settings.code_max_attempts:
         raise DomainError("too-many-attempts")
-    sent = (await _resends(loaded.id)).get(party["role"], 0)
+    sent = (await _resends(loaded.id)).get(party.role, 0)
     if sent >= RESENDS:
         raise DomainError("rate-limited", reason="resends", retry_after=0)
     await _count_sms(settings, party, now)
@@ -124,11 +125,11 @@ async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings
     await confirmation.replace_code(
         confirmation.Owner("appointment", loaded.id), party, code, settings.secret_key
     )
-    await CodeResend.insert(CodeResend(appointment=loaded.id, role=party["role"], at=now))
+    await CodeResend.insert(CodeResend(appointment=loaded.id, role=party.role, at=now))
     minutes = max(1, int((expires - now).total_seconds() // 60))
     await outbox.enqueue(
-        key=f"appointment:{loaded.id}:code:{party['role']}:resend:{sent + 1}",
-        to_phone=party["phone"],
+        key=f"appointment:{loaded.id}:code:{party.role}:resend:{sent + 1}",
+        to_phone=party.phone,
         template="code",
         locale=loaded.appointment.locale,
         payload={"code": code, "reference": loaded.appointment.reference, "minutes": minutes},
@@ -180,9 +181,9 @@ async def confirm_by_phone(
     # comparing here first would check any number of codes in parallel. Partners
     # with this phone in turn, pending first (two partners share a phone only on
     # bookings from before issue 13: each guess then costs both an attempt).
-    for party in sorted(parties, key=lambda p: p["confirmed_at"] is not None):
+    for party in sorted(parties, key=lambda p: p.confirmed_at is not None):
         try:
-            return await booking.confirm(reference, party["role"], code, now=now, settings=settings)
+            return await booking.confirm(reference, party.role, code, now=now, settings=settings)
         except DomainError as exc:
             if exc.slug not in ("wrong-code", "too-many-attempts", "not-found"):
                 raise  # the right code: its answer (hold expired, slot gone) is theirs
@@ -201,7 +202,7 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
         since = now - timedelta(days=1)
         sent = await ManageRecovery.count().where(
             (ManageRecovery.appointment == loaded.id)
-            & (ManageRecovery.role == party["role"])
+            & (ManageRecovery.role == party.role)
             & (ManageRecovery.created_at > since)
         )
         if sent >= RECOVERY_SENDS:
@@ -214,8 +215,8 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
         await ManageRecovery.insert(
             ManageRecovery(
                 appointment=loaded.id,
-                role=party["role"],
-                code_hash=_recovery_hash(settings, loaded.id, party["role"], code),
+                role=party.role,
+                code_hash=_recovery_hash(settings, loaded.id, party.role, code),
                 attempts=0,
                 expires_at=now + timedelta(minutes=RECOVERY_MINUTES),
                 used_at=None,
@@ -223,8 +224,8 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
             )
         )
         await outbox.enqueue(
-            key=f"appointment:{loaded.id}:recovery:{party['role']}:{now:%Y%m%d%H%M%S}:{sent}",
-            to_phone=party["phone"],
+            key=f"appointment:{loaded.id}:recovery:{party.role}:{now:%Y%m%d%H%M%S}:{sent}",
+            to_phone=party.phone,
             template="manage_recovery",
             locale=loaded.appointment.locale,
             payload={
@@ -255,7 +256,7 @@ async def finish_recovery(
         parties = _by_phone(loaded, number)
         if loaded is None or not parties:
             raise DomainError("not-found")
-        role = parties[0]["role"]
+        role = parties[0].role
         latest = await (
             ManageRecovery.select()
             .where(

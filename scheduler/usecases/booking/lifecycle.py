@@ -20,7 +20,7 @@ from scheduler.db.appointments import (
     slot_view,
 )
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.records import AppointmentRecord, load_slot
+from scheduler.db.records import AppointmentRecord, PartyRecord, load_slot
 from scheduler.db.seats import (
     lock_counters,
     release_hold,
@@ -171,7 +171,7 @@ async def hold(
             holds.HeldParty(role, p.name, p.id_type, p.phone, **ids[role])
             for role, p in (("a", party_a), ("b", party_b))
         ]
-        await holds.write_held(
+        party_ids = await holds.write_held(
             appointment_id,
             slot_id=slot.id,
             claims=claims,
@@ -216,17 +216,7 @@ async def hold(
                 erased_at=None,
                 awaiting_seat=awaiting,
             ),
-            parties=[
-                {
-                    "role": p.role,
-                    "name": p.name,
-                    "id_type": p.id_type,
-                    "id_masked": p.id_masked,
-                    "phone": p.phone,
-                    "confirmed_at": None,
-                }
-                for p in held
-            ],
+            parties=tuple(p.stored(party_ids[p.role]) for p in held),
         )
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
@@ -345,8 +335,8 @@ async def confirm(
             # The seat goes back at once, whoever asks (the job would free it anyway).
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
             status = "expired"
-        pending = status == "pending_confirmation" and party["confirmed_at"] is None
-        if status == "expired" and party["code_attempts"] >= settings.code_max_attempts:
+        pending = status == "pending_confirmation" and party.confirmed_at is None
+        if status == "expired" and party.code_attempts >= settings.code_max_attempts:
             # It ended by locking (issue 14): no attempt left to check a code with, and
             # the couple who typed them is told why (a fact, no booking data).
             raise DomainError("too-many-attempts", reason="released")
@@ -365,7 +355,7 @@ async def confirm(
             outcome = DomainError("hold-expired")
         elif pending:
             outcome = await _confirm_party(loaded, party, now, settings)
-        elif party["confirmed_at"] is None:
+        elif party.confirmed_at is None:
             outcome = DomainError("not-pending")
         # Else already confirmed, right code: a retried request gets the same answer.
         loaded = await _reload(reference)
@@ -399,16 +389,14 @@ async def _lock_out(loaded: Loaded, now: datetime) -> DomainError:
 
 
 async def _confirm_party(
-    loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings
+    loaded: Loaded, party: PartyRecord, now: datetime, settings: Settings
 ) -> DomainError | None:
     """Record one party's confirmation; the second one makes the booking final (and
     takes the seat of a hold that waited for one: if it is gone, the hold ends and
     its refusal is returned)."""
     await confirmation.mark_confirmed(party, now)
-    await _event(loaded.id, f"confirmed_{party['role']}", now)
-    others_done = all(
-        p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]
-    )
+    await _event(loaded.id, f"confirmed_{party.role}", now)
+    others_done = all(p.confirmed_at is not None for p in loaded.parties if p.id != party.id)
     if not others_done:
         # Started: the short first hold becomes the office's full hold time from the
         # hold's start (never shorter than it is: offers and awards hold longer).

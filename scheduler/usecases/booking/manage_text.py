@@ -14,6 +14,7 @@ from typing import Any
 
 from scheduler.db.appointments import Loaded
 from scheduler.db.couple_tables import ManageText
+from scheduler.db.records import PartyRecord
 from scheduler.domain.sms import violations
 from scheduler.kernel.crypto import SealError, open_sealed, seal
 from scheduler.notify.couple import notify_couple
@@ -60,10 +61,10 @@ async def notify_confirmed(loaded: Loaded, now: datetime, settings: Settings) ->
     reference = loaded.appointment.reference
     link = f"{settings.public_base_url}/manage/{reference}?token={token}"
 
-    def per_party(party: dict[str, Any], payload: dict[str, Any]) -> dict[str, str]:
+    def per_party(party: PartyRecord, payload: dict[str, Any]) -> dict[str, str]:
         if not token:
             return {}
         locale = loaded.appointment.locale
-        return manage_fields("confirmed", locale, payload, party["phone"], token, link)
+        return manage_fields("confirmed", locale, payload, party.phone, token, link)
 
     await notify_couple(loaded, "confirmed", now, urgent=True, per_party=per_party)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any
 
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Party
 from scheduler.kernel.errors import DomainError
 
@@ -34,14 +34,14 @@ class Checked:
         return self.result == "right"
 
 
-async def check_code(party: dict[str, Any], code_hash: str, limit: int) -> Checked:
-    """Spend one of the party row's attempts, then compare ``code_hash`` (the hash of
+async def check_code(party: PartyRecord, code_hash: str, limit: int) -> Checked:
+    """Spend one of the party's attempts, then compare ``code_hash`` (the hash of
     the code entered, computed as the owner's codes are, confirmation.Owner.code_hash)
     with the stored one as of that UPDATE (a resent code replaces it). Inside the
     caller's transaction."""
     rows = await (
         Party.update({Party.code_attempts: Party.code_attempts + 1})
-        .where((Party.id == party["id"]) & (Party.code_attempts < limit))
+        .where((Party.id == party.id) & (Party.code_attempts < limit))
         .returning(Party.code_attempts, Party.code_hash)
     )
     if not rows:

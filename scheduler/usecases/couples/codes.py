@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scheduler.db.appointments import masked_party
+from scheduler.db.records import PartyRecord
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code
 from scheduler.settings import Settings
@@ -86,7 +87,7 @@ def check_role(role: str) -> None:
         raise DomainError("invalid-input", field="party", reason="party")
 
 
-def party_views(parties: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def party_views(parties: Sequence[PartyRecord]) -> list[dict[str, Any]]:
     """The parties as their couple sees them: ID number and phone masked, as a
     booking's are."""
     return [masked_party(p) for p in parties]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from scheduler.db.records import PartyRecord, party_of
 from scheduler.db.tables import Party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
@@ -85,23 +86,22 @@ def party_values(owner: Owner, role: str, person: dict[str, str], code_hash: str
 
 async def insert(
     owner: Owner, people: dict[str, dict[str, str]], codes: dict[str, str], secret_key: str
-) -> None:
+) -> dict[str, int]:
     """The owner's partners (role -> person, see ``party_values``), each with the hash
-    of the code texted to them."""
-    await Party.insert(
+    of the code texted to them. Returns their ids by role."""
+    rows = await Party.insert(
         *[
             Party(**party_values(owner, role, p, owner.code_hash(secret_key, role, codes[role])))
             for role, p in people.items()
         ]
-    )
+    ).returning(Party.id, Party.role)
+    return {r["role"]: r["id"] for r in rows}
 
 
-async def load(owner: Owner) -> list[dict[str, Any]]:
+async def load(owner: Owner) -> list[PartyRecord]:
     """The owner's partners, ``a`` first."""
-    rows: list[dict[str, Any]] = (
-        await Party.select().where(owner.column == owner.id).order_by(Party.role)
-    )
-    return rows
+    rows = await Party.select().where(owner.column == owner.id).order_by(Party.role)
+    return [party_of(r) for r in rows]
 
 
 async def text_codes(
@@ -137,9 +137,10 @@ async def start(
     reference: str,
     now: datetime,
     secret_key: str,
-) -> None:
-    """The partners stored with the hashes of their codes, and each texted theirs."""
-    await insert(owner, people, codes, secret_key)
+) -> dict[str, int]:
+    """The partners stored with the hashes of their codes, and each texted theirs.
+    Returns their ids by role."""
+    party_ids = await insert(owner, people, codes, secret_key)
     appointment_id = owner.id if owner.kind == "appointment" else None
     await text_codes(
         [(role, p["phone"]) for role, p in people.items()],
@@ -149,29 +150,30 @@ async def start(
         now=now,
         appointment_id=appointment_id,
     )
+    return party_ids
 
 
-async def replace_code(owner: Owner, party: dict[str, Any], code: str, secret_key: str) -> None:
+async def replace_code(owner: Owner, party: PartyRecord, code: str, secret_key: str) -> None:
     """A code texted again replaces the old one; the attempts spent stay spent."""
-    await Party.update({Party.code_hash: owner.code_hash(secret_key, party["role"], code)}).where(
-        Party.id == party["id"]
+    await Party.update({Party.code_hash: owner.code_hash(secret_key, party.role, code)}).where(
+        Party.id == party.id
     )
 
 
-async def check(owner: Owner, party: dict[str, Any], code: str, settings: Settings) -> Checked:
+async def check(owner: Owner, party: PartyRecord, code: str, settings: Settings) -> Checked:
     """Spend one of the partner's attempts, then compare the code entered."""
-    entered = owner.code_hash(settings.secret_key, party["role"], code)
+    entered = owner.code_hash(settings.secret_key, party.role, code)
     return await check_code(party, entered, settings.code_max_attempts)
 
 
-async def mark_confirmed(party: dict[str, Any], now: datetime) -> None:
-    await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
+async def mark_confirmed(party: PartyRecord, now: datetime) -> None:
+    await Party.update({Party.confirmed_at: now}).where(Party.id == party.id)
 
 
 async def enter_code(
     owner: Owner,
-    party: dict[str, Any],
-    parties: Sequence[dict[str, Any]],
+    party: PartyRecord,
+    parties: Sequence[PartyRecord],
     code: str,
     *,
     now: datetime,
@@ -183,10 +185,10 @@ async def enter_code(
     if not checked.right:
         return refusal(checked), False
     await mark_confirmed(party, now)
-    return None, all(p["confirmed_at"] is not None for p in parties if p["id"] != party["id"])
+    return None, all(p.confirmed_at is not None for p in parties if p.id != party.id)
 
 
-async def proves_code(owner: Owner, party: dict[str, Any], code: str, settings: Settings) -> bool:
+async def proves_code(owner: Owner, party: PartyRecord, code: str, settings: Settings) -> bool:
     """Whether a partner who is not pending (already confirmed, or the owner moved on)
     sent their right code, an attempt spent as for a pending one. Without it the
     caller answers as for an unknown reference (issue 13.5)."""

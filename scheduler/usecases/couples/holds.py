@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from scheduler.db.engine import is_unique_violation
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.couples import confirmation
@@ -59,17 +60,17 @@ class HeldParty:
     number_hash: str = ""
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> HeldParty:
+    def from_party(cls, party: PartyRecord) -> HeldParty:
         """From a stored party of a list entry or lottery application, copied as is."""
         return cls(
-            role=row["role"],
-            name=row["name"],
-            id_type=row["id_type"],
-            phone=row["phone"],
-            id_sealed=row["id_sealed"],
-            id_masked=row["id_masked"],
-            id_hash=row["id_hash"],
-            number_hash=row.get("number_hash") or "",
+            role=party.role,
+            name=party.name,
+            id_type=party.id_type,
+            phone=party.phone,
+            id_sealed=party.id_sealed,
+            id_masked=party.id_masked,
+            id_hash=party.id_hash,
+            number_hash=party.number_hash,
         )
 
     @property
@@ -77,6 +78,22 @@ class HeldParty:
         """The hashes this person's claims are made of (``id_claims``): typed, and
         whatever the type when known, as a booking claims (issue 13.7)."""
         return [self.id_hash] + (["any:" + self.number_hash] if self.number_hash else [])
+
+    def stored(self, party_id: int) -> PartyRecord:
+        """As the store reads it back just after ``write_held`` (no attempt, unconfirmed)."""
+        return PartyRecord(
+            id=party_id,
+            role=self.role,
+            name=self.name,
+            id_type=self.id_type,
+            id_sealed=self.id_sealed,
+            id_masked=self.id_masked,
+            id_hash=self.id_hash,
+            number_hash=self.number_hash,
+            phone=self.phone,
+            code_attempts=0,
+            confirmed_at=None,
+        )
 
 
 def appointment_row(
@@ -171,16 +188,16 @@ async def write_held(
     reference: str,
     now: datetime,
     secret_key: str,
-) -> None:
+) -> dict[str, int]:
     """Everything of a hold after its appointment row, before the seats: ID
     claims, parties, the ``held`` event and a code SMS per party. In the caller's
-    transaction."""
+    transaction. Returns the parties' ids by role."""
     await claim_ids(appointment_id, claims)
     await AppointmentEvent.insert(
         AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
     )
     owner = confirmation.Owner("appointment", appointment_id)
     people = {p.role: asdict(p) for p in parties}
-    await confirmation.start(
+    return await confirmation.start(
         owner, people, codes, text, reference=reference, now=now, secret_key=secret_key
     )

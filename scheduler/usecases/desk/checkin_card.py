@@ -68,12 +68,12 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         "end": f"{end:%H:%M}",
         "parties": [
             {
-                "role": p["role"],
-                "name": p["name"],
-                "id_type": p["id_type"],
-                "id_masked": p["id_masked"],
+                "role": p.role,
+                "name": p.name,
+                "id_type": p.id_type,
+                "id_masked": p.id_masked,
             }
-            for p in sorted(loaded.parties, key=lambda p: p["role"])
+            for p in sorted(loaded.parties, key=lambda p: p.role)
         ],
         "precheck": precheck,
         "ticket": ticket["label"] if ticket else None,

@@ -10,7 +10,7 @@ from scheduler.db.appointments import load, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.precheck_tables import Precheck
 from scheduler.db.queue_tables import QueueTicket
-from scheduler.db.records import OfficeRecord
+from scheduler.db.records import OfficeRecord, PartyRecord, party_of
 from scheduler.db.tables import Appointment, OutboxMessage, Party
 from scheduler.domain.identity import ID_TYPES
 from scheduler.kernel.errors import DomainError
@@ -77,9 +77,9 @@ async def day_list(
         .order_by(Appointment.slot.start_at)
     )
     ids = [r["id"] for r in rows] or [-1]
-    parties: dict[int, list[dict[str, Any]]] = {}
+    parties: dict[int, list[PartyRecord]] = {}
     for p in await Party.select().where(Party.appointment.is_in(ids)).order_by(Party.role):
-        parties.setdefault(p["appointment"], []).append(p)
+        parties.setdefault(p["appointment"], []).append(party_of(p))
     tickets = {
         t["appointment"]: t
         for t in await QueueTicket.select(
@@ -117,11 +117,11 @@ async def reveal(
         raise DomainError("not-found")
     parties = [
         {
-            "role": p["role"],
-            "name": p["name"],
-            "id_type": p["id_type"],
+            "role": p.role,
+            "name": p.name,
+            "id_type": p.id_type,
             "id_number": open_id(settings, p),  # decrypted here only, before the audit row
-            "phone": p["phone"],
+            "phone": p.phone,
         }
         for p in loaded.parties
     ]

@@ -19,7 +19,7 @@ from scheduler.db import audit
 from scheduler.db.appointments import ACTIVE_STATUSES, Loaded, load, load_for_owner, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.precheck_tables import Precheck, PrecheckParty
-from scheduler.db.records import OfficeRecord
+from scheduler.db.records import OfficeRecord, PartyRecord, party_of
 from scheduler.db.tables import Appointment, Party
 from scheduler.domain.precheck import (
     ROLES,
@@ -102,9 +102,9 @@ async def _stored(precheck_id: int) -> dict[str, PartyData]:
     }
 
 
-def kind_of(party: dict[str, Any]) -> str:
+def kind_of(party: PartyRecord) -> str:
     # The mask keeps the first characters of an 18-digit number: all party_kind reads.
-    return party_kind(party["id_type"], party["id_masked"])
+    return party_kind(party.id_type, party.id_masked)
 
 
 async def rules_of(loaded: Loaded) -> RuleSet:
@@ -125,7 +125,7 @@ def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
 
 
 def _party_view(
-    rule_set: RuleSet, service: str, party: dict[str, Any], data: PartyData | None
+    rule_set: RuleSet, service: str, party: PartyRecord, data: PartyData | None
 ) -> dict[str, Any]:
     ticked = data.documents if data else frozenset()
     kind = kind_of(party)
@@ -175,7 +175,7 @@ async def _view(loaded: Loaded, now: datetime) -> dict[str, Any]:
             if any(f in rule_set.fields_for(service, kind_of(p)) for p in loaded.parties)
         ],
         "parties": [
-            _party_view(rule_set, service, p, stored.get(p["role"])) for p in loaded.parties
+            _party_view(rule_set, service, p, stored.get(p.role)) for p in loaded.parties
         ],
     }
 
@@ -383,7 +383,7 @@ async def office_list(
     }
     parties: dict[int, list[dict[str, Any]]] = {}
     for p in await Party.select().where(Party.appointment.is_in(ids)).order_by(Party.role):
-        parties.setdefault(p["appointment"], []).append(masked_party(p))
+        parties.setdefault(p["appointment"], []).append(masked_party(party_of(p)))
     listed = []
     for a in appointments:
         row = prechecks.get(a["id"])

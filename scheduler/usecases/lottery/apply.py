@@ -18,6 +18,7 @@ from scheduler.db.appointments import load as load_appointment
 from scheduler.db.appointments import public_view as appointment_view
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.lottery_tables import LotteryApplication, LotteryClaim
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Appointment, Slot
 from scheduler.domain import lottery as rules
 from scheduler.kernel.errors import DomainError
@@ -221,7 +222,7 @@ async def expire_applications(now: datetime, *, batch: int = 500) -> int:
         return await _end([r["id"] for r in due], "expired", now, ("pending_confirmation",))
 
 
-async def _load(lottery_id: int, reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _load(lottery_id: int, reference: str) -> tuple[dict[str, Any], list[PartyRecord]]:
     if not reference.isprintable():
         raise DomainError("not-found")
     row = await (
@@ -240,7 +241,7 @@ async def _load(lottery_id: int, reference: str) -> tuple[dict[str, Any], list[d
 
 async def _load_for_owner(
     lottery_id: int, reference: str, token: str | None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[PartyRecord]]:
     row, parties = await _load(lottery_id, reference)
     if not token or not tokens_match(token, row["manage_token_hash"]):
         raise DomainError("not-found")  # never reveal that a reference exists
@@ -256,19 +257,19 @@ async def confirm(
     async with write_transaction():
         row, parties = await _load(lottery_id, reference)
         lottery, _ = await load_lottery(lottery_id)
-        party = next(p for p in parties if p["role"] == role)
+        party = next(p for p in parties if p.role == role)
         owner = confirmation.Owner("application", row["id"])
         status = row["status"]
         if status == "pending_confirmation" and row["hold_expires_at"] <= now:
             await _end([row["id"]], "expired", now, ("pending_confirmation",))
             status = "expired"
-        if status != "pending_confirmation" or party["confirmed_at"] is not None:
+        if status != "pending_confirmation" or party.confirmed_at is not None:
             # Told only to whoever has the code; else as an unknown reference (issue 13.5).
             if not await confirmation.proves_code(owner, party, code, settings):
                 outcome = DomainError("not-found")
             elif status == "expired":
                 outcome = DomainError("hold-expired")
-            elif party["confirmed_at"] is None:
+            elif party.confirmed_at is None:
                 outcome = DomainError("not-pending")
             # Else already confirmed: a retried request gets the same answer.
         elif now >= lottery["closes_at"]:
@@ -316,7 +317,7 @@ async def view(
 
 
 async def _view(
-    row: dict[str, Any], parties: list[dict[str, Any]], settings: Settings
+    row: dict[str, Any], parties: list[PartyRecord], settings: Settings
 ) -> dict[str, Any]:
     lottery, offices = await load_lottery(row["lottery"])
     tz = ZoneInfo(offices[0]["timezone"] if offices else "Asia/Shanghai")

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
+from scheduler.db.records import PartyRecord, party_of
 from scheduler.db.tables import (
     Appointment,
     IdClaim,
@@ -305,9 +306,9 @@ async def _make_appointments(
     by_reference = {r["reference"]: r for r in inserted}
     appointment_of = {ref: by_reference[references[ref]] for ref in awards}
     parties = await Party.select().where(Party.application.is_in([a["id"] for a in apps.values()]))
-    by_app: dict[int, list[dict[str, Any]]] = {}
+    by_app: dict[int, list[PartyRecord]] = {}
     for p in parties:
-        by_app.setdefault(p["application"], []).append(p)
+        by_app.setdefault(p["application"], []).append(party_of(p))
     await _mark_won({apps[ref]["id"]: appointment_of[ref]["id"] for ref in awards})
     # Plain rows, one prepared statement per table (Piccolo's per-row objects cost
     # more than the database here, and on SQLite this transaction holds the lock).
@@ -322,7 +323,7 @@ async def _make_appointments(
         event = holds.held_event_values(appt["id"], slot_id, "lottery", now)
         events.append(tuple(event[c] for c in holds.EVENT_COLUMNS))
         local = slot["start_at"].astimezone(tzs[office["id"]])
-        held = [holds.HeldParty.from_row(r) for r in sorted(by_app[app["id"]], key=_role)]
+        held = [holds.HeldParty.from_party(r) for r in sorted(by_app[app["id"]], key=_role)]
         # A claim held since our read (a booking racing the draw) fails the insert and
         # rolls the draw back; the next tick draws again and finds it.
         claim_rows += [
@@ -370,8 +371,8 @@ async def _make_appointments(
     await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
 
 
-def _role(party: dict[str, Any]) -> str:
-    return str(party["role"])
+def _role(party: PartyRecord) -> str:
+    return party.role
 
 
 async def _mark_won(appointment_of: dict[int, int]) -> None:

@@ -14,6 +14,7 @@ stops any couple they are part of, at any office.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from scheduler.db import audit
 from scheduler.db.audit import NamedActor
 from scheduler.db.engine import write_transaction
 from scheduler.db.policy_tables import Ban
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Appointment
 from scheduler.domain.identity import mask_id
 from scheduler.domain.policy import Strike, ban_end, crossing
@@ -143,9 +145,9 @@ async def evaluate(id_hash: str, now: datetime) -> dict[str, Any] | None:
     return {"id": inserted[0]["id"], **after}
 
 
-async def after_cancel(parties: list[dict[str, Any]], now: datetime) -> None:
+async def after_cancel(parties: Iterable[PartyRecord], now: datetime) -> None:
     """A couple's cancellation counts at once (inside its transaction), not a job run later."""
-    for id_hash in sorted({p["id_hash"] for p in parties if p.get("id_hash")}):
+    for id_hash in sorted({p.id_hash for p in parties if p.id_hash}):
         await evaluate(id_hash, now)
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db import audit
 from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.records import PartyRecord
 from scheduler.db.rule_tables import RuleSetVersion
 from scheduler.db.tables import Office, OfficeService, Party
 from scheduler.domain import rules as domain
@@ -146,7 +147,7 @@ def check_precheck_birth(
         raise _eligibility_error(exc) from exc
 
 
-async def checklist(service: str, day: date, parties: Iterable[dict[str, Any]]) -> dict[str, Any]:
+async def checklist(service: str, day: date, parties: Iterable[PartyRecord]) -> dict[str, Any]:
     """What each partner brings, from the set in force on ``day``, labels in every
     locale: the confirmation and manage pages and the API show it. ``parties`` as
     stored (the mask keeps what party_kind reads)."""
@@ -156,8 +157,8 @@ async def checklist(service: str, day: date, parties: Iterable[dict[str, Any]]) 
         "source": dict(rule_set.source),
         "parties": [
             {
-                "role": p["role"],
-                "kind": (kind := domain.party_kind(p["id_type"], p["id_masked"])),
+                "role": p.role,
+                "kind": (kind := domain.party_kind(p.id_type, p.id_masked)),
                 "documents": [
                     {"key": d, "label": {loc: rule_set.documents[d][loc] for loc in domain.LOCALES}}
                     for d in rule_set.checklist(service, kind)

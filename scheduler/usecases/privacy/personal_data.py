@@ -24,12 +24,12 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from piccolo.columns import Column
 from piccolo.table import Table
 
 from scheduler.db.engine import write_transaction
+from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Party
 from scheduler.domain.identity import mask_id
 from scheduler.kernel.crypto import SealError, needs_reseal, open_sealed, seal
@@ -62,16 +62,16 @@ def id_columns(settings: Settings, id_type: str, id_number: str) -> dict[str, st
     }
 
 
-def open_id(settings: Settings, party: dict[str, Any]) -> str:
-    """The full ID number of a party row ("" once erased). A value no configured key
+def open_id(settings: Settings, party: PartyRecord) -> str:
+    """The full ID number of a party ("" once erased). A value no configured key
     opens is an operator's mistake (a key removed from DATA_KEYS too early): it is
     logged and answered 503, never shown as garbage."""
-    if not party["id_sealed"]:
+    if not party.id_sealed:
         return ""
     try:
-        return open_sealed(settings, PURPOSE, party["id_sealed"])
+        return open_sealed(settings, PURPOSE, party.id_sealed)
     except SealError as exc:
-        log.error("party %s: ID number cannot be opened: %s", party.get("id"), exc)
+        log.error("party %s: ID number cannot be opened: %s", party.id, exc)
         raise DomainError("service-unavailable") from exc
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import slot_view
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.records import load_slot
+from scheduler.db.records import PartyRecord, load_slot
 from scheduler.db.tables import Appointment, Office, OfficeService
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain import waitlist as rules
@@ -163,7 +163,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
     return await _view(reference) | {"manage_token": token}
 
 
-async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+async def _load(reference: str) -> tuple[dict[str, Any], list[PartyRecord]] | None:
     if not reference.isprintable():
         return None
     entry = (
@@ -179,7 +179,7 @@ async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] |
 
 async def _load_for_owner(
     reference: str, token: str | None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[PartyRecord]]:
     """404 alike for an unknown reference and a wrong token."""
     loaded = await _load(reference)
     if loaded is None or not token or not tokens_match(token, loaded[0]["manage_token_hash"]):
@@ -213,18 +213,18 @@ async def confirm(
         if loaded is None:
             raise DomainError("not-found")
         entry, parties = loaded
-        party = next(p for p in parties if p["role"] == role)
+        party = next(p for p in parties if p.role == role)
         owner = confirmation.Owner("entry", entry["id"])
         if entry["status"] == "pending" and entry["verify_expires_at"] <= now:
             await _end(entry["id"], "ended", ("pending",), now)
             entry["status"] = "ended"
-        if entry["status"] != "pending" or party["confirmed_at"] is not None:
+        if entry["status"] != "pending" or party.confirmed_at is not None:
             # Told only to whoever has the code; else as an unknown reference (issue 13.5).
             if not await confirmation.proves_code(owner, party, code, settings):
                 outcome = DomainError("not-found")
-            elif entry["status"] == "ended" and party["confirmed_at"] is None:
+            elif entry["status"] == "ended" and party.confirmed_at is None:
                 outcome = DomainError("hold-expired")
-            elif party["confirmed_at"] is None:
+            elif party.confirmed_at is None:
                 outcome = DomainError("not-pending")
             # Else already verified: a retried request gets the same answer.
         else:

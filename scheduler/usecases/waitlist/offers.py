@@ -188,7 +188,7 @@ async def _offer(
         return "raced"
     seat = SlotRecord.from_row(slot, office_of(office)).seat(people=2)
     # Copied as stored on the list: sealed, masked and hashed as a booking stores them.
-    held = [holds.HeldParty.from_row(p) for p in parties]
+    held = [holds.HeldParty.from_party(p) for p in parties]
     codes = {p.role: new_code() for p in held}
     minutes = settings.waitlist_offer_minutes
     expires = now + timedelta(minutes=minutes)
