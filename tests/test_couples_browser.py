@@ -391,7 +391,7 @@ async def partner_phone(reference: str) -> str:
 
     loaded = await load(reference)
     assert loaded is not None
-    return str(loaded.party("b")["phone"])
+    return str(loaded.party("b").phone)
 
 
 @pytest.mark.parametrize("locale", ALL_LOCALES)
