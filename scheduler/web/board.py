@@ -21,7 +21,7 @@ from scheduler.web.locale import request_locale
 @get("/offices/{office:str}/board", include_in_schema=False)
 async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> Template:
     row = await office_by_code(office)
-    state = await queue.board(row["id"], utcnow())
+    state = await queue.board(row.id, utcnow())
     return Template(
         template_name="board/board.html",
         context={"locale": request_locale(request), "office": row, "state": state},
@@ -32,7 +32,7 @@ async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> 
 async def board_events(
     office: FromPath[str], channels: NamedDependency[ChannelsPlugin]
 ) -> ServerSentEvent:
-    office_id = (await office_by_code(office))["id"]
+    office_id = (await office_by_code(office)).id
 
     async def read_state() -> dict[str, Any]:
         return await queue.board(office_id, utcnow())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, TypedDict
 
 from scheduler.db import seats
-from scheduler.db.appointments import office_view
+from scheduler.db.appointments import OfficeView, office_view
 from scheduler.db.engine import write_transaction
+from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.bounds import date_in_reach
@@ -33,12 +33,8 @@ MAX_RANGE_DAYS = 62
 _CHUNK = 500
 
 
-def _opens_at(office: dict[str, Any]) -> time:
-    return time.fromisoformat(office["booking_opens_at"])
-
-
 def plan_office(
-    office: dict[str, Any],
+    office: OfficeRecord,
     services: list[dict[str, Any]],
     now: datetime,
     calendar: WorkCalendar,
@@ -46,17 +42,17 @@ def plan_office(
     """Rows one office needs for its window under ``calendar`` (the notices in force,
     scheduler/usecases/calendar/holidays.py), counters at their default 0. Pure: the
     caller inserts them through scheduler/db/seats.py."""
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     slots: list[Slot] = []
     open_days: set[date] = set()
     windows: set[datetime] = set()
-    for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
+    for day in generation_days(now, tz, office.booking_days_ahead, office.opens_at):
         for svc in services:
             intervals = opening_intervals(svc["weekly_hours"], day, calendar)
             for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
                 slots.append(
                     Slot(
-                        office=office["id"],
+                        office=office.id,
                         service=svc["service"],
                         day=day,
                         start_at=start,
@@ -67,11 +63,11 @@ def plan_office(
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
     days = [
-        OfficeDay(office=office["id"], day=d, capacity=office["day_cap"])
+        OfficeDay(office=office.id, day=d, capacity=office.day_cap)
         for d in sorted(open_days)
     ]
     hall = [
-        OnsiteWindow(office=office["id"], window_start=w, capacity=office["onsite_cap"])
+        OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap)
         for w in sorted(windows)
     ]
     return slots, days, hall
@@ -89,11 +85,11 @@ async def generate_slots(now: datetime) -> int:
         by_office[svc["office"]].append(svc)
     planned = 0
     calendar = await holiday_calendar.current()
-    for office in offices:
-        slots, days, hall = plan_office(office, by_office[office["id"]], now, calendar)
+    for office in map(office_of, offices):
+        slots, days, hall = plan_office(office, by_office[office.id], now, calendar)
         # A day that has slots of a service keeps them: after a change of hours or
         # slot length, booked days stay as they were (scheduler/usecases/offices/offices.py).
-        have = await generated_days(office["id"], min((s.day for s in slots), default=None))
+        have = await generated_days(office.id, min((s.day for s in slots), default=None))
         slots = [s for s in slots if (s.service, s.day) not in have]
         planned += len(slots)
         for rows in (slots, days, hall):
@@ -115,11 +111,25 @@ async def generated_days(office_id: int, first: date | None) -> set[tuple[str, d
     return {(r["service"], r["day"]) for r in rows}
 
 
-async def list_offices() -> list[dict[str, Any]]:
+class OfferedService(TypedDict):
+    service: str
+    slot_minutes: int
+    suspended: bool  # inactive, or a suspension covers today
+    suspension: dict[str, Any] | None  # the current or next one (offices.suspensions)
+
+
+class OfficeListing(OfficeView):
+    """An active office in the list couples choose from, with what it offers."""
+
+    region: str
+    services: list[OfferedService]
+
+
+async def list_offices() -> list[OfficeListing]:
     offices = await Office.select().where(Office.active.eq(True)).order_by(Office.code)
     services = await OfficeService.select().order_by(OfficeService.id)
     suspended = await active_by_service(utcnow())
-    by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_office: dict[int, list[OfferedService]] = defaultdict(list)
     for svc in services:
         pause = suspended.get((svc["office"], svc["service"]))
         by_office[svc["office"]].append(
@@ -131,11 +141,13 @@ async def list_offices() -> list[dict[str, Any]]:
             }
         )
     return [
-        office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices
+        OfficeListing(**office_view(office), region=office.region, services=by_office[office.id])
+        for office in map(office_of, offices)
     ]
 
 
-async def office_by_code(code: str) -> dict[str, Any]:
+async def office_by_code(code: str) -> OfficeRecord:
+    """An active office by its code (any case), else ``not-found``."""
     if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
         raise DomainError("not-found")
     office = (
@@ -143,7 +155,7 @@ async def office_by_code(code: str) -> dict[str, Any]:
     )
     if office is None:
         raise DomainError("not-found")
-    return office
+    return office_of(office)
 
 
 def _range(today: date, start: date | None, end: date | None, last: date) -> tuple[date, date]:
@@ -173,13 +185,13 @@ async def availability(
     office = await office_by_code(code)
     if not service.isprintable():
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     today = now.astimezone(tz).date()
-    last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
+    last = last_bookable_day(now, tz, office.booking_days_ahead, office.opens_at)
     start, end = _range(today, start, end, last)
     offered = (
         await OfficeService.select()
-        .where((OfficeService.office == office["id"]) & (OfficeService.service == service))
+        .where((OfficeService.office == office.id) & (OfficeService.service == service))
         .first()
     )
     if offered is None:
@@ -187,7 +199,7 @@ async def availability(
     slots = (
         await Slot.select()
         .where(
-            (Slot.office == office["id"])
+            (Slot.office == office.id)
             & (Slot.service == service)
             & (Slot.day >= start)
             & (Slot.day <= end)
@@ -197,13 +209,13 @@ async def availability(
     day_left = {
         r["day"]: r["capacity"] - r["booked"]
         for r in await OfficeDay.select().where(
-            (OfficeDay.office == office["id"]) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
+            (OfficeDay.office == office.id) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
         )
     }
     hall_left = {
         r["window_start"]: r["capacity"] - r["people"]
         for r in await OnsiteWindow.select().where(
-            (OnsiteWindow.office == office["id"])
+            (OnsiteWindow.office == office.id)
             & (
                 OnsiteWindow.window_start
                 >= datetime.combine(start, time(0), tz) - timedelta(hours=1)
@@ -211,7 +223,7 @@ async def availability(
             & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
         )
     }
-    notes = await day_notes(office["id"], service, start, end)
+    notes = await day_notes(office.id, service, start, end)
     calendar = await holiday_calendar.cached()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:

@@ -104,25 +104,28 @@ async def designated_offices(service: str) -> list[str]:
 
 
 async def admit(
-    office: dict[str, Any],
     service: str,
     day: date,
     parties: Iterable[tuple[str, str, str]],
     now: datetime,
+    *,
+    tz: ZoneInfo,
+    designated: bool,
 ) -> None:
-    """The rule set's entry checks for a couple coming to ``office`` on ``day``:
+    """The rule set's entry checks for a couple coming on ``day`` to an office in
+    ``tz``, ``designated`` or not for foreign-related registrations:
     impossible birth dates and under-age parties (422 naming the party's field and
     the rule), then party kinds the office may not serve (409 office-not-designated
     with the offices that may). ``parties``: (role, id_type, normalised number)."""
     parties = list(parties)
     rule_set = await for_day(day)
-    today = now.astimezone(ZoneInfo(office["timezone"])).date()
+    today = now.astimezone(tz).date()
     try:
         domain.check_parties(rule_set, service, parties, day, today)
     except Ineligible as exc:
         raise _eligibility_error(exc) from exc
     kinds = [(role, domain.party_kind(id_type, number)) for role, id_type, number in parties]
-    refused = domain.refused_kinds(rule_set, service, kinds, bool(office.get("designated")))
+    refused = domain.refused_kinds(rule_set, service, kinds, designated)
     if refused:
         offices = await designated_offices(service)
         raise DomainError(
