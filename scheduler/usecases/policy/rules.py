@@ -173,17 +173,21 @@ async def office_limits(appointments: Iterable[dict[str, Any]]) -> dict[int, fro
     only a designated office may serve: the active designated offices. A blackout's
     move to another office of the region must stay among them."""
     rows = list(appointments)
-    ids = [a["id"] for a in rows]
+    # Ids inlined (int() on ids from the database): a reschedule batch names 500,
+    # and Piccolo's per-parameter work cost more than the read (docs/performance.md).
+    ids = ", ".join(str(int(a["id"])) for a in rows) or "-1"
     kinds: dict[int, list[str]] = {}
-    for p in await Party.select(Party.appointment, Party.id_type, Party.id_masked).where(
-        Party.appointment.is_in(ids or [-1])
+    for p in await Party.raw(
+        f"SELECT appointment, id_type, id_masked FROM party WHERE appointment IN ({ids})"  # noqa: S608
     ):
         kinds.setdefault(p["appointment"], []).append(
             domain.party_kind(p["id_type"], p["id_masked"])
         )
+    in_force: dict[date, RuleSet] = {}  # one look-up per day, not per couple
     bound = []
     for a in rows:
-        rule_set = await for_day(a["slot.day"])
+        day = a["slot.day"]
+        rule_set = in_force.get(day) or in_force.setdefault(day, await for_day(day))
         if any(rule_set.needs_designated(a["service"], k) for k in kinds.get(a["id"], [])):
             bound.append(a["id"])
     if not bound:
