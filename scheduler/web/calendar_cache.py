@@ -72,6 +72,8 @@ class CalendarCache:
         self._encode = encode
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._computing: dict[Key, asyncio.Future[Entry]] = {}
+        # Kept whatever ``seconds`` is: its keys are what a page shows, not a time.
+        self.pages = RenderedPages()
 
     @property
     def max_age(self) -> int:
@@ -152,3 +154,57 @@ def cached_json(
         media_type=media_type,
         headers=entry.headers(max_age),
     )
+
+
+class RenderedPages:
+    """The month page as rendered, by what it shows: rendering is most of what a page
+    costs, and thousands of couples ask for the same month in the same language.
+
+    The key is a digest of everything the template reads (the calendar model, the
+    language, the address, the mode), except the slots of days not chosen, which the
+    month grid does not show: a booking that leaves a day open changes the API's answer
+    but not the page, so the page is not rendered again. Only public pages are kept
+    (the booking month; never the move picker, which carries a reference and a token).
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self) -> None:
+        self._pages: OrderedDict[bytes, bytes] = OrderedDict()
+        self._encoder = msgspec.json.Encoder()
+
+    def key(self, template: str, context: dict[str, Any]) -> bytes | None:
+        """None when the context holds something that cannot be part of a key."""
+        shown = {
+            name: _shown_calendar(value) if name == "cal" else value
+            for name, value in context.items()
+            # date_label and friends: functions of the language, which is in the key.
+            if not callable(value)
+        }
+        try:
+            encoded = self._encoder.encode([template, shown])
+        except (TypeError, msgspec.EncodeError):
+            return None
+        return hashlib.blake2b(encoded, digest_size=16).digest()
+
+    def get(self, key: bytes) -> bytes | None:
+        body = self._pages.get(key)
+        if body is not None:
+            self._pages.move_to_end(key)
+        return body
+
+    def put(self, key: bytes, body: bytes) -> None:
+        self._pages[key] = body
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.MAX_ENTRIES:
+            self._pages.popitem(last=False)
+
+
+def _shown_calendar(cal: dict[str, Any]) -> dict[str, Any]:
+    """The calendar model without the slots of the month grid's days (only the chosen
+    day's slots, under ``selected``, are shown)."""
+    weeks = [
+        [None if d is None else {k: v for k, v in d.items() if k != "slots"} for d in week]
+        for week in cal["weeks"]
+    ]
+    return cal | {"weeks": weeks}

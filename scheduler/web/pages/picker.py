@@ -9,12 +9,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Request
+from litestar import Litestar, Request
+from litestar.enums import MediaType
 from litestar.response import Template
+from litestar.response.base import ASGIResponse
+from litestar.utils.scope.state import ScopeState
 
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.calendar import slots
-from scheduler.web.calendar_cache import CalendarCache
+from scheduler.web.calendar_cache import CalendarCache, RenderedPages
 from scheduler.web.pages.common import render
 
 # The five statuses availability gives today, in the order the legend shows them;
@@ -134,18 +137,72 @@ async def find_slot(
 
 
 def picker_page(
-    request: Request[Any, Any, Any], template: str, cal: dict[str, Any], **context: Any
+    request: Request[Any, Any, Any],
+    template: str,
+    cal: dict[str, Any],
+    *,
+    pages: RenderedPages | None = None,
+    **context: Any,
 ) -> Template:
     """The whole page, or only the picker when htmx swaps it in place. A history
-    restore (back button with htmx's cache missed) needs the whole page again."""
+    restore (back button with htmx's cache missed) needs the whole page again.
+    With ``pages`` (public pages only) a page already rendered is served as it was."""
     partial = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"
     )
     # Vary: the browser must not serve a cached fragment for a full navigation.
-    return render(
+    page = render(
         request,
         "_picker.html" if partial else template,
         headers={"Vary": "HX-Request"},
         cal=cal,
         **context,
     )
+    if pages is None:
+        return page
+    return RememberedTemplate(
+        pages,
+        template_name=page.template_name,
+        context=page.context,
+        cookies=page.cookies,
+        headers=page.headers,
+        status_code=page.status_code,
+    )
+
+
+class RememberedTemplate(Template):
+    """A template response that renders a page once for all who are shown the same
+    thing (RenderedPages): the same body, headers and cookies as Template's."""
+
+    __slots__ = ("pages",)
+
+    def __init__(self, pages: RenderedPages, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pages = pages
+
+    def to_asgi_response(  # type: ignore[override]
+        self, app: Litestar | None, request: Request[Any, Any, Any], **kwargs: Any
+    ) -> ASGIResponse:
+        key = self.pages.key(str(self.template_name), self.context)
+        body = None if key is None else self.pages.get(key)
+        if body is None:
+            response = super().to_asgi_response(app, request, **kwargs)
+            token = ScopeState.from_scope(request.scope).csrf_token
+            # A page that carries the client's CSRF token is its own: never shared.
+            if key is not None and not (isinstance(token, str) and token.encode() in response.body):
+                self.pages.put(key, response.body)
+            return response
+        headers = kwargs.get("headers")
+        cookies = kwargs.get("cookies")
+        return ASGIResponse(
+            background=self.background or kwargs.get("background"),
+            body=body,
+            content_length=None,
+            cookies=self.cookies if cookies is None else [*self.cookies, *cookies],
+            encoded_headers=kwargs.get("encoded_headers"),
+            encoding=self.encoding,
+            headers={**headers, **self.headers} if headers is not None else self.headers,
+            is_head_response=kwargs.get("is_head_response", False),
+            media_type=self.media_type or MediaType.HTML,
+            status_code=self.status_code or kwargs.get("status_code") or 200,
+        )
