@@ -180,7 +180,7 @@ class RememberedTemplate(Template):
         super().__init__(**kwargs)
         self.pages = pages
 
-    def to_asgi_response(  # type: ignore[override]
+    def to_asgi_response(
         self, app: Litestar | None, request: Request[Any, Any, Any], **kwargs: Any
     ) -> ASGIResponse:
         key = self.pages.key(str(self.template_name), self.context)
