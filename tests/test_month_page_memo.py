@@ -165,3 +165,30 @@ async def test_the_language_cookie_is_set_on_a_remembered_page(client: httpx.Asy
     again = await client.get(PAGE, params={"lang": "en"})
     assert "lang=en" in first.headers["set-cookie"] and "lang=en" in again.headers["set-cookie"]
     assert first.content == again.content and '<html lang="en">' in again.text
+
+
+async def test_the_page_is_revalidated_with_its_etag(client: httpx.AsyncClient) -> None:
+    open_days = await _varied_calendar(client)
+    open_day = sorted(open_days)[1]
+    chosen = {"month": open_day[:7], "day": open_day}
+    for headers in ({}, {"HX-Request": "true"}):
+        first = await client.get(PAGE, params=chosen, headers=headers)
+        etag = first.headers["etag"]
+        # It may set the CSRF cookie: no shared cache may keep it (edge.py).
+        assert first.headers["cache-control"] == "no-store"
+        same = await client.get(PAGE, params=chosen, headers=headers | {"If-None-Match": etag})
+        assert same.status_code == 304 and same.content == b""
+        assert same.headers["etag"] == etag and same.headers["vary"] == "HX-Request"
+        other = await client.get(PAGE, params=chosen, headers={"If-None-Match": '"other"'})
+        assert other.status_code == 200 and other.content
+    full = await client.get(PAGE, params=chosen)
+    partial = await client.get(PAGE, params=chosen, headers={"HX-Request": "true"})
+    assert full.headers["etag"] != partial.headers["etag"]
+    # A booking on the chosen day changes what the page shows: a new tag and the page.
+    booked = await client.post(
+        "/api/v1/appointments", json=booking_body(open_days[open_day][0]["id"])
+    )
+    assert booked.status_code == 201, booked.text
+    after = await client.get(PAGE, params=chosen, headers={"If-None-Match": full.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != full.headers["etag"]
+    assert after.content != full.content

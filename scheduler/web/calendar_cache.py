@@ -51,8 +51,7 @@ class Entry:
     def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
         """RFC 9110 §13.1: If-None-Match (weak comparison) wins over If-Modified-Since."""
         if if_none_match is not None:
-            tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-            return "*" in tags or self.etag in tags
+            return etag_matches(if_none_match, self.etag)
         if if_modified_since:
             try:
                 since = parsedate_to_datetime(if_modified_since)
@@ -60,6 +59,16 @@ class Entry:
                 return False
             return since.tzinfo is not None and self.last_modified <= since
         return False
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110 §13.1.2)."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def body_etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 class CalendarCache:
@@ -114,7 +123,7 @@ class CalendarCache:
         office, service, start, end, locale = key
         value = await slots.availability(office, service, start, end, now, locale=locale)
         body = self._encode(value)
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        etag = body_etag(body)
         unchanged = previous is not None and previous.etag == etag
         entry = Entry(
             value=value,
@@ -170,7 +179,7 @@ class RenderedPages:
     MAX_ENTRIES = 1024
 
     def __init__(self) -> None:
-        self._pages: OrderedDict[bytes, bytes] = OrderedDict()
+        self._pages: OrderedDict[bytes, tuple[bytes, str]] = OrderedDict()
         self._encoder = msgspec.json.Encoder()
 
     def key(self, template: str, context: dict[str, Any]) -> bytes | None:
@@ -187,14 +196,15 @@ class RenderedPages:
             return None
         return hashlib.blake2b(encoded, digest_size=16).digest()
 
-    def get(self, key: bytes) -> bytes | None:
-        body = self._pages.get(key)
-        if body is not None:
+    def get(self, key: bytes) -> tuple[bytes, str] | None:
+        """The page's body and its ETag."""
+        page = self._pages.get(key)
+        if page is not None:
             self._pages.move_to_end(key)
-        return body
+        return page
 
-    def put(self, key: bytes, body: bytes) -> None:
-        self._pages[key] = body
+    def put(self, key: bytes, body: bytes, etag: str) -> None:
+        self._pages[key] = (body, etag)
         self._pages.move_to_end(key)
         while len(self._pages) > self.MAX_ENTRIES:
             self._pages.popitem(last=False)

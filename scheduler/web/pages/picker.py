@@ -17,7 +17,7 @@ from litestar.utils.scope.state import ScopeState
 
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.calendar import slots
-from scheduler.web.calendar_cache import CalendarCache, RenderedPages
+from scheduler.web.calendar_cache import CalendarCache, RenderedPages, body_etag, etag_matches
 from scheduler.web.pages.common import render
 
 # The five statuses availability gives today, in the order the legend shows them;
@@ -184,25 +184,31 @@ class RememberedTemplate(Template):
         self, app: Litestar | None, request: Request[Any, Any, Any], **kwargs: Any
     ) -> ASGIResponse:
         key = self.pages.key(str(self.template_name), self.context)
-        body = None if key is None else self.pages.get(key)
-        if body is None:
-            response = super().to_asgi_response(app, request, **kwargs)
+        page = None if key is None else self.pages.get(key)
+        if page is None:
+            engine = request.app.template_engine
+            assert engine is not None  # app.py configures Jinja2
+            template = engine.get_template(str(self.template_name))
+            body = template.render(**self.create_template_context(request)).encode(self.encoding)
+            page = (body, body_etag(body))
             token = ScopeState.from_scope(request.scope).csrf_token
             # A page that carries the client's CSRF token is its own: never shared.
-            if key is not None and not (isinstance(token, str) and token.encode() in response.body):
-                self.pages.put(key, response.body)
-            return response
-        headers = kwargs.get("headers")
+            if key is not None and not (isinstance(token, str) and token.encode() in body):
+                self.pages.put(key, *page)
+        body, etag = page
+        # Still no-store (edge.py): the answer may set the CSRF cookie, which no shared
+        # cache may hand to others. The tag serves clients that revalidate anyway.
+        fresh = etag_matches(request.headers.get("if-none-match") or "", etag)
+        headers = {**kwargs.get("headers", {}), **self.headers, "ETag": etag}
         cookies = kwargs.get("cookies")
         return ASGIResponse(
             background=self.background or kwargs.get("background"),
-            body=body,
-            content_length=None,
+            body=b"" if fresh else body,
             cookies=self.cookies if cookies is None else [*self.cookies, *cookies],
             encoded_headers=kwargs.get("encoded_headers"),
             encoding=self.encoding,
-            headers={**headers, **self.headers} if headers is not None else self.headers,
+            headers=headers,
             is_head_response=kwargs.get("is_head_response", False),
             media_type=self.media_type or MediaType.HTML,
-            status_code=self.status_code or kwargs.get("status_code") or 200,
+            status_code=304 if fresh else self.status_code,
         )
