@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scheduler.usecases.policy import policies
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
@@ -114,6 +116,7 @@ async def fill(count: int) -> None:
                     locale="zh-Hans",
                     payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
                     now=now,
+                    terms=await policies.sms_terms(get_settings()),
                 )
     await close_engine()
 

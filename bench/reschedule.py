@@ -158,11 +158,15 @@ async def measure(appointments: int) -> dict[str, Any]:
     )
     actor, now = NamedActor("bench"), datetime.now(UTC)
     t0 = time.perf_counter()
-    preview = await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=True)
+    preview = await blackouts.declare(
+        decl, now=now, actor=actor, scope=None, dry_run=True, settings=get_settings()
+    )
     preview_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    declared = await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=False)
-    await reschedule.execute(declared["run"]["id"], "bench", now)
+    declared = await blackouts.declare(
+        decl, now=now, actor=actor, scope=None, dry_run=False, settings=get_settings()
+    )
+    await reschedule.execute(declared["run"]["id"], "bench", now, settings=get_settings())
     done_s = time.perf_counter() - t0
     inside = await Appointment.count().where(
         (Appointment.slot.day == day)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, person
 from tests.waitlist_helpers import (
     entry_id,
@@ -187,7 +188,7 @@ async def test_lapsed_offer_passes_on_and_leaves_the_list(client: httpx.AsyncCli
     assert (await view(client, second))["status"] == "waiting"
     later = datetime.now(UTC) + timedelta(minutes=61)
     # Only the offer still holds a seat (the booking was cancelled).
-    assert await expire_holds(later) == 1
+    assert await expire_holds(later, settings=get_settings()) == 1
     assert (await view(client, first))["status"] == "lapsed"
     assert (await view(client, second))["status"] == "offered"
     assert (await target_slot(client))["remaining"] == 0

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from scheduler.settings import get_settings
 from tests.helpers import gather
 from tests.waitlist_helpers import fill, join_and_verify, join_body, one_slot_office, target_slot
 
@@ -100,7 +101,7 @@ async def test_concurrent_cancellations_offer_each_seat_once_in_join_order(
 
     # All 20 offers lapse: the seats pass to the remaining 10, the rest stay free.
     later = now + timedelta(minutes=61)
-    assert await expire_holds(later) == SEATS
+    assert await expire_holds(later, settings=get_settings()) == SEATS
     await run(later)
     statuses = [e["status"] for e in await entries()]
     assert statuses == ["lapsed"] * SEATS + ["offered"] * (WAITING - SEATS)

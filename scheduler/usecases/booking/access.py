@@ -29,7 +29,7 @@ from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.couples.holds import code_hash
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.privacy.personal_data import open_id
 
 # Codes texted again per partner and hold: a lost or late text, not a code lottery.
@@ -132,6 +132,7 @@ async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings
         locale=loaded.row["locale"],
         payload={"code": code, "reference": loaded.row["reference"], "minutes": minutes},
         now=now,
+        terms=await policies.sms_terms(settings),
         urgent=True,
         appointment_id=loaded.id,
         validity_seconds=max(60, minutes * 60),
@@ -181,9 +182,7 @@ async def confirm_by_phone(
     # bookings from before issue 13: each guess then costs both an attempt).
     for party in sorted(parties, key=lambda p: p["confirmed_at"] is not None):
         try:
-            return await booking.confirm(
-                reference, party["role"], code, now=now, settings=settings
-            )
+            return await booking.confirm(reference, party["role"], code, now=now, settings=settings)
         except DomainError as exc:
             if exc.slug not in ("wrong-code", "too-many-attempts", "not-found"):
                 raise  # the right code: its answer (hold expired, slot gone) is theirs
@@ -234,6 +233,7 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
                 "minutes": RECOVERY_MINUTES,
             },
             now=now,
+            terms=await policies.sms_terms(settings),
             urgent=True,
             appointment_id=loaded.id,
             validity_seconds=RECOVERY_MINUTES * 60,

@@ -53,13 +53,13 @@ from scheduler.kernel.security import (
     new_manage_token,
     new_reference,
 )
-from scheduler.notify.couple import notify_couple
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_slot
 from scheduler.usecases.couples import holds
 from scheduler.usecases.couples.attempts import check_code
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
+from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.policy import bans, policies, ratelimits, rules
 from scheduler.usecases.privacy.personal_data import id_columns
 from scheduler.usecases.waitlist import offers as waitlist_offers
@@ -244,6 +244,7 @@ async def hold(
             reference=reference,
             now=now,
             secret_key=settings.secret_key,
+            terms=await policies.sms_terms(settings),
         )
         # What a reload would read back, from what was just written: two statements
         # fewer inside the transaction.
@@ -528,7 +529,7 @@ async def cancel(
         _check_changeable(loaded, now, settings)
         if not await _free(loaded, "cancelled", now, actor="couple", from_statuses=CHANGEABLE):
             raise DomainError("not-pending")
-        await notify_couple(loaded, "cancelled", now, urgent=True)
+        await notify_couple(loaded, "cancelled", now, settings, urgent=True)
         await bans.after_cancel(loaded.parties, now)  # may cross the no-show rule's threshold
         loaded = await _reload(reference)
     await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
@@ -574,12 +575,12 @@ async def move(
         loaded = await _reload(reference)
         # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
         suffix = f":{slot_id}:{int(now.timestamp())}"
-        await notify_couple(loaded, "moved", now, suffix=suffix, urgent=True)
+        await notify_couple(loaded, "moved", now, settings, suffix=suffix, urgent=True)
     await waitlist_offers.seat_freed(old_seat, loaded.row["service"], now)  # after commit
     return public_view(loaded)
 
 
-async def expire_holds(now: datetime, *, batch: int = 200) -> int:
+async def expire_holds(now: datetime, settings: Settings, *, batch: int = 200) -> int:
     """Release holds whose time ran out; returns how many were released."""
     for appointment_id in await stray_holds(batch):
         async with write_transaction():
@@ -596,7 +597,7 @@ async def expire_holds(now: datetime, *, batch: int = 200) -> int:
             if loaded is not None and await _free(
                 loaded, "expired", now, actor="system", from_statuses=PENDING
             ):
-                await notify_couple(loaded, "expired", now)
+                await notify_couple(loaded, "expired", now, settings)
                 released += 1
             else:
                 continue

@@ -21,6 +21,7 @@ from scheduler.domain.identity import mask_phone
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code
 from scheduler.notify import outbox
+from scheduler.notify.terms import SmsTerms
 from scheduler.settings import Settings
 from scheduler.usecases.booking.lifecycle import PartyInput, clean_party, refuse_passports
 from scheduler.usecases.couples.attempts import check_code, refusal
@@ -105,6 +106,7 @@ async def text_codes(
     reference: str,
     minutes: int,
     now: datetime,
+    terms: SmsTerms,
 ) -> None:
     """Each party's code, urgent, valid as long as the codes are (at least a minute)."""
     for role, p in parties:
@@ -115,6 +117,7 @@ async def text_codes(
             locale=locale,
             payload={"code": codes[role], "reference": reference, "minutes": minutes},
             now=now,
+            terms=terms,
             urgent=True,
             validity_seconds=max(60, minutes * 60),
         )

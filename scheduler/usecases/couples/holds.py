@@ -23,6 +23,7 @@ from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, Party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
 from scheduler.notify import outbox
+from scheduler.notify.terms import SmsTerms
 
 # Services where one person may hold only one active appointment across all offices.
 ONE_ACTIVE_PER_ID = frozenset({"marriage"})
@@ -192,10 +193,11 @@ async def write_held(
     reference: str,
     now: datetime,
     secret_key: str,
+    terms: SmsTerms,
 ) -> None:
     """Everything of a hold after its appointment row, before the seats: ID
-    claims, parties, the ``held`` event and a code SMS per party. In the caller's
-    transaction."""
+    claims, parties, the ``held`` event and a code SMS per party (under ``terms``).
+    In the caller's transaction."""
     await claim_ids(appointment_id, claims)
     await Party.insert(
         *[Party(**party_values(appointment_id, p, codes[p.role], secret_key)) for p in parties]
@@ -211,6 +213,7 @@ async def write_held(
             locale=text.locale,
             payload=code_payload(codes[p.role], reference, text.payload),
             now=now,
+            terms=terms,
             urgent=True,
             appointment_id=appointment_id,
             validity_seconds=text.validity_seconds,

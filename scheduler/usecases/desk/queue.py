@@ -29,9 +29,9 @@ from scheduler.domain.queue import (
 )
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash, normalize_reference
-from scheduler.notify.couple import notify_couple
 from scheduler.notify.live import board_change
 from scheduler.settings import Settings, get_settings
+from scheduler.usecases.couples.texting import notify_couple
 
 ACTIVE_TICKET = ("waiting", "called", "serving")
 # action -> (statuses it may start from, status it leads to)
@@ -210,7 +210,7 @@ async def _event(appointment_id: int, kind: str, now: datetime, actor: audit.Act
 
 
 async def call_next(
-    office_id: int, counter: str, *, now: datetime, actor: audit.Actor
+    office_id: int, counter: str, *, now: datetime, actor: audit.Actor, settings: Settings
 ) -> dict[str, Any]:
     """Give the next waiting ticket to ``counter``; 409 queue-empty when none waits."""
     today = now.astimezone(ZoneInfo((await _office(office_id))["timezone"])).date()
@@ -231,7 +231,7 @@ async def call_next(
         )
         if not rows:
             raise DomainError("queue-empty")
-        await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"])
+        await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"], settings)
         await audit.record(
             actor,
             "queue.call_next",
@@ -245,7 +245,12 @@ async def call_next(
 
 
 async def _called(
-    appointment_id: int, counter: str, now: datetime, actor: audit.Actor, ticket_id: int
+    appointment_id: int,
+    counter: str,
+    now: datetime,
+    actor: audit.Actor,
+    ticket_id: int,
+    settings: Settings,
 ) -> None:
     """Status, history and the "please come to counter N" SMS of one call."""
     await Appointment.update({Appointment.status: "called"}).where(Appointment.id == appointment_id)
@@ -266,6 +271,7 @@ async def _called(
             loaded,
             "called",
             now,
+            settings,
             # One message per call; a re-queued ticket's calls count afresh.
             suffix=f":{'r' if ticket['requeued'] else ''}{ticket['call_count']}",
             urgent=True,
@@ -317,7 +323,7 @@ async def act(
         )
         if not changed:
             raise DomainError("bad-transition", reason="state")
-        await _after(ticket, action, target, now, actor)
+        await _after(ticket, action, target, now, actor, settings)
         await audit.record(
             actor,
             f"queue.{action}",
@@ -332,13 +338,20 @@ async def act(
 
 
 async def _after(
-    ticket: dict[str, Any], action: str, target: str, now: datetime, actor: audit.Actor
+    ticket: dict[str, Any],
+    action: str,
+    target: str,
+    now: datetime,
+    actor: audit.Actor,
+    settings: Settings,
 ) -> None:
     if action == "recall":
         await QueueTicket.update(
             {QueueTicket.call_count: QueueTicket.call_count + 1, QueueTicket.called_at: now}
         ).where(QueueTicket.id == ticket["id"])
-        await _called(ticket["appointment"], ticket["counter"] or "", now, actor, ticket["id"])
+        await _called(
+            ticket["appointment"], ticket["counter"] or "", now, actor, ticket["id"], settings
+        )
         return
     await Appointment.update({Appointment.status: APPOINTMENT_STATUS[target]}).where(
         Appointment.id == ticket["appointment"]

@@ -34,7 +34,7 @@ from scheduler.settings import Settings
 from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.calendar.lottery_days import load as load_lottery
 from scheduler.usecases.couples import codes as couple_codes
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 
 REFERENCE_PREFIX = "LOT"
@@ -160,6 +160,7 @@ async def apply(
                 reference=reference,
                 minutes=settings.hold_minutes,
                 now=now,
+                terms=await policies.sms_terms(settings),
             )
     except Exception as exc:
         if is_unique_violation(exc):

@@ -32,7 +32,7 @@ from scheduler.kernel.security import (
 from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.couples import codes as couple_codes
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 from scheduler.usecases.waitlist import offers as waitlist_offers
 
@@ -158,6 +158,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             reference=reference,
             minutes=first["hold_minutes"],
             now=now,
+            terms=await policies.sms_terms(settings),
         )
     return await _view(reference) | {"manage_token": token}
 

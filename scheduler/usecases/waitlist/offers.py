@@ -31,11 +31,12 @@ from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistP
 from scheduler.domain import waitlist as rules
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code, new_reference
-from scheduler.notify.couple import sms_office_name
+from scheduler.notify.texts import sms_office_name
 from scheduler.settings import Settings, get_settings
 from scheduler.usecases.calendar.lottery_days import reserved_slots
 from scheduler.usecases.couples import holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
+from scheduler.usecases.policy import policies
 
 log = logging.getLogger("scheduler.waitlist")
 # Re-reads per call after losing a race; each round either offers a seat or learns
@@ -250,6 +251,7 @@ async def _offer(
                 reference=reference,
                 now=now,
                 secret_key=settings.secret_key,
+                terms=await policies.sms_terms(settings),
             )
             # The counters last (the contended rows), as in booking.hold.
             await take_seat(seat)

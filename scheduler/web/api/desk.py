@@ -150,10 +150,14 @@ class DeskApi(Controller):
         office: FromPath[str],
         data: JSONBody[CallNextIn],
         member: NamedDependency[StaffMember],
+        state: State,
     ) -> TicketOut:
         row = await scoped_office(office, member)
         return msgspec.convert(
-            await queue.call_next(row["id"], data.counter, now=utcnow(), actor=member), TicketOut
+            await queue.call_next(
+                row["id"], data.counter, now=utcnow(), actor=member, settings=state.settings
+            ),
+            TicketOut,
         )
 
     @post(

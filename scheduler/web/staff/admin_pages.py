@@ -269,6 +269,7 @@ class AdminPages(Controller):
                 actor=member,
                 scope=admin_api.scope_of(member),
                 dry_run=False,
+                settings=request.app.state.settings,
                 preview_token=field(data, "preview_token") or None,
                 preview_required_over=0,
             )
@@ -299,7 +300,12 @@ class AdminPages(Controller):
         status: int = 200,
     ) -> Template:
         result = await blackouts.declare(
-            decl, now=utcnow(), actor=member, scope=admin_api.scope_of(member), dry_run=True
+            decl,
+            now=utcnow(),
+            actor=member,
+            scope=admin_api.scope_of(member),
+            dry_run=True,
+            settings=request.app.state.settings,
         )
         return await self._blackouts_page(
             request,

@@ -346,7 +346,9 @@ class DeskPages(Controller):
         try:
             if not COUNTER.fullmatch(counter):
                 raise DomainError("invalid-input", field="counter", reason="desk-counter")
-            await queue.call_next(row["id"], counter, now=utcnow(), actor=member)
+            await queue.call_next(
+                row["id"], counter, now=utcnow(), actor=member, settings=request.app.state.settings
+            )
         except DomainError as exc:
             return await self._queue_page(
                 request, member, row, counter, error_text(request, exc), exc.status

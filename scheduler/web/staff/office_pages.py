@@ -248,6 +248,7 @@ class OfficePages(Controller):
                 now=utcnow(),
                 actor=member,
                 scope=scope_of(member),
+                settings=request.app.state.settings,
                 excess=excess,
             )
         except DomainError as exc:
@@ -324,7 +325,11 @@ class OfficePages(Controller):
         try:
             parsed = _convert(raw, api.SuspensionIn)
             done = await suspensions.suspend(
-                api.suspension(parsed), now=utcnow(), actor=member, scope=scope_of(member)
+                api.suspension(parsed),
+                now=utcnow(),
+                actor=member,
+                scope=scope_of(member),
+                settings=request.app.state.settings,
             )
         except DomainError as exc:
             typed: dict[str, Any] = {

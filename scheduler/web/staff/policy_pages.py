@@ -177,7 +177,14 @@ class PolicyPages(Controller):
             raise DomainError("not-found")
         value = form_to_value(name, data)
         try:
-            await policies.update(name, value, actor=member, now=utcnow(), ip=client_ip(request))
+            await policies.update(
+                name,
+                value,
+                actor=member,
+                now=utcnow(),
+                settings=request.app.state.settings,
+                ip=client_ip(request),
+            )
         except DomainError as exc:
             message = error_text(request_locale(request), exc)
             return await self._form(request, member, name, value, message, exc.status)
