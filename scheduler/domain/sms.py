@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from collections.abc import Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo
 

@@ -42,22 +42,6 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
-def parse_data_keys(raw: str) -> tuple[bytes, ...]:
-    """``DATA_KEYS``: comma-separated urlsafe-base64 32-byte keys, newest first."""
-    keys = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            key = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        except ValueError as exc:
-            raise ValueError("each key must be urlsafe base64") from exc
-        if len(key) != 32:
-            raise ValueError("each key must decode to 32 bytes (openssl rand -base64 32)")
-        keys.append(key)
-    return tuple(keys)
-
-
 def new_data_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
