@@ -24,6 +24,7 @@ from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office, OutboxMessage, Slot
 from scheduler.domain.blackouts import Rule, problems, slot_state
+from scheduler.domain.services import SERVICES
 from scheduler.domain.sms import CountryRule, contains_url, count_segments
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
@@ -39,7 +40,6 @@ from scheduler.usecases.offices.reschedule import (
     rule_of,
 )
 from scheduler.usecases.offices.reschedule_apply import Context
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.policy import policies
 
 # How long a preview's token lets its declaration through.

@@ -31,6 +31,7 @@ from scheduler.domain.capacity_change import (
     over_cap,
     summary,
 )
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.errors import DomainError
 from scheduler.notify.terms import SmsTerms
 from scheduler.settings import Settings
@@ -39,7 +40,6 @@ from scheduler.usecases.calendar.slots import generated_days, plan_office
 from scheduler.usecases.offices import seed
 from scheduler.usecases.offices.blackouts import refresh_slots
 from scheduler.usecases.offices.capacity_excess import move_excess
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.policy import policies
 
 Scope = frozenset[int] | None  # None: every office (superadmin)

@@ -25,13 +25,13 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import Appointment, Office
 from scheduler.domain.blackouts import Rule, problems
+from scheduler.domain.services import SERVICES
 from scheduler.domain.sms import contains_url
 from scheduler.kernel.errors import DomainError
 from scheduler.settings import Settings
 from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.offices.blackouts import refresh_slots
 from scheduler.usecases.offices.reschedule import covered_slots
-from scheduler.usecases.offices.seed import SERVICES
 
 TEMPLATE = "service_suspended"
 LISTED = 50

@@ -21,12 +21,12 @@ from litestar.response import Redirect, Template
 
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.domain.hotdates import HotDate, hot_dates, is_hot
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
 from scheduler.usecases.calendar.slots import list_offices
 from scheduler.usecases.offices import blackouts
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 
 # A module reference, not names: scheduler.web.api.admin imports scheduler.web.staff

@@ -17,10 +17,10 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.domain.capacity_change import WEEKDAYS, hours_line, parse_hours_line
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.offices import offices, suspensions
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import admin_offices as api
 from scheduler.web.api.admin import scope_of

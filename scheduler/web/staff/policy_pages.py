@@ -18,7 +18,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.domain.identity import ID_TYPES
-from scheduler.domain.policy import SERVICES
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
