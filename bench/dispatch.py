@@ -1,6 +1,6 @@
 """SMS dispatch: 10,000 due messages sent by ``python -m scheduler worker`` through the
-fake Twilio (tests/fake_twilio.py) on loopback, on a throwaway PostgreSQL cluster
-(tests/pgcluster.py) and on a temporary SQLite file.
+fake Twilio (tests/support/fake_twilio.py) on loopback, on a throwaway PostgreSQL cluster
+(tests/support/pgcluster.py) and on a temporary SQLite file.
 
   unpaced    SMS_RATE_PER_SECOND=10000: messages/s from the first send to the last
              one recorded ``sent`` (target: at least 300/s on PostgreSQL)
@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
 
-from tests.fake_twilio import FakeTwilio  # noqa: E402
-from tests.pgcluster import destroy_cluster, start_cluster  # noqa: E402
+from tests.support.fake_twilio import FakeTwilio  # noqa: E402
+from tests.support.pgcluster import destroy_cluster, start_cluster  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105 - test only
 UNPACED_TARGET = 300.0

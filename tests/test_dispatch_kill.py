@@ -40,7 +40,7 @@ from scheduler.kernel.clock import utcnow
 from scheduler.notify import outbox
 from scheduler.settings import get_settings
 from scheduler.usecases.policy import policies
-from tests.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000

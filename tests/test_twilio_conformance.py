@@ -28,7 +28,7 @@ from scheduler.notify import outbox
 from scheduler.notify.sms import OutgoingSms, TransportError, TwilioBackend
 from scheduler.settings import Settings, get_settings
 from scheduler.usecases.policy import policies
-from tests.fake_twilio import ACCOUNT_SID, FROM_NUMBER, MESSAGING_SERVICE_SID
+from tests.support.fake_twilio import ACCOUNT_SID, FROM_NUMBER, MESSAGING_SERVICE_SID
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "tests" / "data" / "twilio_api_v2010.yaml"

@@ -227,9 +227,9 @@ async def test_job_offers_seats_the_hooks_missed(client: httpx.AsyncClient) -> N
     await fill(client, slot["id"], 1)
     entries = [await join_and_verify(client, join_body(slot["date"])) for _ in range(3)]
     await Slot.update({Slot.capacity: 3}).where(Slot.id == slot["id"])
-    assert await run(datetime.now(UTC)) == 2
+    assert await run(datetime.now(UTC), get_settings()) == 2
     assert [(await view(client, e))["status"] for e in entries] == ["offered", "offered", "waiting"]
-    assert await run(datetime.now(UTC)) == 0
+    assert await run(datetime.now(UTC), get_settings()) == 0
 
 
 async def test_booking_body_still_books(client: httpx.AsyncClient) -> None:

@@ -32,7 +32,7 @@ from scheduler.notify import delivery, outbox
 from scheduler.notify.sms import OutgoingSms, TwilioBackend
 from scheduler.settings import Settings, get_settings
 from scheduler.usecases.policy import policies
-from tests.fake_twilio import AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature, status_params
+from tests.support.fake_twilio import AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature, status_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "https://registry.example.cn"

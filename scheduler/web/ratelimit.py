@@ -143,6 +143,27 @@ def sms_rate_limit(settings: Settings, name: str) -> DefineMiddleware:
     return DefineMiddleware(ClientRateLimit, settings=settings)
 
 
+class AppClientRateLimit:
+    """ClientRateLimit with the settings of the app serving the request, taken at its
+    first request: for routes declared at import (the pages' POSTs that text), which
+    exist before create_app receives its settings."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.limit: ClientRateLimit | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.limit is None:
+            settings: Settings = scope["litestar_app"].state.settings
+            self.limit = ClientRateLimit(self.app, settings=settings)
+        await self.limit(scope, receive, send)
+
+
+def page_rate_limit() -> DefineMiddleware:
+    """``sms_rate_limit`` for routes declared before the app exists (the pages)."""
+    return DefineMiddleware(AppClientRateLimit)
+
+
 def refused_again(settings: Settings) -> DefineMiddleware:
     """The app-level fast path for requests the limit already refused (outermost)."""
     return DefineMiddleware(RefusedAgain, settings=settings)

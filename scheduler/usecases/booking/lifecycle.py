@@ -430,7 +430,7 @@ async def confirm(
             raise DomainError("hold-expired")
     if outcome is not None:
         if outcome.params.get("reason") == "released":
-            await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)
+            await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now, settings)
         raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
@@ -532,7 +532,9 @@ async def cancel(
         await notify_couple(loaded, "cancelled", now, settings, urgent=True)
         await bans.after_cancel(loaded.parties, now)  # may cross the no-show rule's threshold
         loaded = await _reload(reference)
-    await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
+    await waitlist_offers.seat_freed(
+        loaded.seat, loaded.row["service"], now, settings
+    )  # after commit
     return public_view(loaded)
 
 
@@ -576,7 +578,7 @@ async def move(
         # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
         suffix = f":{slot_id}:{int(now.timestamp())}"
         await notify_couple(loaded, "moved", now, settings, suffix=suffix, urgent=True)
-    await waitlist_offers.seat_freed(old_seat, loaded.row["service"], now)  # after commit
+    await waitlist_offers.seat_freed(old_seat, loaded.row["service"], now, settings)  # after commit
     return public_view(loaded)
 
 
@@ -601,7 +603,9 @@ async def expire_holds(now: datetime, settings: Settings, *, batch: int = 200) -
                 released += 1
             else:
                 continue
-        await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now)  # after commit
+        await waitlist_offers.seat_freed(
+            loaded.seat, loaded.row["service"], now, settings
+        )  # after commit
     return released
 
 

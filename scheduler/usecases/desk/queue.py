@@ -30,7 +30,7 @@ from scheduler.domain.queue import (
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash, normalize_reference
 from scheduler.notify.live import board_change
-from scheduler.settings import Settings, get_settings
+from scheduler.settings import Settings
 from scheduler.usecases.couples.texting import notify_couple
 
 ACTIVE_TICKET = ("waiting", "called", "serving")
@@ -86,7 +86,9 @@ async def find(cmd: CheckIn, settings: Settings) -> Loaded:
     return loaded
 
 
-async def _take_hall(office: dict[str, Any], day: date, people: int) -> None:
+async def _take_hall(
+    office: dict[str, Any], day: date, people: int, minutes_per_couple: float
+) -> None:
     await HallCount.insert(HallCount(office=office["id"], day=day, people=0)).on_conflict(
         action="DO NOTHING"
     )
@@ -100,7 +102,9 @@ async def _take_hall(office: dict[str, Any], day: date, people: int) -> None:
         office["onsite_cap"],
     )
     if not rows:
-        raise DomainError("hall-full", minutes=await _wait_estimate(office, day))
+        raise DomainError(
+            "hall-full", minutes=await _wait_estimate(office, day, minutes_per_couple)
+        )
 
 
 async def _free_hall(office_id: int, day: date, people: int) -> None:
@@ -158,7 +162,7 @@ async def check_in(
         )
         if not moved:  # another desk was quicker: say with which ticket
             raise await already_checked_in(loaded) or DomainError("not-pending")
-        await _take_hall(office, day, loaded.row["people"])
+        await _take_hall(office, day, loaded.row["people"], settings.queue_minutes_per_couple)
         service = loaded.row["service"]
         number = await _next_number(office["id"], day, SERVICE_PREFIX.get(service, "X"))
         await QueueTicket.insert(
@@ -362,7 +366,7 @@ async def _after(
         await _free_hall(ticket["office"], ticket["day"], people)
     elif action == "requeue":
         office = await _office(ticket["office"])
-        await _take_hall(office, ticket["day"], people)
+        await _take_hall(office, ticket["day"], people, settings.queue_minutes_per_couple)
 
 
 async def ticket_view(appointment_id: int) -> dict[str, Any]:
@@ -386,18 +390,17 @@ async def ticket_view(appointment_id: int) -> dict[str, Any]:
     }
 
 
-async def _wait_estimate(office: dict[str, Any], day: date) -> int:
+async def _wait_estimate(office: dict[str, Any], day: date, minutes_per_couple: float) -> int:
     waiting = await QueueTicket.count().where(
         (QueueTicket.office == office["id"])
         & (QueueTicket.day == day)
         & (QueueTicket.status == "waiting")
     )
-    return expected_wait_minutes(
-        waiting, office["counters"], get_settings().queue_minutes_per_couple
-    )
+    return expected_wait_minutes(waiting, office["counters"], minutes_per_couple)
 
 
-async def board(office_id: int, now: datetime) -> dict[str, Any]:
+async def board(office_id: int, now: datetime, minutes_per_couple: float) -> dict[str, Any]:
+    """``minutes_per_couple``: settings.queue_minutes_per_couple, for the expected wait."""
     """What the hall screen shows: recent calls, who is next, how long the wait is."""
     office = await _office(office_id)
     today = now.astimezone(ZoneInfo(office["timezone"])).date()
@@ -432,6 +435,6 @@ async def board(office_id: int, now: datetime) -> dict[str, Any]:
         ],
         "next": [t["label"] for t in waiting[:6]],
         "waiting": len(waiting),
-        "expected_wait_minutes": await _wait_estimate(office, today),
+        "expected_wait_minutes": await _wait_estimate(office, today, minutes_per_couple),
         "at": now.isoformat(),
     }

@@ -185,7 +185,8 @@ class DeskApi(Controller):
         responses=problems(401, 404),
     )
     async def queue_state(
-        self, office: FromPath[str], member: NamedDependency[StaffMember]
+        self, office: FromPath[str], member: NamedDependency[StaffMember], state: State
     ) -> QueueStateOut:
         row = await scoped_office(office, member)
-        return msgspec.convert(await queue.board(row["id"], utcnow()), QueueStateOut)
+        minutes = state.settings.queue_minutes_per_couple
+        return msgspec.convert(await queue.board(row["id"], utcnow(), minutes), QueueStateOut)

@@ -304,7 +304,9 @@ class DeskPages(Controller):
         error: str | None = None,
         status: int = 200,
     ) -> Template:
-        board = await queue.board(office["id"], utcnow())
+        board = await queue.board(
+            office["id"], utcnow(), request.app.state.settings.queue_minutes_per_couple
+        )
         tickets = await _desk_tickets(office["id"], date.fromisoformat(board["date"]), counter)
         return render(
             request,
