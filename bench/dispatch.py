@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scheduler.usecases.policy import policies
-
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
@@ -101,8 +99,10 @@ async def fill(count: int) -> None:
     from scheduler.kernel.clock import utcnow
     from scheduler.notify import outbox
     from scheduler.settings import get_settings
+    from scheduler.usecases.policy import policies
 
     await open_engine(get_settings())
+    terms = await policies.sms_terms(get_settings())  # what the policy store tells notify
     for table in ("outbox_message", "sms_pace", "delivery_event"):
         await current_engine().run_ddl(f"DELETE FROM {table}")  # noqa: S608 - constant names
     now = utcnow()
@@ -116,7 +116,7 @@ async def fill(count: int) -> None:
                     locale="zh-Hans",
                     payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
                     now=now,
-                    terms=await policies.sms_terms(get_settings()),
+                    terms=terms,
                 )
     await close_engine()
 
