@@ -33,7 +33,7 @@ import httpx
 from aiohttp import ClientSession, web
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/support/ is two levels down)
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 FROM_NUMBER = "+15005550006"
