@@ -8,7 +8,7 @@ DATABASE_URL ?= sqlite:///var/registry.sqlite3
 PORT ?= 8000
 export DATABASE_URL PORT
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench clean architecture
 
 $(VENV)/.run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint test-sqlite test-postgres
 lint: $(VENV)/.dev
 	$(BIN)/ruff check scheduler tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Redraw the package picture in docs/architecture.md from the imports (a test checks it is current).
+architecture: $(VENV)/.dev
+	$(BIN)/python docs/architecture.py
 
 test-sqlite: $(VENV)/.dev
 	$(BIN)/pytest --db sqlite
@@ -43,7 +48,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/rush.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 ## Stoplight Prism (npm) serves Twilio's OpenAPI spec for the conformance tests.
 PRISM := .tools/prism/node_modules/.bin/prism

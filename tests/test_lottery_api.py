@@ -18,7 +18,7 @@ from scheduler.db.tables import Appointment, AuditLog, OfficeDay, OutboxMessage,
 from scheduler.domain.lottery import draw_order
 from scheduler.settings import get_settings
 from scheduler.usecases.booking import lifecycle as booking
-from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.calendar import lottery_days
 from scheduler.usecases.lottery import draw as lottery
 from tests.helpers import booking_body, make_office, person, staff_token
 
@@ -377,7 +377,7 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
         s["id"]
         for s in await Slot.select(Slot.id).where((Slot.office == office_id) & (Slot.day == day))
     }
-    assert await lottery_admin.reserved_slots(office_id, "marriage", day, now) == slots
+    assert await lottery_days.reserved_slots(office_id, "marriage", day, now) == slots
     # The deadline passes: holds are released, the next tick passes the seats on.
     later = now + timedelta(hours=13)
     assert await booking.expire_holds(later, settings=get_settings()) == DAY_CAP - 1
@@ -386,7 +386,7 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
     statuses = {r["reference"]: r["status"] for r in await LotteryApplication.select()}
     assert [statuses[r] for r in order] == ["won"] + ["lapsed"] * 4 + ["won"] * 3
     assert await seats_taken(setup["office_id"], setup["day"]) == (4, 4)
-    assert await lottery_admin.reserved_slots(office_id, "marriage", day, later) == frozenset()
+    assert await lottery_days.reserved_slots(office_id, "marriage", day, later) == frozenset()
     again = await lottery.tick(later, settings)
     assert again.get("won", 0) == 0 and again.get("lapsed", 0) == 0
 

@@ -21,7 +21,7 @@ from scheduler.kernel.security import hash_token
 from scheduler.settings import get_settings
 from scheduler.usecases.staff import accounts as staff
 from scheduler.usecases.staff.accounts import LoginRefused
-from scheduler.web.staff.auth import (
+from scheduler.web.auth import (
     COOKIE,
     LOGIN_ATTEMPTS_PER_MINUTE,
     require_staff,

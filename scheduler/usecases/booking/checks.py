@@ -24,8 +24,8 @@ from scheduler.db.tables import Office, Slot
 from scheduler.domain.calendar import last_bookable_day
 from scheduler.kernel.errors import DomainError
 from scheduler.settings import Settings
+from scheduler.usecases.calendar import closures
 from scheduler.usecases.calendar.lottery_days import refuse_lottery_date
-from scheduler.usecases.offices import suspensions
 from scheduler.usecases.policy import bans, policies, rules
 
 
@@ -108,7 +108,7 @@ async def admit_hold(
     office = slot["office"]
     await rules.admit(office, service, slot["day"], parties, now)
     if slot["blocked"]:
-        raise await suspensions.blocked_error(office["code"], service, slot["day"])
+        raise await closures.blocked_error(office["code"], service, slot["day"])
     cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]
     if slot["booked"] >= cap:
         raise DomainError("slot-full")

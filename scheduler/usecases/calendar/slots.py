@@ -25,9 +25,8 @@ from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES
 from scheduler.usecases.calendar import holidays as holiday_calendar
+from scheduler.usecases.calendar.closures import active_by_service, day_notes
 from scheduler.usecases.calendar.lottery_days import mark_lottery_days
-from scheduler.usecases.offices.blackouts import day_notes
-from scheduler.usecases.offices.suspensions import active_by_service
 
 MAX_RANGE_DAYS = 62
 _CHUNK = 500

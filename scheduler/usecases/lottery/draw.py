@@ -450,7 +450,7 @@ async def tick(now: datetime, settings: Settings) -> dict[str, int]:
 async def _to_waiting_list(lottery_id: int, now: datetime, settings: Settings) -> int:
     """Seats the draw order could not fill (nobody left wants them) go to the
     waiting list; it leaves alone the slots the lottery still reserves
-    (``lottery_admin.reserved_slots``). After the commit; never raises."""
+    (``calendar.lottery_days.reserved_slots``). After the commit; never raises."""
     lottery = (
         await Lottery.select(Lottery.day, Lottery.service).where(Lottery.id == lottery_id).first()
     )

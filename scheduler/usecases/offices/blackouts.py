@@ -1,4 +1,5 @@
-"""Blackouts: declare (or preview), lift, and what couples see of them.
+"""Blackouts: declare (or preview) and lift. What couples see of them (the days they
+close and why) is the calendar's read side, scheduler/usecases/calendar/closures.py.
 
 A declaration takes effect in its own transaction: the slots it covers are
 marked blocked (or given a reduced cap) there, and every booking's conditional
@@ -30,6 +31,7 @@ from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
 from scheduler.notify.texts import render_for
 from scheduler.settings import Settings
+from scheduler.usecases.calendar.closures import rule_of
 from scheduler.usecases.offices import capacity_excess
 from scheduler.usecases.offices.reschedule import (
     SERVICES_ALL,
@@ -37,7 +39,6 @@ from scheduler.usecases.offices.reschedule import (
     earliest_move_day,
     plan_run,
     region_neighbours,
-    rule_of,
 )
 from scheduler.usecases.offices.reschedule_apply import Context
 from scheduler.usecases.policy import policies
@@ -545,37 +546,3 @@ async def lift(
             actor, "blackout.lift", object_type="blackout", object_id=blackout_id, now=now
         )
     return await view(blackout_id)
-
-
-async def day_notes(
-    office_id: int, service: str, start: date, end: date
-) -> dict[date, tuple[str, dict[str, str]]]:
-    """Per day: ("blackout" or "discouraged", reason) of whole-day blackouts that apply."""
-    ids = [
-        r["blackout"]
-        for r in await BlackoutOffice.select(BlackoutOffice.blackout).where(
-            BlackoutOffice.office == office_id
-        )
-    ]
-    active = (
-        await Blackout.select()
-        .where(
-            Blackout.id.is_in(ids or [-1])
-            & Blackout.lifted_at.is_null()
-            & (Blackout.start_date <= end)
-            & (Blackout.end_date >= start)
-        )
-        .output(load_json=True)
-    )
-    notes: dict[date, tuple[str, dict[str, str]]] = {}
-    for b in active:
-        rule = rule_of(b)
-        if rule.services and service not in rule.services:
-            continue
-        status = "discouraged" if rule.kind == "discouraged" else "blackout"
-        day = max(rule.start_date, start)
-        while day <= min(rule.end_date, end):
-            if rule.start_time is None and (notes.get(day, ("",))[0] != "blackout"):
-                notes[day] = (status, b["reason"] or {})
-            day += timedelta(days=1)
-    return notes

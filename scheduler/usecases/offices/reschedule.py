@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from scheduler.domain.blackouts import Candidate, Planner, Rule, Want
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.notify.terms import SmsTerms
 from scheduler.settings import Settings
+from scheduler.usecases.calendar.closures import rule_of
 from scheduler.usecases.calendar.lottery_days import reserved_days
 from scheduler.usecases.offices.reschedule_apply import (
     LEASE,
@@ -48,21 +49,6 @@ from scheduler.usecases.policy import rules as registry_rules
 BATCH = 500
 SERVICES_ALL = frozenset({"marriage", "divorce", "reissue", "ceremony", "counselling"})
 MAX_CONFLICTS = 20
-
-
-def rule_of(row: dict[str, Any]) -> Rule:
-    def clock(raw: str | None) -> time | None:
-        return time.fromisoformat(raw) if raw else None
-
-    return Rule(
-        kind=row["kind"],
-        start_date=row["start_date"],
-        end_date=row["end_date"],
-        start_time=clock(row["start_time"]),
-        end_time=clock(row["end_time"]),
-        services=frozenset(row["services"] or []),
-        cap_percent=row["cap_percent"],
-    )
 
 
 async def covered_slots(rule: Rule, office_ids: list[int]) -> list[dict[str, Any]]:

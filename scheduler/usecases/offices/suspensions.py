@@ -7,12 +7,13 @@ racing the declaration either commit first or fail, availability shows the
 days with the reason, and lifting reopens them. What is specific here: couples
 already booked inside keep their appointment and are texted once (key per
 suspension and partner), their manage page explains the suspension and offers
-to cancel or move; new bookings are answered ``409 service-suspended``.
+to cancel or move; new bookings are answered ``409 service-suspended``. Those
+reads (the suspension in force, why a slot is blocked) are the calendar's read
+side, scheduler/usecases/calendar/closures.py.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -275,80 +276,3 @@ async def listed(scope: frozenset[int] | None) -> list[dict[str, Any]]:
 
 async def _office_ids_of_codes(codes: list[str]) -> list[int]:
     return [r["id"] for r in await Office.select(Office.id).where(Office.code.is_in(codes or [""]))]
-
-
-def _in_force() -> Any:
-    """Not lifted, and its blackout not lifted either (the blackouts page lists it too)."""
-    return ServiceSuspension.lifted_at.is_null() & ServiceSuspension.blackout.lifted_at.is_null()
-
-
-async def active_by_service(now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
-    """(office id, service) -> the current or next unlifted suspension that has not
-    ended: {from, to, reason, now} where ``now`` says it covers today (local)."""
-    rows = (
-        await ServiceSuspension.select()
-        .where(_in_force())
-        .order_by(ServiceSuspension.start_date)
-        .output(load_json=True)
-    )
-    if not rows:
-        return {}
-    links = await BlackoutOffice.select(
-        BlackoutOffice.blackout, BlackoutOffice.office, BlackoutOffice.office.timezone
-    ).where(BlackoutOffice.blackout.is_in([r["blackout"] for r in rows]))
-    offices: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for link in links:
-        offices[link["blackout"]].append((link["office"], link["office.timezone"]))
-    found: dict[tuple[int, str], dict[str, Any]] = {}
-    for r in rows:
-        for office_id, zone in offices[r["blackout"]]:
-            today = now.astimezone(ZoneInfo(zone)).date()
-            key = (office_id, r["service"])
-            if r["end_date"] < today or key in found:
-                continue
-            found[key] = {
-                "from": r["start_date"].isoformat(),
-                "to": r["end_date"].isoformat(),
-                "reason": r["reason"] or {},
-                "now": r["start_date"] <= today,
-            }
-    return found
-
-
-async def covering(office_code: str, service: str, day: date) -> dict[str, str] | None:
-    """The reason (per locale) of an unlifted suspension covering this day, if any."""
-    rows = (
-        await ServiceSuspension.select(ServiceSuspension.blackout, ServiceSuspension.reason)
-        .where(
-            _in_force()
-            & (ServiceSuspension.service == service)
-            & (ServiceSuspension.start_date <= day)
-            & (ServiceSuspension.end_date >= day)
-        )
-        .output(load_json=True)
-    )
-    for r in rows:
-        codes = await BlackoutOffice.select(BlackoutOffice.office.code).where(
-            BlackoutOffice.blackout == r["blackout"]
-        )
-        if office_code in {c["office.code"] for c in codes}:
-            reason: dict[str, str] = r["reason"] or {}
-            return reason
-    return None
-
-
-async def annotate(appt: dict[str, Any]) -> dict[str, Any]:
-    """An appointment view with ``suspended`` (the reason per locale, or None), for
-    the manage page: the couple may cancel or choose another date."""
-    day = date.fromisoformat(appt["slot"]["date"])
-    reason = None
-    if appt.get("status") in ACTIVE_STATUSES:
-        reason = await covering(appt["office"]["code"], appt["service"], day)
-    return appt | {"suspended": reason}
-
-
-async def blocked_error(office_code: str, service: str, day: date) -> DomainError:
-    """Why a blocked slot takes no booking: a suspension of its service, or a blackout."""
-    if await covering(office_code, service, day) is not None:
-        return DomainError("service-suspended")
-    return DomainError("date-closed", reason="blackout")

@@ -20,7 +20,7 @@ from scheduler.usecases.offices import blackouts
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import HotDateOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import provide_staff, requires_role
+from scheduler.web.auth import provide_staff, requires_role
 
 Clock = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 ServiceName = Literal["marriage", "divorce", "reissue", "ceremony", "counselling"]

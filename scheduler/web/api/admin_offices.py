@@ -22,7 +22,7 @@ from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import Clock, ReasonIn, ServiceName, scope_of
 from scheduler.web.api.admin_types import OfficeOut, OfficeServiceSavedOut, SuspensionOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import provide_staff, requires_role
+from scheduler.web.auth import provide_staff, requires_role
 
 Name = Annotated[str, Meta(min_length=1, max_length=120)]
 Address = Annotated[str, Meta(max_length=255)]

@@ -25,7 +25,7 @@ from scheduler.usecases.desk import queue
 from scheduler.usecases.staff.accounts import StaffMember, can_see_office
 from scheduler.web.api.admin_types import DayAppointmentOut, QueueStateOut, RevealedOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import client_ip, provide_staff, require_staff
+from scheduler.web.auth import client_ip, provide_staff, require_staff
 
 Counter = Annotated[str, Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9-]+$")]
 

@@ -18,7 +18,7 @@ from scheduler.usecases.offices import holiday_notices
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import HolidayLoadedOut, HolidayOverviewOut, HolidayPreviewOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 
 def _confirmed(data: dict[str, Any]) -> int | None:

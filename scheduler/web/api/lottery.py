@@ -15,14 +15,15 @@ from msgspec import Meta
 
 from scheduler.kernel.clock import utcnow
 from scheduler.usecases.booking.lifecycle import PartyInput
-from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.calendar import lottery_days
 from scheduler.usecases.lottery import apply as lottery_apply
+from scheduler.usecases.lottery import dates as lottery_admin
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import Clock, ServiceName, scope_of
 from scheduler.web.api.admin_types import LotteryAdminOut, LotteryOut
 from scheduler.web.api.public import ManageToken, problems
 from scheduler.web.api.schemas import ConfirmIn, Locale, PartyIn
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 Body = dict[str, Any]
 
@@ -81,7 +82,7 @@ class LotteryApi(Controller):
 
     @get("/", summary="Lotteries whose date is still ahead")
     async def upcoming(self) -> list[LotteryOut]:
-        return msgspec.convert(await lottery_admin.upcoming(utcnow()), list[LotteryOut])
+        return msgspec.convert(await lottery_days.upcoming(utcnow()), list[LotteryOut])
 
     @get(
         "/{lottery_id:int}",
@@ -89,7 +90,7 @@ class LotteryApi(Controller):
         responses=problems(404),
     )
     async def one(self, lottery_id: FromPath[int]) -> LotteryOut:
-        return msgspec.convert(await lottery_admin.view_of(lottery_id), LotteryOut)
+        return msgspec.convert(await lottery_days.view_of(lottery_id), LotteryOut)
 
     @get(
         "/{lottery_id:int}/applications/{reference:str}",

@@ -22,7 +22,7 @@ from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import scope_of
 from scheduler.web.api.admin_types import BanOut, PolicyOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 
 class PoliciesApi(Controller):

@@ -19,7 +19,7 @@ from scheduler.usecases.desk import precheck
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.desk import scoped_office
 from scheduler.web.api.public import ManageToken, problems
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 Short = Annotated[str, Meta(max_length=200)]
 

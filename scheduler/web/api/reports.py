@@ -22,7 +22,7 @@ from scheduler.usecases.staff import audit_log
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import AuditEntryOut, AuditPageOut, ReportOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import provide_staff, requires_role
+from scheduler.web.auth import provide_staff, requires_role
 
 
 def scope_of(member: StaffMember) -> frozenset[int] | None:

@@ -15,7 +15,7 @@ from scheduler.usecases.policy import rules
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin_types import RuleSetsOut, RuleSetVersionOut
 from scheduler.web.api.public import problems
-from scheduler.web.staff.auth import client_ip, provide_staff, requires_role
+from scheduler.web.auth import client_ip, provide_staff, requires_role
 
 
 class RulesApi(Controller):

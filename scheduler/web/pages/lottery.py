@@ -18,7 +18,7 @@ from scheduler.domain.identity import ID_TYPES
 from scheduler.domain.lottery import MAX_PREFERENCES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
-from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.calendar import lottery_days
 from scheduler.usecases.lottery import apply as lottery_apply
 from scheduler.web.locale import request_locale
 from scheduler.web.pages.common import (
@@ -72,12 +72,12 @@ class LotteryPages(Controller):
     @get("/")
     async def index(self, request: Request[Any, Any, Any]) -> Template:
         return render(
-            request, "lottery_list.html", lotteries=await lottery_admin.upcoming(utcnow())
+            request, "lottery_list.html", lotteries=await lottery_days.upcoming(utcnow())
         )
 
     @get("/{lottery_id:int}")
     async def one(self, request: Request[Any, Any, Any], lottery_id: FromPath[int]) -> Template:
-        view = await lottery_admin.view_of(lottery_id)
+        view = await lottery_days.view_of(lottery_id)
         return render(request, "lottery.html", lottery=view, open=_is_open(view))
 
     @get("/{lottery_id:int}/apply")
@@ -92,7 +92,7 @@ class LotteryPages(Controller):
         errors: dict[str, str],
         status: int = 200,
     ) -> Template:
-        view = await lottery_admin.view_of(lottery_id)
+        view = await lottery_days.view_of(lottery_id)
         return render(
             request,
             "lottery_form.html",
@@ -211,7 +211,7 @@ async def _application_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
 ) -> Template:
-    view = await lottery_admin.view_of(app["lottery"])
+    view = await lottery_days.view_of(app["lottery"])
     return render(
         request,
         "lottery_application.html",

@@ -23,8 +23,8 @@ from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
 from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
+from scheduler.usecases.calendar import closures
 from scheduler.usecases.desk import precheck
-from scheduler.usecases.offices import suspensions
 from scheduler.web.locale import request_locale
 from scheduler.web.pages import picker
 from scheduler.web.pages.common import (
@@ -79,7 +79,7 @@ class ManagePages(Controller):
             # Opened from the confirmation page's link: keep the token in the cookie
             # and take it out of the address bar (and of the history) from here on.
             return to_manage(appt, token, state.settings)
-        appt = await suspensions.annotate(appt)
+        appt = await closures.annotate(appt)
         appt["precheck"] = await precheck.summary(appt["reference"])
         # No pre-check button once the day's pre-check has closed (the page would say so).
         tz = ZoneInfo(appt["office"]["timezone"])

@@ -32,8 +32,8 @@ from scheduler.usecases.staff.accounts import StaffMember
 # A module reference, not names: scheduler.web.api.admin imports scheduler.web.staff
 # (for its guards), whose package imports this module.
 from scheduler.web.api import admin as admin_api
+from scheduler.web.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/admin"

@@ -15,14 +15,14 @@ from scheduler.kernel.clock import utcnow
 from scheduler.usecases.staff import accounts as staff
 from scheduler.usecases.staff.accounts import LoginRefused, StaffMember
 from scheduler.web.api.public import problems
-from scheduler.web.problems import problem_response
-from scheduler.web.staff.auth import (
+from scheduler.web.auth import (
     LOGIN_LIMIT,
     client_ip,
     presented_token,
     provide_staff,
     require_staff,
 )
+from scheduler.web.problems import problem_response
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):

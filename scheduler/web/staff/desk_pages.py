@@ -37,8 +37,8 @@ from scheduler.usecases.staff.accounts import StaffMember
 # A module reference, not names: scheduler.web.api.desk imports scheduler.web.staff
 # (for its guards), whose package imports this module.
 from scheduler.web.api import desk as desk_api
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, require_staff
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, require_staff
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/offices"

@@ -23,8 +23,8 @@ from scheduler.kernel.i18n import translate
 from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.usecases.offices import holiday_notices
 from scheduler.usecases.staff.accounts import StaffMember
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, render
 from scheduler.web.staff.policy_pages import error_text
 

@@ -20,13 +20,13 @@ from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
-from scheduler.usecases.calendar import lottery_days as lottery_admin
+from scheduler.usecases.lottery import dates as lottery_admin
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import lottery as lottery_api
 from scheduler.web.api.admin import scope_of
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.admin_pages import offices_of, values
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/admin/lotteries"

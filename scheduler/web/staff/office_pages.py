@@ -24,9 +24,9 @@ from scheduler.usecases.offices import offices, suspensions
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import admin_offices as api
 from scheduler.web.api.admin import scope_of
+from scheduler.web.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.admin_pages import error_message, offices_of, values
-from scheduler.web.staff.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/admin/offices"

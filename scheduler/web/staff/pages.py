@@ -20,8 +20,7 @@ from scheduler.kernel.clock import utcnow
 from scheduler.kernel.i18n import LOCALES, translate
 from scheduler.usecases.staff import accounts as staff
 from scheduler.usecases.staff.accounts import LoginRefused, StaffMember
-from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import (
+from scheduler.web.auth import (
     COOKIE,
     LOGIN_LIMIT,
     LOGIN_PAGE,
@@ -33,6 +32,7 @@ from scheduler.web.staff.auth import (
     safe_next,
     session_cookie,
 )
+from scheduler.web.locale import request_locale
 
 SMS_PAGE = "/staff/sms"
 SMS_NOTICES = ("resent", "already-resent", "called")

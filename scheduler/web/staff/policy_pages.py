@@ -25,9 +25,9 @@ from scheduler.kernel.i18n import translate
 from scheduler.usecases.policy import bans, policies
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.admin import scope_of
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
 from scheduler.web.staff.admin_pages import values
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, label, render
 
 BASE = "/staff/admin"

@@ -23,7 +23,7 @@ from scheduler.usecases.desk import day_list as desk
 from scheduler.usecases.desk import precheck
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import desk as desk_api
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.desk_pages import error_text, no_store, today_of
 from scheduler.web.staff.pages import field, label, render
 

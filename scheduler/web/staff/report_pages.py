@@ -26,8 +26,8 @@ from scheduler.usecases.reports import views as report_views
 from scheduler.usecases.staff import audit_log
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api.reports import audit_query, scope_of
+from scheduler.web.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import render
 
 BASE = "/staff/admin"

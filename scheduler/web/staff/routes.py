@@ -1,5 +1,5 @@
 """Every staff route handler, for the app. Kept out of the package's __init__ so
-that importing ``scheduler.web.staff.auth`` (the API modules do) loads no pages."""
+that importing ``scheduler.web.auth`` (the API modules do) loads no pages."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.policy import rules
 from scheduler.usecases.staff.accounts import StaffMember
+from scheduler.web.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.locale import request_locale
-from scheduler.web.staff.auth import client_ip, login_redirect, provide_staff, requires_role
 from scheduler.web.staff.pages import field, render
 from scheduler.web.staff.policy_pages import error_text
 
