@@ -42,6 +42,8 @@ def run_child(
         cluster = start_cluster()
         cluster.psql("CREATE DATABASE bench")
         child_env["DATABASE_URL"] = cluster.dsn("bench")
+        # For a child that reports the cluster's CPU (bench/_common.postgres_cpu).
+        child_env["BENCH_PG_DATA"] = str(cluster.data)
     else:
         child_env["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/bench.sqlite3"
     try:

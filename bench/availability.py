@@ -148,8 +148,10 @@ async def bench_database(kind: str, args: argparse.Namespace) -> bool:
         couples = iter(range(10_000_000))
         day_index = 0
         print(f"\n{kind}: readers GET one month while {args.bookers} connections book")
-        print(f"  {'cache':>5} {'what':<5} {'readers':>7} {'req/s':>8} {'p50 ms':>7}"
-              f" {'p99 ms':>7} {'304':>5} {'5xx':>4} {'bookings/s':>10}")
+        print(
+            f"  {'cache':>5} {'what':<5} {'readers':>7} {'req/s':>8} {'p50 ms':>7}"
+            f" {'p99 ms':>7} {'304':>5} {'5xx':>4} {'bookings/s':>10} {'server µs/req':>13}"
+        )
         for seconds in [int(s) for s in args.cache.split(",")]:
             server_env = service_env(url, free_port(), pool=10, log_level="WARNING")
             server_env["AVAILABILITY_CACHE_SECONDS"] = str(seconds)
@@ -172,8 +174,13 @@ async def bench_database(kind: str, args: argparse.Namespace) -> bool:
                             if args.bookers
                             else None
                         )
+                        cpu0 = server.cpu_seconds()
                         reads = await read_load(server.port, path, clients, args.duration)
                         booked = await booker if booker else None
+                        # Server CPU per answered request (bookings included when
+                        # --bookers > 0): the figure machine noise moves least.
+                        served = len(reads.latencies) + (len(booked.latencies) if booked else 0)
+                        cpu_us = (server.cpu_seconds() - cpu0) / max(served, 1) * 1e6
                         errors = sum(n for s, n in reads.statuses.items() if s >= 500)
                         ok &= errors == 0
                         print(
@@ -181,6 +188,7 @@ async def bench_database(kind: str, args: argparse.Namespace) -> bool:
                             f" {reads.pct(0.5):>7.1f} {reads.pct(0.99):>7.1f}"
                             f" {reads.share_304:>5.0%} {errors:>4}"
                             f" {booked.statuses[201] / booked.wall if booked else 0:>10.0f}"
+                            f" {cpu_us:>13.0f}"
                         )
             finally:
                 server.stop()

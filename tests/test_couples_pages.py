@@ -56,7 +56,7 @@ async def test_precheck_button_only_while_the_precheck_is_open(
     loaded = await load(ref)
     assert loaded is not None
     today_there = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()
-    await Slot.update({Slot.day: today_there}).where(Slot.id == loaded.row["slot"]["id"])
+    await Slot.update({Slot.day: today_there}).where(Slot.id == loaded.slot.id)
     page = await _manage(client, ref, token)
     assert 'id="precheck-link"' not in page
     assert 'href="/manage/' + ref + '/move"' in page  # the other actions stay

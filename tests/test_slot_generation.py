@@ -20,15 +20,28 @@ MON_FRI_AND_SAT_MORNING = {
 FULL_DAY = 14  # 30-minute slots in 7 opening hours
 
 
-def _office(**overrides: Any) -> dict[str, Any]:
-    return {
+def _office(**overrides: Any) -> Any:
+    from scheduler.db.records import OfficeRecord
+
+    row = {
         "id": 1,
+        "code": "GZ-TH",
+        "name_zh": "天河区婚姻登记处",
+        "name_en": "Tianhe Marriage Registry",
+        "address_zh": "",
+        "address_en": "",
+        "region": "",
         "timezone": "Asia/Shanghai",
+        "counters": 1,
         "booking_days_ahead": 20,
         "booking_opens_at": "08:30",
         "day_cap": 100,
         "onsite_cap": 40,
-    } | overrides
+        "hold_minutes": 15,
+        "active": True,
+        "designated": False,
+    }
+    return OfficeRecord.from_row(row | overrides)
 
 
 SERVICE = {

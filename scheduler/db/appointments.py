@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from scheduler.db.fastread import columns, nest
+from scheduler.db.records import AppointmentRecord, OfficeRecord, SlotRecord, office_of
 from scheduler.db.seats import Seat
 from scheduler.db.tables import Appointment, Office, Party, Slot
-from scheduler.domain.calendar import onsite_window_start
 from scheduler.domain.identity import mask_phone
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import normalize_reference, tokens_match
@@ -18,35 +18,36 @@ from scheduler.kernel.security import normalize_reference, tokens_match
 ACTIVE_STATUSES = ("pending_confirmation", "confirmed")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loaded:
-    row: dict[str, Any]  # appointment with nested "office" and "slot"
+    """An appointment with its slot, office and parties, as the use cases get it."""
+
+    appointment: AppointmentRecord
+    # Dicts until the party tables are merged into one (issue 15, item 3).
     parties: list[dict[str, Any]]
 
     @property
     def id(self) -> int:
-        return int(self.row["id"])
+        return self.appointment.id
+
+    @property
+    def slot(self) -> SlotRecord:
+        return self.appointment.slot
+
+    @property
+    def office(self) -> OfficeRecord:
+        return self.appointment.slot.office
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.row["office"]["timezone"])
+        return self.office.tz
 
     @property
     def seat(self) -> Seat:
-        return seat_of(self.row["slot"], self.tz, self.row["people"])
+        return self.slot.seat(self.appointment.people)
 
     def party(self, role: str) -> dict[str, Any]:
         return next(p for p in self.parties if p["role"] == role)
-
-
-def seat_of(slot: dict[str, Any], tz: ZoneInfo, people: int) -> Seat:
-    return Seat(
-        slot_id=slot["id"],
-        office_id=slot["office"] if isinstance(slot["office"], int) else slot["office"]["id"],
-        day=slot["day"],
-        window_start=onsite_window_start(slot["start_at"], tz),
-        people=people,
-    )
 
 
 _LOAD_SQL = (
@@ -67,15 +68,16 @@ async def load(reference: str) -> Loaded | None:
     if not rows:
         return None
     row = nest(rows[0])
+    slot = SlotRecord.from_row(row["slot"], office_of(row["office"]))
     parties = await Party.raw(_PARTIES_SQL, row["id"])
-    return Loaded(row=row, parties=parties)
+    return Loaded(appointment=AppointmentRecord.from_row(row, slot), parties=parties)
 
 
 async def load_for_owner(reference: str, token: str | None) -> Loaded:
     """The appointment if the manage token matches; 404 alike for unknown and wrong token,
     so a reference alone never reveals that a booking exists."""
     loaded = await load(reference)
-    if loaded is None or not token or not tokens_match(token, loaded.row["manage_token_hash"]):
+    if loaded is None or not token or not tokens_match(token, loaded.appointment.manage_token_hash):
         raise DomainError("not-found")
     return loaded
 
@@ -84,13 +86,13 @@ def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat() if value else None
 
 
-def slot_view(slot: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    start = slot["start_at"].astimezone(tz)
-    end = slot["end_at"].astimezone(tz)
-    day: date = slot["day"]
+def slot_view(slot: SlotRecord) -> dict[str, Any]:
+    tz = slot.office.tz
+    start = slot.start_at.astimezone(tz)
+    end = slot.end_at.astimezone(tz)
     return {
-        "id": slot["id"],
-        "date": day.isoformat(),
+        "id": slot.id,
+        "date": slot.day.isoformat(),
         "start": start.strftime("%H:%M"),
         "end": end.strftime("%H:%M"),
         "start_at": start.isoformat(),
@@ -98,14 +100,25 @@ def slot_view(slot: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def office_view(office: dict[str, Any]) -> dict[str, Any]:
+class OfficeView(TypedDict):
+    """An office as the API and pages show it to couples."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    address_zh: str
+    address_en: str
+    timezone: str
+
+
+def office_view(office: OfficeRecord) -> OfficeView:
     return {
-        "code": office["code"],
-        "name_zh": office["name_zh"],
-        "name_en": office["name_en"],
-        "address_zh": office["address_zh"],
-        "address_en": office["address_en"],
-        "timezone": office["timezone"],
+        "code": office.code,
+        "name_zh": office.name_zh,
+        "name_en": office.name_en,
+        "address_zh": office.address_zh,
+        "address_en": office.address_en,
+        "timezone": office.timezone,
     }
 
 
@@ -123,16 +136,16 @@ def masked_party(party: dict[str, Any]) -> dict[str, Any]:
 
 def public_view(loaded: Loaded) -> dict[str, Any]:
     """What the couple sees: their own names, but ID numbers and phones masked."""
-    row, tz = loaded.row, loaded.tz
+    appointment, tz = loaded.appointment, loaded.tz
     return {
-        "reference": row["reference"],
-        "status": row["status"],
-        "service": row["service"],
-        "locale": row["locale"],
-        "office": office_view(row["office"]),
-        "slot": slot_view(row["slot"], tz),
-        "hold_expires_at": _iso(row["hold_expires_at"], tz),
-        "created_at": _iso(row["created_at"], tz),
+        "reference": appointment.reference,
+        "status": appointment.status,
+        "service": appointment.service,
+        "locale": appointment.locale,
+        "office": office_view(appointment.office),
+        "slot": slot_view(appointment.slot),
+        "hold_expires_at": _iso(appointment.hold_expires_at, tz),
+        "created_at": _iso(appointment.created_at, tz),
         "parties": [masked_party(p) for p in loaded.parties],
-        "seat_held": not row.get("awaiting_seat"),
+        "seat_held": not appointment.awaiting_seat,
     }

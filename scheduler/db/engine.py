@@ -227,15 +227,32 @@ async def insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[obj
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
         await transaction.connection.executemany(sql, rows)
         return
-    # PostgreSQL runs executemany as one statement per row; a multi-row VALUES
-    # is one statement per chunk (asyncpg allows 32767 parameters).
-    width = len(columns)
-    per_chunk = max(1, 32000 // width)
-    for start in range(0, len(rows), per_chunk):
-        chunk = rows[start : start + per_chunk]
-        groups = ", ".join(
-            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
-            for i in range(len(chunk))
+    # PostgreSQL runs executemany as one statement per row, and a multi-row VALUES
+    # of thousands of parameters costs a new statement text per row count and a
+    # long parse: one array per column through unnest() is one short prepared
+    # statement whatever the number of rows (bench/reschedule.py, docs/performance.md).
+    connection = transaction.connection
+    types = await _column_types(connection, table, columns)
+    arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+    sql = (
+        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        " ON CONFLICT DO NOTHING"
+    )
+    await connection.execute(sql, *[list(column) for column in zip(*rows, strict=True)])
+
+
+# PostgreSQL type names of the columns insert_rows writes, per table (the schema
+# changes only with a migration, which restarts the processes).
+_pg_types: dict[str, dict[str, str]] = {}
+
+
+async def _column_types(connection: Any, table: str, columns: tuple[str, ...]) -> list[str]:
+    known = _pg_types.get(table, {})
+    if not all(c in known for c in columns):
+        rows = await connection.fetch(
+            "SELECT attname, format_type(atttypid, NULL) AS type FROM pg_attribute"
+            " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            table,
         )
-        sql = f"INSERT INTO {table} ({names}) VALUES {groups} ON CONFLICT DO NOTHING"  # noqa: S608
-        await transaction.connection.execute(sql, *[v for row in chunk for v in row])
+        known = _pg_types[table] = {r["attname"]: r["type"] for r in rows}
+    return [known[c] for c in columns]

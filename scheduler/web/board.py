@@ -23,7 +23,7 @@ from scheduler.web.locale import request_locale
 async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> Template:
     row = await office_by_code(office)
     minutes = request.app.state.settings.queue_minutes_per_couple
-    state = await queue.board(row["id"], utcnow(), minutes)
+    state = await queue.board(row.id, utcnow(), minutes)
     return Template(
         template_name="board/board.html",
         context={"locale": request_locale(request), "office": row, "state": state},
@@ -34,7 +34,7 @@ async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> 
 async def board_events(
     office: FromPath[str], channels: NamedDependency[ChannelsPlugin], state: State
 ) -> ServerSentEvent:
-    office_id = (await office_by_code(office))["id"]
+    office_id = (await office_by_code(office)).id
     minutes = state.settings.queue_minutes_per_couple
 
     async def read_state() -> dict[str, Any]:

@@ -109,7 +109,8 @@ async def _count_sms(settings: Settings, party: dict[str, Any], now: datetime) -
 
 async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings: Settings) -> None:
     """A new code for one pending partner; inside the caller's write transaction."""
-    if loaded.row["status"] != PENDING or loaded.row["hold_expires_at"] <= now:
+    expires = loaded.appointment.hold_expires_at
+    if loaded.appointment.status != PENDING or expires is None or expires <= now:
         raise DomainError("hold-expired")
     if party["confirmed_at"] is not None:
         raise DomainError("not-pending")
@@ -124,13 +125,13 @@ async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings
         {Party.code_hash: code_hash(settings.secret_key, loaded.id, party["role"], code)}
     ).where(Party.id == party["id"])
     await CodeResend.insert(CodeResend(appointment=loaded.id, role=party["role"], at=now))
-    minutes = max(1, int((loaded.row["hold_expires_at"] - now).total_seconds() // 60))
+    minutes = max(1, int((expires - now).total_seconds() // 60))
     await outbox.enqueue(
         key=f"appointment:{loaded.id}:code:{party['role']}:resend:{sent + 1}",
         to_phone=party["phone"],
         template="code",
-        locale=loaded.row["locale"],
-        payload={"code": code, "reference": loaded.row["reference"], "minutes": minutes},
+        locale=loaded.appointment.locale,
+        payload={"code": code, "reference": loaded.appointment.reference, "minutes": minutes},
         now=now,
         terms=await policies.sms_terms(settings),
         urgent=True,
@@ -195,7 +196,7 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
     async with write_transaction():
         loaded = await _loaded(reference)
         parties = _by_phone(loaded, number)
-        if loaded is None or not parties or loaded.row["erased_at"] is not None:
+        if loaded is None or not parties or loaded.appointment.erased_at is not None:
             return
         party = parties[0]
         since = now - timedelta(days=1)
@@ -226,10 +227,10 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
             key=f"appointment:{loaded.id}:recovery:{party['role']}:{now:%Y%m%d%H%M%S}:{sent}",
             to_phone=party["phone"],
             template="manage_recovery",
-            locale=loaded.row["locale"],
+            locale=loaded.appointment.locale,
             payload={
                 "code": code,
-                "reference": loaded.row["reference"],
+                "reference": loaded.appointment.reference,
                 "minutes": RECOVERY_MINUTES,
             },
             now=now,

@@ -16,10 +16,9 @@ the transaction. A request that gets past these checks has passed every rule.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.db.fastread import columns, nest
+from scheduler.db.records import SlotRecord, slot_of
 from scheduler.db.tables import Office, Slot
 from scheduler.domain.calendar import last_bookable_day
 from scheduler.kernel.errors import DomainError
@@ -60,40 +59,36 @@ _SLOT_SQL = {n: _slot_sql(n) for n in (0, 2, 4)}
 
 async def bookable_slot(
     slot_id: int, service: str, now: datetime, claims: list[str] | None = None
-) -> dict[str, Any]:
+) -> SlotRecord:
     """The slot with its office, if a couple may book it now; else the matching error.
     With ``claims``, also whether one of them is held already (``already-booked``)."""
     claims = claims or []
     rows = await Slot.raw(_SLOT_SQL[len(claims)], *claims, slot_id)
     if not rows:
         raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
-    slot = nest(rows[0])
-    office = slot["office"]
-    if not office["active"]:
+    row = nest(rows[0])
+    slot = slot_of(row)
+    office = slot.office
+    if not office.active:
         raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
-    if slot["service"] != service:
+    if slot.service != service:
         raise DomainError("invalid-input", field="service", reason="service-mismatch")
-    if slot["start_at"] <= now:
+    if slot.start_at <= now:
         raise DomainError("date-closed", reason="past")
-    last_day = last_bookable_day(
-        now,
-        ZoneInfo(office["timezone"]),
-        office["booking_days_ahead"],
-        datetime.strptime(office["booking_opens_at"], "%H:%M").time(),
-    )
-    if slot["day"] > last_day:
+    last_day = last_bookable_day(now, office.tz, office.booking_days_ahead, office.opens_at)
+    if slot.day > last_day:
         raise DomainError("booking-not-open")
-    if not slot.pop("offered"):
+    if not row["offered"]:
         raise DomainError("service-suspended")
-    if slot.pop("lottery"):
+    if row["lottery"]:
         await refuse_lottery_date(slot)  # a lottery date is not first come (issue 7)
-    if slot.pop("claimed", False):
+    if row.get("claimed", False):
         raise DomainError("already-booked")  # early, friendlier answer; the insert decides
     return slot
 
 
 async def admit_hold(
-    slot: dict[str, Any],
+    slot: SlotRecord,
     service: str,
     parties: list[tuple[str, str, str]],
     now: datetime,
@@ -105,11 +100,10 @@ async def admit_hold(
     blocked, full), then bans, the only one that needs a query. ``parties``: (role,
     id_type, normalised id_number)."""
     policies.refuse_id_types(await policies.current(), service, [(r, t) for r, t, _ in parties])
-    office = slot["office"]
-    await rules.admit(office, service, slot["day"], parties, now)
-    if slot["blocked"]:
-        raise await closures.blocked_error(office["code"], service, slot["day"])
-    cap = slot["reduced_capacity"] if slot["reduced_capacity"] is not None else slot["capacity"]
-    if slot["booked"] >= cap:
+    office = slot.office
+    await rules.admit(service, slot.day, parties, now, tz=office.tz, designated=office.designated)
+    if slot.blocked:
+        raise await closures.blocked_error(office.code, service, slot.day)
+    if slot.booked >= slot.cap:
         raise DomainError("slot-full")
-    await bans.refuse_banned(parties, office["timezone"], now, settings)
+    await bans.refuse_banned(parties, office.timezone, now, settings)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import (
     ACTIVE_STATUSES,
@@ -18,10 +17,10 @@ from scheduler.db.appointments import (
     load,
     load_for_owner,
     public_view,
-    seat_of,
     slot_view,
 )
 from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.records import AppointmentRecord, load_slot
 from scheduler.db.seats import (
     lock_counters,
     release_hold,
@@ -36,7 +35,6 @@ from scheduler.db.tables import (
     AppointmentEvent,
     IdClaim,
     Party,
-    Slot,
 )
 from scheduler.domain.identity import (
     InvalidIdentity,
@@ -187,25 +185,25 @@ async def hold(
     )
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
     slot = await bookable_slot(data.slot_id, data.service, now, claims)
-    office = slot["office"]
+    office = slot.office
     refuse_passports(party_a, party_b)  # after already-booked, the better answer
     policies.refuse_phone_regions(
-        await policies.current(), [office["code"]], [("a", party_a.phone), ("b", party_b.phone)]
+        await policies.current(), [office.code], [("a", party_a.phone), ("b", party_b.phone)]
     )
     parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
     # Early answers, slot-full before any other query; take_seat decides. They save
     # the write transaction (and on SQLite the write lock) per refusal.
     await admit_hold(slot, data.service, parties, now, settings)
-    seat = seat_of(slot, ZoneInfo(office["timezone"]), people=2)
+    seat = slot.seat(people=2)
     # Stored sealed, masked and hashed, never in plaintext
     # (scheduler/usecases/privacy/personal_data.py).
     ids = {"a": id_columns(settings, party_a.id_type, party_a.id_number)}
     ids["b"] = id_columns(settings, party_b.id_type, party_b.id_number)
-    reference, token = new_reference(office["code"]), new_manage_token()
+    reference, token = new_reference(office.code), new_manage_token()
     codes = {"a": new_code(), "b": new_code()}
     # Short until a partner has entered their right code (then the full hold time):
     # a hold nobody answers gives its seat back soon (issue 13.3).
-    minutes = first_hold_minutes(office["hold_minutes"], settings)
+    minutes = first_hold_minutes(office.hold_minutes, settings)
     expires = now + timedelta(minutes=minutes)
     async with write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
@@ -214,8 +212,8 @@ async def hold(
             holds.appointment_row(
                 reference=reference,
                 manage_token_hash=hash_token(token),
-                office_id=office["id"],
-                slot_id=slot["id"],
+                office_id=office.id,
+                slot_id=slot.id,
                 service=data.service,
                 locale=data.locale,
                 people=2,
@@ -229,7 +227,7 @@ async def hold(
         ]
         await holds.write_held(
             appointment_id,
-            slot_id=slot["id"],
+            slot_id=slot.id,
             claims=claims,
             parties=held,
             codes=codes,
@@ -239,31 +237,40 @@ async def hold(
                 key=lambda role: f"appointment:{appointment_id}:code:{role}",
                 locale=data.locale,
                 payload={"minutes": minutes},
-                validity_seconds=max(60, office["hold_minutes"] * 60),
+                validity_seconds=max(60, office.hold_minutes * 60),
             ),
             reference=reference,
             now=now,
             secret_key=settings.secret_key,
             terms=await policies.sms_terms(settings),
         )
+        await manage_text.keep(settings, appointment_id, token)
+        # The counters last: their rows are the contended ones (every booking of the
+        # day updates the same office_day row), locked from here to COMMIT only.
+        # Within the unconfirmed share a seat is held; beyond it the couple's seat is
+        # taken when both have confirmed (issue 13.3: squatters never confirm).
+        awaiting = not await take_seat_in_share(
+            seat, appointment_id, settings.hold_unconfirmed_percent
+        )
         # What a reload would read back, from what was just written: two statements
         # fewer inside the transaction.
         loaded = Loaded(
-            row={
-                "id": appointment_id,
-                "reference": reference,
-                "status": "pending_confirmation",
-                "service": data.service,
-                "locale": data.locale,
-                "people": 2,
-                "office": office,
-                "slot": slot,
-                "hold_expires_at": expires,
-                "created_at": now,
-                "confirmed_at": None,
-                "cancelled_at": None,
-                "awaiting_seat": False,
-            },
+            appointment=AppointmentRecord(
+                id=appointment_id,
+                reference=reference,
+                manage_token_hash=hash_token(token),
+                slot=slot,
+                service=data.service,
+                status="pending_confirmation",
+                locale=data.locale,
+                people=2,
+                hold_expires_at=expires,
+                created_at=now,
+                confirmed_at=None,
+                cancelled_at=None,
+                erased_at=None,
+                awaiting_seat=awaiting,
+            ),
             parties=[
                 {
                     "role": p.role,
@@ -276,13 +283,6 @@ async def hold(
                 for p in held
             ],
         )
-        await manage_text.keep(settings, appointment_id, token)
-        # The counters last: their rows are the contended ones (every booking of the
-        # day updates the same office_day row), locked from here to COMMIT only.
-        # Within the unconfirmed share a seat is held; beyond it the couple's seat is
-        # taken when both have confirmed (issue 13.3: squatters never confirm).
-        if not await take_seat_in_share(seat, appointment_id, settings.hold_unconfirmed_percent):
-            loaded.row["awaiting_seat"] = True
         body = public_view(loaded) | {"manage_token": token}
         if idem is not None:
             await idempotency.record(idem, 201, body, now, settings)
@@ -366,11 +366,11 @@ async def _free(
         **extra,
     ):
         return False
-    if not loaded.row.get("awaiting_seat"):
+    if not loaded.appointment.awaiting_seat:
         await release_seat(loaded.seat)
     await release_hold(loaded.id)
     await IdClaim.delete().where(IdClaim.appointment == loaded.id)
-    await _event(loaded.id, to_status, now, from_slot=loaded.row["slot"]["id"], actor=actor)
+    await _event(loaded.id, to_status, now, from_slot=loaded.slot.id, actor=actor)
     return True
 
 
@@ -395,8 +395,8 @@ async def confirm(
         if loaded is None:
             raise DomainError("not-found")
         party = loaded.party(role)
-        status = loaded.row["status"]
-        if status == "pending_confirmation" and loaded.row["hold_expires_at"] <= now:
+        status = loaded.appointment.status
+        if status == "pending_confirmation" and loaded.appointment.hold_lapsed(now):
             # The seat goes back at once, whoever asks (the job would free it anyway).
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
             status = "expired"
@@ -424,13 +424,13 @@ async def confirm(
             outcome = DomainError("not-pending")
         # Else already confirmed, right code: a retried request gets the same answer.
         loaded = await _reload(reference)
-        lost_to_expiry = status == "pending_confirmation" and loaded.row["status"] == "expired"
+        lost_to_expiry = status == "pending_confirmation" and loaded.appointment.status == "expired"
         if outcome is None and lost_to_expiry:
             # The expiry job committed after our first read: roll back and say so.
             raise DomainError("hold-expired")
     if outcome is not None:
         if outcome.params.get("reason") == "released":
-            await waitlist_offers.seat_freed(loaded.seat, loaded.row["service"], now, settings)
+            await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now, settings)
         raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
@@ -467,13 +467,13 @@ async def _confirm_party(
     if not others_done:
         # Started: the short first hold becomes the office's full hold time from the
         # hold's start (never shorter than it is: offers and awards hold longer).
-        full = loaded.row["created_at"] + timedelta(minutes=loaded.row["office"]["hold_minutes"])
+        full = loaded.appointment.created_at + timedelta(minutes=loaded.office.hold_minutes)
         await Appointment.update({Appointment.hold_expires_at: full}).where(
             (Appointment.id == loaded.id)
             & (Appointment.status == PENDING[0])
             & (Appointment.hold_expires_at < full)
         )
-    if others_done and loaded.row.get("awaiting_seat"):
+    if others_done and loaded.appointment.awaiting_seat:
         refused = await take_awaited_seat(loaded.seat, loaded.id)
         if refused is not None:
             await _free(loaded, "expired", now, actor="system", from_statuses=PENDING)
@@ -492,7 +492,7 @@ async def view(reference: str, token: str | None) -> dict[str, Any]:
     return public_view(loaded) | {
         "rescheduled_from": await _rescheduled_from(loaded),
         "checklist": await rules.checklist(
-            loaded.row["service"], loaded.row["slot"]["day"], loaded.parties
+            loaded.appointment.service, loaded.slot.day, loaded.parties
         ),
     }
 
@@ -507,15 +507,15 @@ async def _rescheduled_from(loaded: Loaded) -> dict[str, Any] | None:
     )
     if last is None or last["kind"] not in ("rescheduled", "needs_rebooking"):
         return None
-    slot = await Slot.select().where(Slot.id == last["from_slot"]).first()
-    return slot_view(slot, loaded.tz) if slot else None
+    slot = await load_slot(last["from_slot"])
+    return slot_view(slot) if slot else None
 
 
 def _check_changeable(loaded: Loaded, now: datetime, settings: Settings) -> None:
-    status = loaded.row["status"]
+    status = loaded.appointment.status
     if status not in CHANGEABLE:
         raise DomainError("not-pending")
-    too_close = loaded.row["slot"]["start_at"] - now < timedelta(hours=settings.cancel_cutoff_hours)
+    too_close = loaded.slot.start_at - now < timedelta(hours=settings.cancel_cutoff_hours)
     if status != "needs_rebooking" and too_close:
         raise DomainError("too-late", hours=settings.cancel_cutoff_hours)
 
@@ -533,7 +533,7 @@ async def cancel(
         await bans.after_cancel(loaded.parties, now)  # may cross the no-show rule's threshold
         loaded = await _reload(reference)
     await waitlist_offers.seat_freed(
-        loaded.seat, loaded.row["service"], now, settings
+        loaded.seat, loaded.appointment.service, now, settings
     )  # after commit
     return public_view(loaded)
 
@@ -545,26 +545,27 @@ async def move(
     before the old one is freed, in one transaction, so the couple never ends up
     with no seat (or two)."""
     loaded = await load_for_owner(_possible_reference(reference), token)
-    if slot_id == loaded.row["slot"]["id"]:
+    if slot_id == loaded.slot.id:
         return public_view(loaded)
     _check_changeable(loaded, now, settings)
-    if loaded.row.get("awaiting_seat"):
+    if loaded.appointment.awaiting_seat:
         raise DomainError("not-pending")  # no seat to move yet: cancel and book again
-    slot = await bookable_slot(slot_id, loaded.row["service"], now)
-    if slot["office"]["id"] != loaded.row["office"]["id"]:
+    slot = await bookable_slot(slot_id, loaded.appointment.service, now)
+    if slot.office.id != loaded.office.id:
         raise DomainError("invalid-input", field="slot_id", reason="other-office")
-    old_seat, new_seat = loaded.seat, seat_of(slot, loaded.tz, loaded.row["people"])
+    old_seat, new_seat = loaded.seat, slot.seat(loaded.appointment.people)
     async with write_transaction():
         # The appointment row first, then the counters in their global order: the
         # lock order of cancel and expiry too, so none of them can deadlock a move.
         # A couple waiting for a new time (needs_rebooking) is confirmed again by choosing one.
-        status = "confirmed" if loaded.row["status"] == "needs_rebooking" else loaded.row["status"]
+        was = loaded.appointment.status
+        status = "confirmed" if was == "needs_rebooking" else was
         moved = await (
             Appointment.update({Appointment.slot: slot_id, Appointment.status: status})
             .where(
                 (Appointment.id == loaded.id)
                 & (Appointment.slot == old_seat.slot_id)
-                & (Appointment.status == loaded.row["status"])
+                & (Appointment.status == loaded.appointment.status)
             )
             .returning(Appointment.id)
         )
@@ -578,7 +579,9 @@ async def move(
         # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
         suffix = f":{slot_id}:{int(now.timestamp())}"
         await notify_couple(loaded, "moved", now, settings, suffix=suffix, urgent=True)
-    await waitlist_offers.seat_freed(old_seat, loaded.row["service"], now, settings)  # after commit
+    await waitlist_offers.seat_freed(
+        old_seat, loaded.appointment.service, now, settings
+    )  # after commit
     return public_view(loaded)
 
 
@@ -603,9 +606,8 @@ async def expire_holds(now: datetime, settings: Settings, *, batch: int = 200) -
                 released += 1
             else:
                 continue
-        await waitlist_offers.seat_freed(
-            loaded.seat, loaded.row["service"], now, settings
-        )  # after commit
+        # After commit.
+        await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now, settings)
     return released
 
 

@@ -65,14 +65,14 @@ async def notify_confirmed(loaded: Loaded, now: datetime, settings: Settings) ->
             token = open_sealed(settings, PURPOSE, rows[0]["token_sealed"])
         except SealError:
             token = ""  # a key removed from DATA_KEYS: the text goes without the code
-    reference = loaded.row["reference"]
+    reference = loaded.appointment.reference
     link = f"{settings.public_base_url}/manage/{reference}?token={token}"
     terms = await policies.sms_terms(settings)
 
     def per_party(party: dict[str, Any], payload: dict[str, Any]) -> dict[str, str]:
         if not token:
             return {}
-        locale = loaded.row["locale"]
+        locale = loaded.appointment.locale
         return manage_fields("confirmed", locale, payload, party["phone"], token, link, terms)
 
     await notify_couple(loaded, "confirmed", now, settings, urgent=True, per_party=per_party)

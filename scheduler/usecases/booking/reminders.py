@@ -20,7 +20,7 @@ async def _remind(references: list[str], template: str, now: datetime, settings:
     for reference in references:
         async with write_transaction():
             loaded = await load(reference)
-            if loaded is not None and loaded.row["status"] == "confirmed":
+            if loaded is not None and loaded.appointment.status == "confirmed":
                 await notify_couple(loaded, template, now, settings)
     return len(references)
 

@@ -8,6 +8,7 @@ the other way round.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -39,22 +40,25 @@ async def day_notes(
     office_id: int, service: str, start: date, end: date
 ) -> dict[date, tuple[str, dict[str, str]]]:
     """Per day: ("blackout" or "discouraged", reason) of whole-day blackouts that apply."""
-    ids = [
-        r["blackout"]
-        for r in await BlackoutOffice.select(BlackoutOffice.blackout).where(
-            BlackoutOffice.office == office_id
+    # One plain statement: availability asks this on every uncached request, and two
+    # Piccolo selects cost more to build than to run (docs/performance.md).
+    active = [
+        b
+        | {
+            "services": json.loads(b["services"] or "[]"),
+            "reason": json.loads(b["reason"] or "{}"),
+        }
+        for b in await Blackout.raw(
+            "SELECT b.id, b.kind, b.start_date, b.end_date, b.start_time, b.end_time,"
+            " b.services, b.reason, b.cap_percent FROM blackout b"
+            " JOIN blackout_office bo ON bo.blackout = b.id"
+            " WHERE bo.office = {} AND b.lifted_at IS NULL AND b.start_date <= {}"
+            " AND b.end_date >= {} ORDER BY b.id",
+            office_id,
+            end,
+            start,
         )
     ]
-    active = (
-        await Blackout.select()
-        .where(
-            Blackout.id.is_in(ids or [-1])
-            & Blackout.lifted_at.is_null()
-            & (Blackout.start_date <= end)
-            & (Blackout.end_date >= start)
-        )
-        .output(load_json=True)
-    )
     notes: dict[date, tuple[str, dict[str, str]]] = {}
     for b in active:
         rule = rule_of(b)

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
+from scheduler.db.records import OfficeRecord, SlotRecord
 from scheduler.db.tables import Slot
 from scheduler.domain import lottery as rules
 from scheduler.kernel.errors import DomainError
@@ -102,16 +103,14 @@ async def upcoming(now: datetime) -> list[dict[str, Any]]:
 # -- what other modules ask ------------------------------------------------------
 
 
-async def refuse_lottery_date(slot: dict[str, Any]) -> None:
+async def refuse_lottery_date(slot: SlotRecord) -> None:
     """First come, first served does not apply on a lottery date (booking, move)."""
-    office = slot["office"]
-    office_id = office["id"] if isinstance(office, dict) else office
     row = (
         await LotteryOffice.select(LotteryOffice.id)
         .where(
-            (LotteryOffice.office == office_id)
-            & (LotteryOffice.day == slot["day"])
-            & (LotteryOffice.service == slot["service"])
+            (LotteryOffice.office == slot.office.id)
+            & (LotteryOffice.day == slot.day)
+            & (LotteryOffice.service == slot.service)
         )
         .first()
     )
@@ -136,17 +135,17 @@ async def reserved_days(
 
 async def day_windows(office_id: int, service: str, first: date, last: date) -> dict[date, dict]:
     """Lottery dates of one office and service in a range, with their windows."""
-    rows = await LotteryOffice.select(
-        LotteryOffice.day,
-        LotteryOffice.lottery.id,
-        LotteryOffice.lottery.opens_at,
-        LotteryOffice.lottery.closes_at,
-        LotteryOffice.lottery.status,
-    ).where(
-        (LotteryOffice.office == office_id)
-        & (LotteryOffice.service == service)
-        & (LotteryOffice.day >= first)
-        & (LotteryOffice.day <= last)
+    # One plain statement: availability asks this on every uncached request, and a
+    # Piccolo select through the foreign key costs more to build than to run.
+    rows = await LotteryOffice.raw(
+        'SELECT lo.day, l.id AS "lottery.id", l.opens_at AS "lottery.opens_at",'
+        ' l.closes_at AS "lottery.closes_at", l.status AS "lottery.status"'
+        " FROM lottery_office lo JOIN lottery l ON l.id = lo.lottery"
+        " WHERE lo.office = {} AND lo.service = {} AND lo.day >= {} AND lo.day <= {}",
+        office_id,
+        service,
+        first,
+        last,
     )
     return {
         r["day"]: {
@@ -160,14 +159,14 @@ async def day_windows(office_id: int, service: str, first: date, last: date) -> 
 
 
 async def mark_lottery_days(
-    office: dict[str, Any], service: str, days: list[dict[str, Any]], locale: str
+    office: OfficeRecord, service: str, days: list[dict[str, Any]], locale: str
 ) -> None:
     """Availability: a lottery date shows status ``lottery``, its window, no slots."""
     if not days:
         return
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     found = await day_windows(
-        office["id"],
+        office.id,
         service,
         date.fromisoformat(days[0]["date"]),
         date.fromisoformat(days[-1]["date"]),

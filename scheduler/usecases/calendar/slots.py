@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from scheduler.db.appointments import office_view
+from scheduler.db.appointments import OfficeView, office_view
 from scheduler.db.engine import write_transaction
+from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.replica import replica_read
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.bounds import date_in_reach
@@ -32,29 +33,25 @@ MAX_RANGE_DAYS = 62
 _CHUNK = 500
 
 
-def _opens_at(office: dict[str, Any]) -> time:
-    return time.fromisoformat(office["booking_opens_at"])
-
-
 def plan_office(
-    office: dict[str, Any],
+    office: OfficeRecord,
     services: list[dict[str, Any]],
     now: datetime,
     calendar: WorkCalendar,
 ) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
     """Rows one office needs for its window under ``calendar`` (the notices in force,
     scheduler/usecases/calendar/holidays.py). Pure: the caller inserts them."""
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     slots: list[Slot] = []
     open_days: set[date] = set()
     windows: set[datetime] = set()
-    for day in generation_days(now, tz, office["booking_days_ahead"], _opens_at(office)):
+    for day in generation_days(now, tz, office.booking_days_ahead, office.opens_at):
         for svc in services:
             intervals = opening_intervals(svc["weekly_hours"], day, calendar)
             for start, end in slot_starts(day, intervals, svc["slot_minutes"], tz):
                 slots.append(
                     Slot(
-                        office=office["id"],
+                        office=office.id,
                         service=svc["service"],
                         day=day,
                         start_at=start,
@@ -66,11 +63,11 @@ def plan_office(
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
     days = [
-        OfficeDay(office=office["id"], day=d, capacity=office["day_cap"], booked=0)
+        OfficeDay(office=office.id, day=d, capacity=office.day_cap, booked=0)
         for d in sorted(open_days)
     ]
     hall = [
-        OnsiteWindow(office=office["id"], window_start=w, capacity=office["onsite_cap"], people=0)
+        OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap, people=0)
         for w in sorted(windows)
     ]
     return slots, days, hall
@@ -88,11 +85,11 @@ async def generate_slots(now: datetime) -> int:
         by_office[svc["office"]].append(svc)
     planned = 0
     calendar = await holiday_calendar.current()
-    for office in offices:
-        slots, days, hall = plan_office(office, by_office[office["id"]], now, calendar)
+    for office in map(office_of, offices):
+        slots, days, hall = plan_office(office, by_office[office.id], now, calendar)
         # A day that has slots of a service keeps them: after a change of hours or
         # slot length, booked days stay as they were (scheduler/usecases/offices/offices.py).
-        have = await generated_days(office["id"], min((s.day for s in slots), default=None))
+        have = await generated_days(office.id, min((s.day for s in slots), default=None))
         slots = [s for s in slots if (s.service, s.day) not in have]
         planned += len(slots)
         for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
@@ -114,11 +111,25 @@ async def generated_days(office_id: int, first: date | None) -> set[tuple[str, d
     return {(r["service"], r["day"]) for r in rows}
 
 
-async def list_offices() -> list[dict[str, Any]]:
+class OfferedService(TypedDict):
+    service: str
+    slot_minutes: int
+    suspended: bool  # inactive, or a suspension covers today
+    suspension: dict[str, Any] | None  # the current or next one (offices.suspensions)
+
+
+class OfficeListing(OfficeView):
+    """An active office in the list couples choose from, with what it offers."""
+
+    region: str
+    services: list[OfferedService]
+
+
+async def list_offices() -> list[OfficeListing]:
     offices = await Office.select().where(Office.active.eq(True)).order_by(Office.code)
     services = await OfficeService.select().order_by(OfficeService.id)
     suspended = await active_by_service(utcnow())
-    by_office: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_office: dict[int, list[OfferedService]] = defaultdict(list)
     for svc in services:
         pause = suspended.get((svc["office"], svc["service"]))
         by_office[svc["office"]].append(
@@ -130,11 +141,13 @@ async def list_offices() -> list[dict[str, Any]]:
             }
         )
     return [
-        office_view(o) | {"region": o["region"], "services": by_office[o["id"]]} for o in offices
+        OfficeListing(**office_view(office), region=office.region, services=by_office[office.id])
+        for office in map(office_of, offices)
     ]
 
 
-async def office_by_code(code: str) -> dict[str, Any]:
+async def office_by_code(code: str) -> OfficeRecord:
+    """An active office by its code (any case), else ``not-found``."""
     if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
         raise DomainError("not-found")
     office = (
@@ -142,7 +155,7 @@ async def office_by_code(code: str) -> dict[str, Any]:
     )
     if office is None:
         raise DomainError("not-found")
-    return office
+    return office_of(office)
 
 
 def _range(today: date, start: date | None, end: date | None, last: date) -> tuple[date, date]:
@@ -158,6 +171,42 @@ def _range(today: date, start: date | None, end: date | None, last: date) -> tup
     return start, end
 
 
+_OFFICE_OFFERING = (
+    "SELECT o.*, (SELECT COUNT(*) FROM office_service os"
+    " WHERE os.office = o.id AND os.service = {}) AS offered"
+    " FROM office o WHERE o.code = {} AND o.active = {}"
+)
+# Each slot with what its day has left (a day without slots is "closed" whatever
+# its counter says, so the join loses nothing).
+_SLOTS = (
+    "SELECT s.id, s.day, s.start_at, s.end_at, s.capacity, s.reduced_capacity, s.booked,"
+    " s.blocked, d.capacity - d.booked AS day_room FROM slot s"
+    " LEFT JOIN office_day d ON d.office = s.office AND d.day = s.day"
+    " WHERE s.office = {} AND s.service = {} AND s.day >= {} AND s.day <= {}"
+    " ORDER BY s.start_at"
+)
+_WINDOWS = (
+    "SELECT window_start, capacity - people AS room FROM onsite_window"
+    " WHERE office = {} AND window_start >= {} AND window_start <= {}"
+)
+
+
+def _day_offsets(tz: ZoneInfo, start: date, end: date) -> dict[date, int]:
+    """Per local day, its UTC offset in seconds when one offset holds the whole day
+    (no clock change in it): a slot's local time is then plain arithmetic. Days with
+    a change are missing and their slots take the time-zone conversion."""
+    out: dict[date, int] = {}
+    day = start
+    midnight = datetime.combine(day, time(0), tz)
+    while day <= end:
+        following = datetime.combine(day + timedelta(days=1), time(0), tz)
+        offset, after = midnight.utcoffset(), following.utcoffset()
+        if offset is not None and offset == after:
+            out[day] = int(offset.total_seconds())
+        day, midnight = day + timedelta(days=1), following
+    return out
+
+
 @replica_read
 async def availability(
     code: str,
@@ -168,59 +217,62 @@ async def availability(
     *,
     locale: str = "zh-Hans",
 ) -> dict[str, Any]:
-    """Per local day: a status and the slots with what each still has room for."""
-    office = await office_by_code(code)
+    """Per local day: a status and the slots with what each still has room for.
+
+    Five plain statements (office with "service offered", slots with their day's
+    counter, on-site windows, blackouts, lottery dates), no Piccolo query building, and
+    nothing recomputed per slot but integer arithmetic: the local clock of each
+    day is worked out once (issue 16, docs/performance.md "Availability")."""
+    if not code.isprintable():  # no such code; PostgreSQL would refuse a NUL in the query
+        raise DomainError("not-found")
+    # A NUL would fail the query; an unprintable service is refused below, after
+    # the office (the order the answers always had).
+    rows = await Office.raw(
+        _OFFICE_OFFERING, service if service.isprintable() else "", code.upper(), True
+    )
+    if not rows:
+        raise DomainError("not-found")
+    office, offered = office_of(rows[0]), rows[0]["offered"]
     if not service.isprintable():
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     today = now.astimezone(tz).date()
-    last = last_bookable_day(now, tz, office["booking_days_ahead"], _opens_at(office))
+    last = last_bookable_day(now, tz, office.booking_days_ahead, office.opens_at)
     start, end = _range(today, start, end, last)
-    offered = (
-        await OfficeService.select()
-        .where((OfficeService.office == office["id"]) & (OfficeService.service == service))
-        .first()
-    )
-    if offered is None:
+    if not offered:
         raise DomainError("invalid-input", field="service", reason="service-unknown")
-    slots = (
-        await Slot.select()
-        .where(
-            (Slot.office == office["id"])
-            & (Slot.service == service)
-            & (Slot.day >= start)
-            & (Slot.day <= end)
-        )
-        .order_by(Slot.start_at)
-    )
-    day_left = {
-        r["day"]: r["capacity"] - r["booked"]
-        for r in await OfficeDay.select().where(
-            (OfficeDay.office == office["id"]) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
-        )
-    }
+    office_id = office.id
+    slots = await Slot.raw(_SLOTS, office_id, service, start, end)
+    day_left = {s["day"]: s["day_room"] or 0 for s in slots}
+    # On-site windows by their UTC start in whole seconds (what a slot's arithmetic gives).
     hall_left = {
-        r["window_start"]: r["capacity"] - r["people"]
-        for r in await OnsiteWindow.select().where(
-            (OnsiteWindow.office == office["id"])
-            & (
-                OnsiteWindow.window_start
-                >= datetime.combine(start, time(0), tz) - timedelta(hours=1)
-            )
-            & (OnsiteWindow.window_start <= datetime.combine(end, time(23, 59), tz))
+        int(r["window_start"].timestamp()): r["room"]
+        for r in await OnsiteWindow.raw(
+            _WINDOWS,
+            office_id,
+            datetime.combine(start, time(0), tz) - timedelta(hours=1),
+            datetime.combine(end, time(23, 59), tz),
         )
     }
-    notes = await day_notes(office["id"], service, start, end)
+    notes = await day_notes(office_id, service, start, end)
     calendar = await holiday_calendar.cached()
+    offsets = _day_offsets(tz, start, end)
+    now_ts = now.timestamp()
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for s in slots:
-        if s["start_at"] <= now:
+        begins = s["start_at"].timestamp()
+        if begins <= now_ts:
             continue
-        # One time-zone conversion per slot: the local start gives the shown time and
-        # the on-site window (an aware local hour equals the UTC key it stands for).
-        local = s["start_at"].astimezone(tz)
-        ends = s["end_at"].astimezone(tz)
-        window = local.replace(minute=0, second=0, microsecond=0)
+        offset = offsets.get(s["day"])
+        if offset is None:  # a clock change that day: convert this slot itself
+            local, ends = s["start_at"].astimezone(tz), s["end_at"].astimezone(tz)
+            window = int(local.replace(minute=0, second=0, microsecond=0).timestamp())
+            shown, until = local.hour * 60 + local.minute, ends.hour * 60 + ends.minute
+        else:
+            clock = int(begins) + offset
+            window = clock - clock % 3600 - offset  # the local clock hour, back in UTC
+            shown = clock // 60 % 1440
+            until = (int(s["end_at"].timestamp()) + offset) // 60 % 1440
         # What a couple can actually get: the tightest of the three caps.
         cap = s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"]
         room = min(
@@ -231,8 +283,8 @@ async def availability(
         by_day[s["day"]].append(
             {
                 "id": s["id"],
-                "start": f"{local.hour:02d}:{local.minute:02d}",
-                "end": f"{ends.hour:02d}:{ends.minute:02d}",
+                "start": f"{shown // 60:02d}:{shown % 60:02d}",
+                "end": f"{until // 60:02d}:{until % 60:02d}",
                 "capacity": s["capacity"],
                 "remaining": max(room, 0),
             }

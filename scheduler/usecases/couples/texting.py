@@ -33,27 +33,29 @@ async def notify_couple(
     payload = {
         "reference": view["reference"],
         "service": view["service"],
-        "office": sms_office_name(view["office"], loaded.row["locale"]),
+        "office": sms_office_name(view["office"], loaded.appointment.locale),
         "date": view["slot"]["date"],
         "start": view["slot"]["start"],
     } | (extra or {})
     # What to bring comes from the rule set in force on the appointment's day, for
     # each partner's own kind of document (a Hong Kong resident's list is not a
     # mainland resident's); the mask keeps what party_kind reads.
-    rule_set = await rules.for_day(loaded.row["slot"]["day"])
+    rule_set = await rules.for_day(loaded.slot.day)
     terms = await policies.sms_terms(settings)
     for party in loaded.parties:
         kind = party_kind(party["id_type"], party["id_masked"])
-        mine = payload | {"bring": rule_set.sms_bring(view["service"], kind, loaded.row["locale"])}
+        mine = payload | {
+            "bring": rule_set.sms_bring(view["service"], kind, loaded.appointment.locale)
+        }
         await outbox.enqueue(
             key=f"appointment:{loaded.id}:{template}{suffix}:{party['role']}",
             to_phone=party["phone"],
             template=template,
-            locale=loaded.row["locale"],
+            locale=loaded.appointment.locale,
             payload=mine | (per_party(party, mine) if per_party else {}),
             now=now,
             terms=terms,
             urgent=urgent,
             appointment_id=loaded.id,
-            tz=loaded.row["office"]["timezone"],
+            tz=loaded.office.timezone,
         )

@@ -26,23 +26,23 @@ PRECHECK_FLAGGED = ("needs_correction", "not_submitted")
 
 async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, Any]:
     loaded = await find(cmd, settings)
-    row, tz = loaded.row, loaded.tz
-    start = row["slot"]["start_at"].astimezone(tz)
-    end = row["slot"]["end_at"].astimezone(tz)
+    appointment, slot, tz = loaded.appointment, loaded.slot, loaded.tz
+    start = slot.start_at.astimezone(tz)
+    end = slot.end_at.astimezone(tz)
     today = now.astimezone(tz).date()
     flags: list[dict[str, Any]] = []
-    status = row["status"]
+    status = appointment.status
     already = await already_checked_in(loaded)
     if already is not None:
         flags.append({"key": already.key, "params": already.params})
     elif status != "confirmed":
         flags.append({"key": f"safety.flag.status.{status}", "params": {}})
-    if row["slot"]["day"] != today:
+    if slot.day != today:
         flags.append({"key": "safety.flag.not_today", "params": {"date": start.date().isoformat()}})
     verdict = arrival(
-        now, row["slot"]["start_at"], settings.checkin_early_minutes, settings.checkin_late_minutes
+        now, slot.start_at, settings.checkin_early_minutes, settings.checkin_late_minutes
     )
-    if row["slot"]["day"] == today and status == "confirmed":
+    if slot.day == today and status == "confirmed":
         if verdict == "early":
             flags.append(
                 {"key": "safety.flag.early", "params": {"minutes": settings.checkin_early_minutes}}
@@ -50,7 +50,7 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         elif verdict == "late":
             flags.append({"key": "safety.flag.late", "params": {"time": f"{start:%H:%M}"}})
     precheck = None
-    if precheck_offered(await precheck_rules(loaded), row["service"]):
+    if precheck_offered(await precheck_rules(loaded), appointment.service):
         precheck = (await precheck_statuses([loaded.id])).get(loaded.id, "not_submitted")
         if precheck in PRECHECK_FLAGGED:
             flags.append({"key": f"safety.flag.precheck.{precheck}", "params": {}})
@@ -60,8 +60,8 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         .first()
     )
     return {
-        "reference": row["reference"],
-        "service": row["service"],
+        "reference": appointment.reference,
+        "service": appointment.service,
         "status": status,
         "date": start.date().isoformat(),
         "start": f"{start:%H:%M}",
@@ -79,8 +79,6 @@ async def card(cmd: CheckIn, *, now: datetime, settings: Settings) -> dict[str, 
         "ticket": ticket["label"] if ticket else None,
         "flags": flags,
         # What the desk may do: check in (late ones with "accept late" ticked).
-        "can_check_in": status == "confirmed"
-        and row["slot"]["day"] == today
-        and verdict != "early",
+        "can_check_in": status == "confirmed" and slot.day == today and verdict != "early",
         "late": verdict == "late",
     }

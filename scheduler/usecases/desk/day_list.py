@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.db import audit
 from scheduler.db.appointments import load, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.precheck_tables import Precheck
 from scheduler.db.queue_tables import QueueTicket
+from scheduler.db.records import OfficeRecord
 from scheduler.db.tables import Appointment, OutboxMessage, Party
 from scheduler.domain.identity import ID_TYPES
 from scheduler.kernel.errors import DomainError
@@ -52,10 +52,10 @@ async def _matching_ids(query: str, settings: Settings) -> list[int]:
 
 
 async def day_list(
-    office: dict[str, Any], day: date, *, status: str | None, query: str | None, settings: Settings
+    office: OfficeRecord, day: date, *, status: str | None, query: str | None, settings: Settings
 ) -> list[dict[str, Any]]:
-    tz = ZoneInfo(office["timezone"])
-    where = (Appointment.office == office["id"]) & (Appointment.slot.day == day)
+    tz = office.tz
+    where = (Appointment.office == office.id) & (Appointment.slot.day == day)
     if status:
         if status not in LISTED:
             raise DomainError("invalid-input", field="status", reason="status")
@@ -111,7 +111,7 @@ async def reveal(
 ) -> dict[str, Any]:
     """Full ID numbers and phones of one appointment; every reveal is audited."""
     loaded = await load(reference)
-    if loaded is None or loaded.row["office"]["id"] != office_id:
+    if loaded is None or loaded.office.id != office_id:
         raise DomainError("not-found")
     parties = [
         {
@@ -129,11 +129,11 @@ async def reveal(
             "appointment.reveal",
             office_id=office_id,
             object_type="appointment",
-            object_id=loaded.row["reference"],
+            object_id=loaded.appointment.reference,
             ip=ip,
             now=now,
         )
-    return {"reference": loaded.row["reference"], "parties": parties}
+    return {"reference": loaded.appointment.reference, "parties": parties}
 
 
 SMS_DONE = ("sent", "delivered")
@@ -141,17 +141,17 @@ SMS_FAILED = ("failed", "undelivered", "dead")
 
 
 async def sms_state(
-    office: dict[str, Any], reference: str, templates: tuple[str, ...], now: datetime
+    office: OfficeRecord, reference: str, templates: tuple[str, ...], now: datetime
 ) -> dict[str, str] | None:
     """What became of the couple's latest SMS of these templates (one per partner):
     "sent" only when both went out; "queued" with the local time it is due (quiet
     hours hold non-urgent texts); "sending"; "failed". None when there is none."""
-    tz = ZoneInfo(office["timezone"])
+    tz = office.tz
     appointment = (
         await Appointment.select(Appointment.id)
         .where(
             (Appointment.reference == normalize_reference(reference))
-            & (Appointment.office == office["id"])
+            & (Appointment.office == office.id)
         )
         .first()
     )
@@ -184,13 +184,13 @@ async def sms_state(
     return {"state": "sending"}
 
 
-async def pending_prechecks_by_day(office: dict[str, Any], today: date) -> list[dict[str, Any]]:
+async def pending_prechecks_by_day(office: OfficeRecord, today: date) -> list[dict[str, Any]]:
     """Days from today on with pre-checks waiting for review, and how many: the list
     shows one day (today by default); this points to the others."""
     waiting = Precheck.select(Precheck.appointment).where(Precheck.status == "submitted")
     rows = await Appointment.select(Appointment.slot.day).where(
         Appointment.id.is_in(waiting)
-        & (Appointment.office == office["id"])
+        & (Appointment.office == office.id)
         & (Appointment.slot.day >= today)
     )
     counts: dict[date, int] = {}

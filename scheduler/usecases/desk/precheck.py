@@ -19,6 +19,7 @@ from scheduler.db import audit
 from scheduler.db.appointments import ACTIVE_STATUSES, Loaded, load, load_for_owner, masked_party
 from scheduler.db.engine import write_transaction
 from scheduler.db.precheck_tables import Precheck, PrecheckParty
+from scheduler.db.records import OfficeRecord
 from scheduler.db.tables import Appointment, Party
 from scheduler.domain.precheck import (
     ROLES,
@@ -109,14 +110,14 @@ def kind_of(party: dict[str, Any]) -> str:
 
 async def rules_of(loaded: Loaded) -> RuleSet:
     """The rule set in force on the appointment's day."""
-    return await registry_rules.for_day(loaded.row["slot"]["day"])
+    return await registry_rules.for_day(loaded.slot.day)
 
 
 def _editable(loaded: Loaded, rule_set: RuleSet, now: datetime) -> bool:
     return (
-        offered(rule_set, loaded.row["service"])
-        and loaded.row["status"] in OPEN_STATUSES
-        and submission_open(loaded.row["slot"]["day"], now, loaded.tz)
+        offered(rule_set, loaded.appointment.service)
+        and loaded.appointment.status in OPEN_STATUSES
+        and submission_open(loaded.slot.day, now, loaded.tz)
     )
 
 
@@ -150,17 +151,17 @@ def _party_view(
 
 
 async def _view(loaded: Loaded, now: datetime) -> dict[str, Any]:
-    service, tz = loaded.row["service"], loaded.tz
+    service, tz = loaded.appointment.service, loaded.tz
     row = await _row(loaded.id)
     stored = await _stored(row["id"]) if row else {}
     rule_set = await rules_of(loaded)
     return {
-        "reference": loaded.row["reference"],
+        "reference": loaded.appointment.reference,
         "service": service,
         "offered": offered(rule_set, service),
-        "appointment_status": loaded.row["status"],
-        "date": loaded.row["slot"]["day"].isoformat(),
-        "start": loaded.row["slot"]["start_at"].astimezone(tz).strftime("%H:%M"),
+        "appointment_status": loaded.appointment.status,
+        "date": loaded.slot.day.isoformat(),
+        "start": loaded.slot.start_at.astimezone(tz).strftime("%H:%M"),
         "status": row["status"] if row else "not_submitted",
         "version": row["version"] if row else 0,
         "note": row["note"] if row else "",
@@ -192,13 +193,13 @@ async def submit(
     before its day; any change after a review asks for a new one."""
     async with write_transaction():
         loaded = await load_for_owner(_reference(reference), token)
-        service = loaded.row["service"]
+        service = loaded.appointment.service
         rule_set = await rules_of(loaded)
         if not offered(rule_set, service):
             raise DomainError("precheck-not-offered")
-        if loaded.row["status"] not in OPEN_STATUSES:
+        if loaded.appointment.status not in OPEN_STATUSES:
             raise DomainError("precheck-closed", reason="status")
-        if not submission_open(loaded.row["slot"]["day"], now, loaded.tz):
+        if not submission_open(loaded.slot.day, now, loaded.tz):
             raise DomainError("precheck-closed", reason="day")
         cleaned, problems = {}, []
         for role in ROLES:
@@ -215,7 +216,7 @@ async def submit(
                 problems += [_invalid(each) for each in exc.all]
         if problems:
             raise DomainError.all_of(problems)  # both partners' problems at once
-        day = loaded.row["slot"]["day"]
+        day = loaded.slot.day
         for role in ROLES:
             data = cleaned[role]
             if data.birth_date is not None:
@@ -304,9 +305,9 @@ async def review(
         raise _invalid(exc) from exc
     async with write_transaction():
         loaded = await load(_reference(reference))
-        if loaded is None or loaded.row["office"]["id"] != office_id:
+        if loaded is None or loaded.office.id != office_id:
             raise DomainError("not-found")
-        if loaded.row["status"] not in OPEN_STATUSES:
+        if loaded.appointment.status not in OPEN_STATUSES:
             raise DomainError("precheck-closed", reason="status")
         where = (Precheck.appointment == loaded.id) & (Precheck.status == "submitted")
         if version is not None:
@@ -335,7 +336,7 @@ async def review(
             f"precheck.{decision}",
             office_id=office_id,
             object_type="appointment",
-            object_id=loaded.row["reference"],
+            object_id=loaded.appointment.reference,
             before={"status": "submitted", "version": rows[0]["version"]},
             after={"status": decision, "note": note},
             ip=ip,
@@ -351,20 +352,18 @@ async def review(
 async def staff_view(office_id: int, reference: str, *, now: datetime) -> dict[str, Any]:
     """The whole pre-check for the reviewing clerk (ID numbers and phones stay masked)."""
     loaded = await load(_reference(reference))
-    if loaded is None or loaded.row["office"]["id"] != office_id:
+    if loaded is None or loaded.office.id != office_id:
         raise DomainError("not-found")
     return await _view(loaded, now)
 
 
-async def office_list(
-    office: dict[str, Any], day: date, status: str | None
-) -> list[dict[str, Any]]:
+async def office_list(office: OfficeRecord, day: date, status: str | None) -> list[dict[str, Any]]:
     """Pre-checks of one office and day (masked parties, no pre-entry data).
     ``not_submitted`` lists the active appointments that could have one but have not."""
     if status is not None and status not in STATUSES:
         raise DomainError("invalid-input", field="status", reason="status")
-    tz = ZoneInfo(office["timezone"])
-    where = (Appointment.office == office["id"]) & (Appointment.slot.day == day)
+    tz = office.tz
+    where = (Appointment.office == office.id) & (Appointment.slot.day == day)
     if status == "not_submitted":
         where &= Appointment.status.is_in(list(OPEN_STATUSES))
         offering = (await registry_rules.for_day(day)).fields
@@ -422,7 +421,7 @@ async def summary(reference: str) -> dict[str, str] | None:
     """Status and note for the manage page (the caller has checked the token);
     None for services without a pre-check."""
     loaded = await load(_reference(reference))
-    if loaded is None or not offered(await rules_of(loaded), loaded.row["service"]):
+    if loaded is None or not offered(await rules_of(loaded), loaded.appointment.service):
         return None
     row = await _row(loaded.id)
     if row is None:

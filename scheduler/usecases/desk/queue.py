@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from piccolo.engine.postgres import PostgresEngine
 
@@ -19,6 +18,7 @@ from scheduler.db import audit
 from scheduler.db.appointments import Loaded, load
 from scheduler.db.engine import current_engine
 from scheduler.db.queue_tables import HallCount, QueueTicket, TicketSequence
+from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.tables import Appointment, AppointmentEvent, Office, Party
 from scheduler.domain.queue import (
     SERVICE_PREFIX,
@@ -55,11 +55,11 @@ class CheckIn:
     priority: bool = False
 
 
-async def _office(office_id: int) -> dict[str, Any]:
+async def _office(office_id: int) -> OfficeRecord:
     office = await Office.select().where(Office.id == office_id).first()
     if office is None:
         raise DomainError("not-found")
-    return office
+    return office_of(office)
 
 
 async def find(cmd: CheckIn, settings: Settings) -> Loaded:
@@ -81,25 +81,25 @@ async def find(cmd: CheckIn, settings: Settings) -> Loaded:
         reference = row["appointment.reference"] if row else None
     loaded = await load(normalize_reference(reference)) if reference else None
     # Another office's appointment is "not found" here: offices see only their own.
-    if loaded is None or loaded.row["office"]["id"] != cmd.office_id:
+    if loaded is None or loaded.office.id != cmd.office_id:
         raise DomainError("not-found")
     return loaded
 
 
 async def _take_hall(
-    office: dict[str, Any], day: date, people: int, minutes_per_couple: float
+    office: OfficeRecord, day: date, people: int, minutes_per_couple: float
 ) -> None:
-    await HallCount.insert(HallCount(office=office["id"], day=day, people=0)).on_conflict(
+    await HallCount.insert(HallCount(office=office.id, day=day, people=0)).on_conflict(
         action="DO NOTHING"
     )
     rows = await HallCount.raw(
         "UPDATE hall_count SET people = people + {} WHERE office = {} AND day = {}"
         " AND people + {} <= {} RETURNING id",
         people,
-        office["id"],
+        office.id,
         day,
         people,
-        office["onsite_cap"],
+        office.onsite_cap,
     )
     if not rows:
         raise DomainError(
@@ -137,12 +137,12 @@ async def check_in(
 ) -> dict[str, Any]:
     """Both partners at the desk: issue a queue ticket, within the hall's crowd cap."""
     loaded = await find(cmd, settings)
-    office = loaded.row["office"]
-    tz = ZoneInfo(office["timezone"])
-    slot_start = loaded.row["slot"]["start_at"]
-    if loaded.row["slot"]["day"] != now.astimezone(tz).date():
+    office = loaded.office
+    tz = office.tz
+    slot_start = loaded.slot.start_at
+    if loaded.slot.day != now.astimezone(tz).date():
         raise DomainError("not-today")
-    if loaded.row["status"] != "confirmed":
+    if loaded.appointment.status != "confirmed":
         raise await already_checked_in(loaded) or DomainError("not-pending")
     if cmd.parties_present != frozenset({"a", "b"}):
         raise DomainError("both-parties-required")
@@ -153,8 +153,8 @@ async def check_in(
         raise DomainError("too-early", minutes=settings.checkin_early_minutes)
     if verdict == "late" and not cmd.accept_late:
         raise DomainError("late-decision-needed")
-    day = loaded.row["slot"]["day"]
-    async with board_change(office["id"]):
+    day = loaded.slot.day
+    async with board_change(office.id):
         moved = await (
             Appointment.update({Appointment.status: "checked_in"})
             .where((Appointment.id == loaded.id) & (Appointment.status == "confirmed"))
@@ -162,12 +162,12 @@ async def check_in(
         )
         if not moved:  # another desk was quicker: say with which ticket
             raise await already_checked_in(loaded) or DomainError("not-pending")
-        await _take_hall(office, day, loaded.row["people"], settings.queue_minutes_per_couple)
-        service = loaded.row["service"]
-        number = await _next_number(office["id"], day, SERVICE_PREFIX.get(service, "X"))
+        await _take_hall(office, day, loaded.appointment.people, settings.queue_minutes_per_couple)
+        service = loaded.appointment.service
+        number = await _next_number(office.id, day, SERVICE_PREFIX.get(service, "X"))
         await QueueTicket.insert(
             QueueTicket(
-                office=office["id"],
+                office=office.id,
                 day=day,
                 appointment=loaded.id,
                 service=service,
@@ -182,9 +182,9 @@ async def check_in(
         await audit.record(
             actor,
             "queue.check_in",
-            office_id=office["id"],
+            office_id=office.id,
             object_type="appointment",
-            object_id=loaded.row["reference"],
+            object_id=loaded.appointment.reference,
             before={"status": "confirmed"},
             after={"status": "checked_in", "label": ticket_label(service, number)},
             now=now,
@@ -217,7 +217,7 @@ async def call_next(
     office_id: int, counter: str, *, now: datetime, actor: audit.Actor, settings: Settings
 ) -> dict[str, Any]:
     """Give the next waiting ticket to ``counter``; 409 queue-empty when none waits."""
-    today = now.astimezone(ZoneInfo((await _office(office_id))["timezone"])).date()
+    today = now.astimezone((await _office(office_id)).tz).date()
     skip_locked = " FOR UPDATE SKIP LOCKED" if isinstance(current_engine(), PostgresEngine) else ""
     async with board_change(office_id):
         rows = await QueueTicket.raw(
@@ -390,20 +390,20 @@ async def ticket_view(appointment_id: int) -> dict[str, Any]:
     }
 
 
-async def _wait_estimate(office: dict[str, Any], day: date, minutes_per_couple: float) -> int:
+async def _wait_estimate(office: OfficeRecord, day: date, minutes_per_couple: float) -> int:
     waiting = await QueueTicket.count().where(
-        (QueueTicket.office == office["id"])
+        (QueueTicket.office == office.id)
         & (QueueTicket.day == day)
         & (QueueTicket.status == "waiting")
     )
-    return expected_wait_minutes(waiting, office["counters"], minutes_per_couple)
+    return expected_wait_minutes(waiting, office.counters, minutes_per_couple)
 
 
 async def board(office_id: int, now: datetime, minutes_per_couple: float) -> dict[str, Any]:
     """``minutes_per_couple``: settings.queue_minutes_per_couple, for the expected wait."""
     """What the hall screen shows: recent calls, who is next, how long the wait is."""
     office = await _office(office_id)
-    today = now.astimezone(ZoneInfo(office["timezone"])).date()
+    today = now.astimezone(office.tz).date()
     tickets = await QueueTicket.select(
         QueueTicket.label,
         QueueTicket.status,
@@ -424,9 +424,9 @@ async def board(office_id: int, now: datetime, minutes_per_couple: float) -> dic
     )
     return {
         "office": {
-            "code": office["code"],
-            "name_zh": office["name_zh"],
-            "name_en": office["name_en"],
+            "code": office.code,
+            "name_zh": office.name_zh,
+            "name_en": office.name_en,
         },
         "date": today.isoformat(),
         "called": [

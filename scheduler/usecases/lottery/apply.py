@@ -111,11 +111,12 @@ async def apply(
     wanted = {p["office"] for p in prefs}
     for office in (o for o in offices if o["id"] in wanted):
         await registry_rules.admit(
-            office,
             lottery["service"],
             lottery["day"],
             [(role, p.id_type, p.id_number) for role, p in parties],
             now,
+            tz=ZoneInfo(office["timezone"]),
+            designated=bool(office["designated"]),
         )
     # Sealed, masked and the same keyed hash as ``party.id_hash`` (the draw checks
     # booking claims with it); the plaintext number is not kept.

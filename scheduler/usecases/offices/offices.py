@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db import audit
 from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.records import office_of
 from scheduler.db.tables import Appointment, Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.domain.capacity_change import (
@@ -335,7 +336,8 @@ async def regenerate(
             )
             if gone:
                 await Slot.delete().where(where & Slot.day.is_in(gone))
-    slots, days, hall = plan_office(office, services, now, await holiday_calendar.current())
+    calendar = await holiday_calendar.current()
+    slots, days, hall = plan_office(office_of(office), services, now, calendar)
     have = await generated_days(office["id"], min((s.day for s in slots), default=None))
     slots = [s for s in slots if (s.service, s.day) not in have]
     for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):

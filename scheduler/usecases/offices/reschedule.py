@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import ACTIVE_STATUSES
-from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleItem, RescheduleRun
+from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import (
     Appointment,
@@ -41,6 +41,7 @@ from scheduler.usecases.offices.reschedule_apply import (
     Move,
     RowIds,
     apply_batch,
+    int_list,
     row_ids,
 )
 from scheduler.usecases.policy import policies
@@ -110,38 +111,26 @@ async def _context(run: dict[str, Any]) -> Context:
     )
 
 
+_STATUSES = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
+
+
 async def _pending(
     ctx: Context, limit: int, among: list[int] | None = None
 ) -> list[dict[str, Any]]:
     """Active appointments still on covered slots and not yet handled by this run,
     in booking order (optionally only ``among`` these ids)."""
-    done = RescheduleItem.select(RescheduleItem.appointment).where(RescheduleItem.run == ctx.run_id)
-    where = (
-        Appointment.slot.is_in(ctx.covered or [-1])
-        & Appointment.status.is_in(list(ACTIVE_STATUSES))
-        & Appointment.id.not_in(done)
-        # A hold waiting for its seat holds none to move: confirming it later on a
-        # closed slot is refused (date-closed) like any booking there.
-        & Appointment.awaiting_seat.eq(False)
-    )
-    if among is not None:
-        where &= Appointment.id.is_in(among or [-1])
-    return await (
-        Appointment.select(
-            Appointment.id,
-            Appointment.office,
-            Appointment.service,
-            Appointment.people,
-            Appointment.locale,
-            Appointment.reference,
-            Appointment.slot,
-            Appointment.slot.day,
-            Appointment.slot.start_at,
-        )
-        .where(where)
-        .order_by(Appointment.created_at)
-        .order_by(Appointment.id)
-        .limit(limit)
+    # A hold waiting for its seat (awaiting_seat) holds none to move: confirming it
+    # later on a closed slot is refused (date-closed) like any booking there.
+    among_sql = f" AND a.id IN ({int_list(among)})" if among is not None else ""
+    return await Appointment.raw(
+        "SELECT a.id, a.office, a.service, a.people, a.locale, a.reference, a.slot,"  # noqa: S608
+        ' s.day AS "slot.day", s.start_at AS "slot.start_at"'
+        " FROM appointment a JOIN slot s ON s.id = a.slot"
+        f" WHERE a.slot IN ({int_list(ctx.covered)}) AND a.status IN ({_STATUSES})"
+        " AND NOT a.awaiting_seat"
+        " AND a.id NOT IN (SELECT i.appointment FROM reschedule_item i"
+        f" WHERE i.run = {int(ctx.run_id)}){among_sql}"
+        f" ORDER BY a.created_at, a.id LIMIT {int(limit)}"
     )
 
 

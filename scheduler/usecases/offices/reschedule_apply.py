@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -40,6 +40,14 @@ class Context:
     covered: list[int]
     timezones: dict[int, ZoneInfo]
     regions: dict[int, list[int]]
+
+
+def int_list(values: Iterable[int]) -> str:
+    """Integers as an SQL list, ``-1`` when empty. Inlined rather than bound: a batch
+    names hundreds of ids, and Piccolo spends milliseconds of Python per query
+    turning that many parameters into a statement (docs/performance.md,
+    "Blackout reschedule"); ``int()`` keeps anything but a number out."""
+    return ", ".join(str(int(v)) for v in values) or "-1"
 
 
 def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
@@ -132,20 +140,21 @@ async def apply_batch(ctx: Context, moves: list[Move], now: datetime, terms: Sms
     await _bump("office_day", "booked", "office_day.capacity", days)
     await _bump("onsite_window", "people", "onsite_window.capacity", windows)
     if placed:
-        values, args = _values(
-            [
-                (m.appointment["id"], m.appointment["slot"], m.to.slot_id, m.to.office_id)
-                for m in placed
-                if m.to
-            ]
+        # Integers inlined (int() on ids from the database), not bound: Piccolo turns
+        # each of the batch's 2,000 parameters into SQL in Python, which cost more
+        # than the UPDATE itself (docs/performance.md, "Blackout reschedule").
+        values = ", ".join(
+            f"({int(m.appointment['id'])}, {int(m.appointment['slot'])},"
+            f" {int(m.to.slot_id)}, {int(m.to.office_id)})"
+            for m in placed
+            if m.to
         )
         rows = await Appointment.raw(
-            f"WITH v(id, old, new, office) AS (VALUES {values})"  # noqa: S608 - placeholders only
+            f"WITH v(id, old, new, office) AS (VALUES {values})"  # noqa: S608 - integers only
             " UPDATE appointment SET slot = v.new, office = v.office FROM v"
             " WHERE appointment.id = v.id AND appointment.slot = v.old"
             " AND appointment.status IN ('pending_confirmation', 'confirmed')"
-            " RETURNING appointment.id",
-            *args,
+            " RETURNING appointment.id"
         )
         if len(rows) != len(placed):
             raise Conflict("appointment")
@@ -225,19 +234,21 @@ async def _messages(
     ctx: Context, moves: list[Move], now: datetime, terms: SmsTerms
 ) -> list[tuple[object, ...]]:
     """One urgent SMS per partner; the text rendered once per couple and country rule."""
-    ids = [m.appointment["id"] for m in moves]
+    ids = int_list(m.appointment["id"] for m in moves)
     parties: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for p in await Party.select(Party.appointment, Party.role, Party.phone).where(
-        Party.appointment.is_in(ids)
+    for p in await Party.raw(
+        f"SELECT appointment, role, phone FROM party WHERE appointment IN ({ids})"  # noqa: S608
     ):
         parties[p["appointment"]].append(p)
     offices = {
         o["id"]: o for o in await Office.select().where(Office.id.is_in(list(ctx.timezones)))
     }
-    slot_ids = [m.to.slot_id for m in moves if m.to]
+    slot_ids = int_list({m.to.slot_id for m in moves if m.to})
     new_slots = {
         s["id"]: s
-        for s in await Slot.select(Slot.id, Slot.start_at).where(Slot.id.is_in(slot_ids or [-1]))
+        for s in await Slot.raw(
+            f"SELECT id, start_at FROM slot WHERE id IN ({slot_ids})"  # noqa: S608
+        )
     }
     reason = ctx.blackout["reason"] or {}
     validity = terms.validity_seconds

@@ -163,7 +163,7 @@ async def _notify(
     for row in booked:
         loaded = await load(row["reference"])
         assert loaded is not None
-        locale = loaded.row["locale"]
+        locale = loaded.appointment.locale
         await notify_couple(
             loaded,
             TEMPLATE,

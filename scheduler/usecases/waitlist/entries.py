@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db.appointments import slot_view
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.tables import Appointment, Office, OfficeService, Slot
+from scheduler.db.records import load_slot
+from scheduler.db.tables import Appointment, Office, OfficeService
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
 from scheduler.domain import waitlist as rules
 from scheduler.domain.calendar import last_bookable_day
@@ -102,11 +103,12 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
     # seat the couple may take.
     for office in offices:
         await registry_rules.admit(
-            office,
             data.service,
             data.day,
             [(role, p.id_type, p.id_number) for role, p in parties],
             now,
+            tz=ZoneInfo(office["timezone"]),
+            designated=bool(office["designated"]),
         )
     reference, token = new_reference(first["code"]), new_manage_token()
     codes_sent = couple_codes.new_codes()
@@ -347,16 +349,15 @@ async def _offer_view(entry: dict[str, Any], offices: dict[int, Any]) -> dict[st
     )
     if appointment is None:
         return None
-    slot = await Slot.select().where(Slot.id == appointment["slot"]).first()
-    office = offices.get(slot["office"]) if slot else None
-    if slot is None or office is None:
+    slot = await load_slot(appointment["slot"])
+    if slot is None or slot.office.id not in offices:
         return None
-    tz = ZoneInfo(office["timezone"])
+    tz = slot.office.tz
     expires = appointment["hold_expires_at"]
     return {
         "reference": appointment["reference"],
         "status": appointment["status"],
-        "office": office["code"],
-        "slot": slot_view(slot, tz),
+        "office": slot.office.code,
+        "slot": slot_view(slot),
         "expires_at": expires.astimezone(tz).isoformat() if expires else None,
     }

@@ -23,8 +23,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db.appointments import seat_of
 from scheduler.db.engine import is_unique_violation, write_transaction
+from scheduler.db.records import SlotRecord, office_of
 from scheduler.db.seats import Seat, take_seat
 from scheduler.db.tables import IdClaim, Office, Slot
 from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
@@ -190,7 +190,7 @@ async def _offer(
     )
     if slot is None or office is None or len(parties) != 2:
         return "raced"
-    seat = seat_of(slot, tz, people=2)
+    seat = SlotRecord.from_row(slot, office_of(office)).seat(people=2)
     # Copied as stored on the list: sealed, masked and hashed as a booking stores them.
     held = [holds.HeldParty.from_row(p) for p in parties]
     codes = {p.role: new_code() for p in held}

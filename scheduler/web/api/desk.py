@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -17,6 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import Meta
 
+from scheduler.db.records import OfficeRecord
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.calendar.slots import office_by_code
@@ -55,9 +55,9 @@ class TicketOut(msgspec.Struct):
     called_at: str | None
 
 
-async def scoped_office(code: str, member: StaffMember) -> dict[str, Any]:
+async def scoped_office(code: str, member: StaffMember) -> OfficeRecord:
     office = await office_by_code(code)
-    if not can_see_office(member, office["id"]):
+    if not can_see_office(member, office.id):
         raise DomainError("not-found")
     return office
 
@@ -83,7 +83,7 @@ class DeskApi(Controller):
         q: FromQuery[str | None] = None,
     ) -> list[DayAppointmentOut]:
         row = await scoped_office(office, member)
-        day = date_ or utcnow().astimezone(ZoneInfo(row["timezone"])).date()
+        day = date_ or utcnow().astimezone(row.tz).date()
         found = await desk.day_list(row, day, status=status, query=q, settings=state.settings)
         return msgspec.convert(found, list[DayAppointmentOut])
 
@@ -102,7 +102,7 @@ class DeskApi(Controller):
     ) -> RevealedOut:
         row = await scoped_office(office, member)
         revealed = await desk.reveal(
-            row["id"],
+            row.id,
             reference,
             actor=member,
             ip=client_ip(request),
@@ -128,7 +128,7 @@ class DeskApi(Controller):
         if not data.reference and not data.id_number:
             raise DomainError("invalid-input", field="reference", reason="reference-or-id")
         cmd = queue.CheckIn(
-            office_id=row["id"],
+            office_id=row.id,
             reference=data.reference,
             id_number=data.id_number,
             id_type=data.id_type,
@@ -155,7 +155,7 @@ class DeskApi(Controller):
         row = await scoped_office(office, member)
         return msgspec.convert(
             await queue.call_next(
-                row["id"], data.counter, now=utcnow(), actor=member, settings=state.settings
+                row.id, data.counter, now=utcnow(), actor=member, settings=state.settings
             ),
             TicketOut,
         )
@@ -189,4 +189,4 @@ class DeskApi(Controller):
     ) -> QueueStateOut:
         row = await scoped_office(office, member)
         minutes = state.settings.queue_minutes_per_couple
-        return msgspec.convert(await queue.board(row["id"], utcnow(), minutes), QueueStateOut)
+        return msgspec.convert(await queue.board(row.id, utcnow(), minutes), QueueStateOut)

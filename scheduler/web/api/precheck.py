@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, get, post, put
@@ -182,7 +181,7 @@ class PrecheckStaffApi(Controller):
         status: FromQuery[str | None] = None,
     ) -> list[PrecheckItemOut]:
         row = await scoped_office(office, member)
-        day = date_ or utcnow().astimezone(ZoneInfo(row["timezone"])).date()
+        day = date_ or utcnow().astimezone(row.tz).date()
         return msgspec.convert(
             await precheck.office_list(row, day, status or None), list[PrecheckItemOut]
         )
@@ -196,7 +195,7 @@ class PrecheckStaffApi(Controller):
         self, office: FromPath[str], reference: FromPath[str], member: NamedDependency[StaffMember]
     ) -> PrecheckOut:
         row = await scoped_office(office, member)
-        body = await precheck.staff_view(row["id"], reference, now=utcnow())
+        body = await precheck.staff_view(row.id, reference, now=utcnow())
         return msgspec.convert(body, PrecheckOut)
 
     @post(
@@ -215,7 +214,7 @@ class PrecheckStaffApi(Controller):
     ) -> PrecheckOut:
         row = await scoped_office(office, member)
         body = await precheck.review(
-            row["id"],
+            row.id,
             reference,
             data.decision,
             data.note,

@@ -25,7 +25,7 @@ from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
-from scheduler.usecases.calendar.slots import list_offices
+from scheduler.usecases.calendar.slots import OfficeListing, list_offices
 from scheduler.usecases.offices import blackouts
 from scheduler.usecases.staff.accounts import StaffMember
 
@@ -125,7 +125,7 @@ def error_message(locale: str, exc: DomainError) -> str:
     return text
 
 
-async def offices_of(member: StaffMember) -> list[dict[str, Any]]:
+async def offices_of(member: StaffMember) -> list[OfficeListing]:
     return [
         o
         for o in await list_offices()

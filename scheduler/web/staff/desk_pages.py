@@ -14,7 +14,6 @@ import re
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
@@ -24,6 +23,7 @@ from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.db.queue_tables import QueueTicket
+from scheduler.db.records import OfficeRecord
 from scheduler.db.tables import Appointment
 from scheduler.domain.identity import ID_TYPES
 from scheduler.kernel.clock import utcnow
@@ -55,14 +55,14 @@ def checked(form: dict[str, Any], key: str) -> bool:
     return field(form, key) in ("on", "1", "true", "yes")
 
 
-def today_of(office: dict[str, Any]) -> date:
-    return utcnow().astimezone(ZoneInfo(office["timezone"])).date()
+def today_of(office: OfficeRecord) -> date:
+    return utcnow().astimezone(office.tz).date()
 
 
 def checkin_page(
     request: Request[Any, Any, Any],
     member: StaffMember,
-    office: dict[str, Any],
+    office: OfficeRecord,
     *,
     form: dict[str, Any] | None = None,
     card: dict[str, Any] | None = None,
@@ -153,7 +153,7 @@ class DeskPages(Controller):
         self,
         request: Request[Any, Any, Any],
         member: StaffMember,
-        office: dict[str, Any],
+        office: OfficeRecord,
         day: date,
         status: str | None,
         q: str | None,
@@ -200,7 +200,7 @@ class DeskPages(Controller):
     ) -> Template:
         row = await desk_api.scoped_office(office, member)
         revealed = await desk.reveal(
-            row["id"],
+            row.id,
             reference,
             actor=member,
             ip=client_ip(request),
@@ -232,7 +232,7 @@ class DeskPages(Controller):
                     row, day, status="needs_rebooking", query=None, settings=settings
                 ),
             )
-            for day in await _needs_rebooking_days(row["id"])
+            for day in await _needs_rebooking_days(row.id)
         ]
         return render(request, "desk/worklist.html", member=member, office=row, days=days)
 
@@ -264,7 +264,7 @@ class DeskPages(Controller):
         form = {k: field(data, k) for k in ("reference", "id_type", "id_number")}
         present = frozenset(p for p in ("a", "b") if checked(data, f"party_{p}"))
         cmd = queue.CheckIn(
-            office_id=row["id"],
+            office_id=row.id,
             reference=form["reference"] or None,
             id_number=None if form["reference"] else form["id_number"] or None,
             id_type=form["id_type"] if form["id_type"] in ID_TYPES else "mainland_id",
@@ -299,15 +299,15 @@ class DeskPages(Controller):
         self,
         request: Request[Any, Any, Any],
         member: StaffMember,
-        office: dict[str, Any],
+        office: OfficeRecord,
         counter: str,
         error: str | None = None,
         status: int = 200,
     ) -> Template:
         board = await queue.board(
-            office["id"], utcnow(), request.app.state.settings.queue_minutes_per_couple
+            office.id, utcnow(), request.app.state.settings.queue_minutes_per_couple
         )
-        tickets = await _desk_tickets(office["id"], date.fromisoformat(board["date"]), counter)
+        tickets = await _desk_tickets(office.id, date.fromisoformat(board["date"]), counter)
         return render(
             request,
             "desk/queue.html",
@@ -349,7 +349,7 @@ class DeskPages(Controller):
             if not COUNTER.fullmatch(counter):
                 raise DomainError("invalid-input", field="counter", reason="desk-counter")
             await queue.call_next(
-                row["id"], counter, now=utcnow(), actor=member, settings=request.app.state.settings
+                row.id, counter, now=utcnow(), actor=member, settings=request.app.state.settings
             )
         except DomainError as exc:
             return await self._queue_page(
@@ -358,13 +358,13 @@ class DeskPages(Controller):
         cookie = Cookie(
             key=COUNTER_COOKIE,
             value=counter,
-            path=f"{BASE}/{row['code']}",
+            path=f"{BASE}/{row.code}",
             max_age=30 * 24 * 3600,
             httponly=True,
             samesite="lax",
             secure=request.app.state.settings.public_base_url.startswith("https://"),
         )
-        return Redirect(f"{BASE}/{row['code']}/queue", status_code=303, cookies=[cookie])
+        return Redirect(f"{BASE}/{row.code}/queue", status_code=303, cookies=[cookie])
 
     @post("/{office:str}/queue/{ticket:int}/{action:str}")
     async def act(
@@ -381,7 +381,7 @@ class DeskPages(Controller):
             await queue.act(
                 ticket,
                 action,
-                office_ids=frozenset({row["id"]}),
+                office_ids=frozenset({row.id}),
                 now=utcnow(),
                 actor=member,
                 settings=state.settings,
@@ -391,4 +391,4 @@ class DeskPages(Controller):
             return await self._queue_page(
                 request, member, row, counter, error_text(request, exc), exc.status
             )
-        return Redirect(f"{BASE}/{row['code']}/queue", status_code=303)
+        return Redirect(f"{BASE}/{row.code}/queue", status_code=303)

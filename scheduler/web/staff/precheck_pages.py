@@ -16,6 +16,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from scheduler.db.records import OfficeRecord
 from scheduler.domain.precheck import STATUSES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
@@ -76,7 +77,7 @@ class PrecheckPages(Controller):
         self,
         request: Request[Any, Any, Any],
         member: StaffMember,
-        office: dict[str, Any],
+        office: OfficeRecord,
         reference: str,
         *,
         error: str | None = None,
@@ -85,7 +86,7 @@ class PrecheckPages(Controller):
         reviewed: bool = False,
     ) -> Template:
         now = utcnow()
-        pre = await precheck.staff_view(office["id"], reference, now=now)
+        pre = await precheck.staff_view(office.id, reference, now=now)
         # Said as it is: sent, or held by the SMS quiet hours until a stated time.
         sms = (
             await desk.sms_state(office, reference, tuple(precheck.SMS_TEMPLATES.values()), now)
@@ -133,7 +134,7 @@ class PrecheckPages(Controller):
         version = field(data, "version")
         try:
             pre = await precheck.review(
-                row["id"],
+                row.id,
                 reference,
                 field(data, "decision"),
                 field(data, "note"),
@@ -156,7 +157,7 @@ class PrecheckPages(Controller):
                 status=exc.status,
             )
         return Redirect(
-            f"{BASE}/{row['code']}/prechecks/{pre['reference']}",
+            f"{BASE}/{row.code}/prechecks/{pre['reference']}",
             status_code=303,
             query_params={"done": "1"},
         )
