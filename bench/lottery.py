@@ -47,13 +47,8 @@ def pure(applications: int, seats: int) -> float:
 async def on_database(applications: int, seats: int) -> dict[str, float]:
     from scheduler.__main__ import migrate
     from scheduler.db.engine import close_engine, open_engine, write_transaction
-    from scheduler.db.lottery_tables import (
-        Lottery,
-        LotteryApplication,
-        LotteryOffice,
-        LotteryParty,
-    )
-    from scheduler.db.tables import Office, OfficeDay, OfficeService, Slot
+    from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
+    from scheduler.db.tables import Office, OfficeDay, OfficeService, Party, Slot
     from scheduler.domain import lottery as rules
     from scheduler.domain.identity import make_mainland_id
     from scheduler.settings import get_settings
@@ -134,7 +129,7 @@ async def on_database(applications: int, seats: int) -> dict[str, float]:
                             f"4401061990{k // 28000 % 12 + 1:02d}{k % 28 + 1:02d}{k % 1000:03d}"
                         )
                         parties.append(
-                            LotteryParty(
+                            Party(
                                 application=app["id"],
                                 role=role,
                                 name=f"P{k}",
@@ -144,7 +139,7 @@ async def on_database(applications: int, seats: int) -> dict[str, float]:
                                 **id_columns(settings, "mainland_id", number + f"#{k}"),
                             )
                         )
-                await LotteryParty.insert(*parties)
+                await Party.insert(*parties)
         start = time.perf_counter()
         if os.environ.get("BENCH_PROFILE"):
             import cProfile

@@ -28,11 +28,12 @@ def slug(resp: httpx.Response) -> str:
 
 
 async def stored() -> tuple[int, int, int]:
-    from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
+    from scheduler.db.tables import Party
+    from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 
     return (
         await WaitlistEntry.count(),
-        await WaitlistParty.count(),
+        await Party.count().where(Party.entry.is_not_null()),
         await WaitlistClaim.count(),
     )
 
@@ -247,7 +248,8 @@ async def test_booking_body_still_books(client: httpx.AsyncClient) -> None:
 
 
 async def test_retention_erases_entries_past_their_date(client: httpx.AsyncClient) -> None:
-    from scheduler.db.waitlist_tables import WaitlistEntry, WaitlistParty
+    from scheduler.db.tables import Party
+    from scheduler.db.waitlist_tables import WaitlistEntry
     from scheduler.settings import get_settings
     from scheduler.usecases.privacy.retention import SCHEDULED_ERASERS
 
@@ -266,8 +268,9 @@ async def test_retention_erases_entries_past_their_date(client: httpx.AsyncClien
     )
     assert await erase(later, settings) == 2
     assert await erase(later, settings) == 0  # idempotent
-    rows = await WaitlistParty.select(
-        WaitlistParty.name, WaitlistParty.phone, WaitlistParty.id_sealed, WaitlistParty.id_hash
+    rows = await Party.select(Party.name, Party.phone, Party.id_sealed, Party.id_hash).where(
+        Party.entry.is_not_null()
     )
+    assert len(rows) == 2
     assert all(set(r.values()) == {""} for r in rows)
     assert await WaitlistEntry.count() == 1  # the entry itself stays for statistics

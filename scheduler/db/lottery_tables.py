@@ -1,9 +1,6 @@
 """Tables of hot-date lotteries (issue 7): the lottery, its offices, the couples'
-applications with their two parties, and the one-application-per-ID claims.
-
-ID numbers are stored sealed, masked and keyed-hashed like a party's
-(scheduler/usecases/privacy/personal_data.py); the hash (``id_hash``, the same value as
-``party.id_hash``) is what every rule uses.
+applications and the one-application-per-ID claims. An application's two partners
+are ``party`` rows owned by it (``party.application``, scheduler/db/tables.py).
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     Serial,
-    Text,
     Timestamptz,
     Varchar,
 )
@@ -70,26 +66,6 @@ class LotteryApplication(Table):
     ended_at = Timestamptz(null=True, default=None)
 
 
-class LotteryParty(Table):
-    id: Serial
-    application = ForeignKey(references=LotteryApplication, index=True)
-    role = Varchar(length=1)  # "a" or "b"
-    name = Varchar(length=100)
-    id_type = Varchar(length=24)
-    # As party's: sealed, masked, keyed hash (scheduler/usecases/privacy/personal_data.py); all ""
-    # once erased by scheduler/usecases/privacy/retention.py.
-    id_sealed = Text(default="")
-    id_masked = Varchar(length=40, default="")
-    id_hash = Varchar(length=64, index=True)
-    # The number's keyed hash whatever its type (personal_data.number_hash); "" on
-    # rows from before issue 13.7 and once erased.
-    number_hash = Varchar(length=64, default="")
-    phone = Varchar(length=20)
-    code_hash = Varchar(length=64)
-    code_attempts = Integer(default=0)
-    confirmed_at = Timestamptz(null=True, default=None)
-
-
 class LotteryClaim(Table):
     """``"<lottery id>:<id hash>"``, unique: one live application per ID number and
     lottery, whichever partner it names, under races without locks."""
@@ -103,6 +79,5 @@ LOTTERY_TABLES: list[type[Table]] = [
     Lottery,
     LotteryOffice,
     LotteryApplication,
-    LotteryParty,
     LotteryClaim,
 ]

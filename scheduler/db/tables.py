@@ -22,7 +22,11 @@ from piccolo.columns import (
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
+from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
+
+_LOTTERY = "scheduler.db.lottery_tables"
+_WAITLIST = "scheduler.db.waitlist_tables"
 
 
 class Office(Table):
@@ -119,16 +123,38 @@ class Appointment(Table):
 
 
 class Party(Table):
+    """One partner of a couple, owned by exactly one of: an appointment, a lottery
+    application, a waiting-list entry (CHECK ``party_one_owner`` and one row per
+    owner and role, both in migration 2026-12-04T11:00; docs/decisions.md, "One
+    verified couple"). Written and confirmed through scheduler/usecases/couples/confirmation.py."""
+
     id: Serial
-    appointment = ForeignKey(references=Appointment, index=True)
+    appointment = ForeignKey(references=Appointment, null=True, default=None, index=True)
+    # The owners of the other two kinds live in modules that import this one.
+    application: ForeignKey[Table] = ForeignKey(
+        references=LazyTableReference("LotteryApplication", module_path=_LOTTERY),
+        null=True,
+        default=None,
+        index=True,
+    )
+    entry: ForeignKey[Table] = ForeignKey(
+        references=LazyTableReference("WaitlistEntry", module_path=_WAITLIST),
+        null=True,
+        default=None,
+        index=True,
+    )
     role = Varchar(length=1)  # "a" or "b"
     name = Varchar(length=100)
     id_type = Varchar(length=24)
     # The ID number sealed for reveals (scheduler.kernel.crypto), masked for lists, and
-    # keyed-hashed for lookups; see scheduler/usecases/privacy/personal_data.py.
+    # keyed-hashed for lookups; see scheduler/usecases/privacy/personal_data.py. All ""
+    # once erased by the retention jobs.
     id_sealed = Text(default="")
     id_masked = Varchar(length=40, default="")
     id_hash = Varchar(length=64, index=True)
+    # The number's keyed hash whatever its type (personal_data.number_hash); "" where
+    # not known (booking parties before issue 15) and once erased.
+    number_hash = Varchar(length=64, default="")
     phone = Varchar(length=20)
     code_hash = Varchar(length=64)
     code_attempts = Integer(default=0)

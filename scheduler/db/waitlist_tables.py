@@ -1,9 +1,10 @@
 """Tables of the waiting list (issue 7, item 3) and of the shared rate-limit counters
 (item 4).
 
-A waitlist entry is one couple (two ``WaitlistParty`` rows) waiting for one date and
-service at up to three offices. ``WaitlistClaim`` makes "one active entry per ID number
-per date" hold under races without locks (a unique column, like ``IdClaim``).
+A waitlist entry is one couple (two ``party`` rows owned by it, ``party.entry``)
+waiting for one date and service at up to three offices. ``WaitlistClaim`` makes "one
+active entry per ID number per date" hold under races without locks (a unique column,
+like ``IdClaim``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     Serial,
-    Text,
     Timestamptz,
     Varchar,
 )
@@ -52,26 +52,6 @@ class WaitlistEntry(Table):
     ended_at = Timestamptz(null=True, default=None)
 
 
-class WaitlistParty(Table):
-    id: Serial
-    entry = ForeignKey(references=WaitlistEntry, index=True)
-    role = Varchar(length=1)  # "a" or "b"
-    name = Varchar(length=100)
-    id_type = Varchar(length=24)
-    # As Party stores it (scheduler/usecases/privacy/personal_data.py): sealed, masked, keyed hash;
-    # never in plaintext. Emptied by the retention job.
-    id_sealed = Text(default="")
-    id_masked = Varchar(length=40, default="")
-    id_hash = Varchar(length=64, index=True)
-    # The number's keyed hash whatever its type (personal_data.number_hash); "" on
-    # rows from before issue 13.7 and once erased.
-    number_hash = Varchar(length=64, default="")
-    phone = Varchar(length=20)
-    code_hash = Varchar(length=64)
-    code_attempts = Integer(default=0)
-    confirmed_at = Timestamptz(null=True, default=None)
-
-
 class WaitlistClaim(Table):
     """``<date>:<keyed hash of the ID>`` per active entry: one active entry per ID per date."""
 
@@ -93,4 +73,4 @@ class RateCounter(Table):
     hits = Integer(default=0)
 
 
-WAITLIST_TABLES: list[type[Table]] = [WaitlistEntry, WaitlistParty, WaitlistClaim, RateCounter]
+WAITLIST_TABLES: list[type[Table]] = [WaitlistEntry, WaitlistClaim, RateCounter]

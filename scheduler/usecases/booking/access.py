@@ -20,15 +20,15 @@ from typing import Any
 from scheduler.db.appointments import Loaded, load, load_for_owner, public_view
 from scheduler.db.couple_tables import CodeResend, ManageRecovery
 from scheduler.db.engine import write_transaction
-from scheduler.db.tables import Appointment, AppointmentEvent, Party
+from scheduler.db.tables import Appointment, AppointmentEvent
 from scheduler.domain.identity import InvalidIdentity, normalize_mobile
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import hash_token, keyed_hash, new_code, new_manage_token
 from scheduler.notify import outbox
 from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
-from scheduler.usecases.booking.lifecycle import PartyInput
-from scheduler.usecases.couples.holds import code_hash
+from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.privacy.personal_data import open_id
 
@@ -121,9 +121,9 @@ async def _resend(loaded: Loaded, party: dict[str, Any], now: datetime, settings
         raise DomainError("rate-limited", reason="resends", retry_after=0)
     await _count_sms(settings, party, now)
     code = new_code()
-    await Party.update(
-        {Party.code_hash: code_hash(settings.secret_key, loaded.id, party["role"], code)}
-    ).where(Party.id == party["id"])
+    await confirmation.replace_code(
+        confirmation.Owner("appointment", loaded.id), party, code, settings.secret_key
+    )
     await CodeResend.insert(CodeResend(appointment=loaded.id, role=party["role"], at=now))
     minutes = max(1, int((expires - now).total_seconds() // 60))
     await outbox.enqueue(

@@ -34,13 +34,6 @@ from scheduler.db.tables import (
     Appointment,
     AppointmentEvent,
     IdClaim,
-    Party,
-)
-from scheduler.domain.identity import (
-    InvalidIdentity,
-    normalize_id,
-    normalize_mobile,
-    refuse_mainland_as_passport,
 )
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES
@@ -54,15 +47,19 @@ from scheduler.kernel.security import (
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_slot
-from scheduler.usecases.couples import holds
-from scheduler.usecases.couples.attempts import check_code
+from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
+from scheduler.usecases.couples.partners import (
+    PARTY_ROLES,
+    PartyInput,
+    party_problems,
+    refuse_passports,
+)
 from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.policy import bans, policies, ratelimits, rules
 from scheduler.usecases.privacy.personal_data import id_columns
 from scheduler.usecases.waitlist import offers as waitlist_offers
 
-PARTY_ROLES = ("a", "b")
 PENDING = ("pending_confirmation",)
 # The history entry of a hold released because its codes locked (wrong too often).
 LOCKED_EVENT = "code_locked"
@@ -72,52 +69,12 @@ CHANGEABLE = (*ACTIVE_STATUSES, "needs_rebooking")
 
 
 @dataclass(frozen=True)
-class PartyInput:
-    name: str
-    id_type: str
-    id_number: str
-    phone: str
-
-
-@dataclass(frozen=True)
 class BookingInput:
     slot_id: int
     service: str
     party_a: PartyInput
     party_b: PartyInput
     locale: str = "zh-Hans"
-
-
-def clean_party(role: str, party: PartyInput) -> PartyInput:
-    """Normalise one party or raise invalid-input naming each bad field."""
-    cleaned, errors = party_problems(role, party)
-    if errors:
-        raise DomainError.all_of(errors)
-    assert cleaned is not None
-    return cleaned
-
-
-def party_problems(role: str, party: PartyInput) -> tuple[PartyInput | None, list[DomainError]]:
-    """The party normalised, or every field's problem (a form shows them all at once)."""
-    errors: list[DomainError] = []
-    name = " ".join(party.name.split())
-    # Control characters (NUL: PostgreSQL refuses it in text) are never part of a name.
-    if not 1 <= len(name) <= 100 or not name.isprintable():
-        errors.append(DomainError("invalid-input", field=f"party_{role}.name", reason="name"))
-    id_number = phone = ""
-    try:
-        id_number = normalize_id(party.id_type, party.id_number)
-    except InvalidIdentity as exc:
-        field = f"party_{role}.id_number"
-        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
-    try:
-        phone = normalize_mobile(party.phone)
-    except InvalidIdentity as exc:
-        field = f"party_{role}.phone"
-        errors.append(DomainError("invalid-input", field=field, reason=exc.reason))
-    if errors:
-        return None, errors
-    return PartyInput(name=name, id_type=party.id_type, id_number=id_number, phone=phone), []
 
 
 def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
@@ -138,17 +95,6 @@ def clean_couple(data: BookingInput) -> tuple[PartyInput, PartyInput]:
         raise DomainError.all_of(errors)
     assert party_a is not None and party_b is not None
     return party_a, party_b
-
-
-def refuse_passports(*parties: PartyInput) -> None:
-    """422 naming the first party whose passport number is a resident ID number."""
-    for role, party in zip(PARTY_ROLES, parties, strict=True):
-        try:
-            refuse_mainland_as_passport(party.id_type, party.id_number)
-        except InvalidIdentity as exc:
-            raise DomainError(
-                "invalid-input", field=f"party_{role}.id_number", reason=exc.reason
-            ) from exc
 
 
 def id_claim(secret_key: str, service: str, id_type: str, id_number: str) -> str:
@@ -408,8 +354,8 @@ async def confirm(
         # Spend the attempt before comparing (scheduler/usecases/couples/attempts.py). Only a
         # pending party hears how its code fared; anything else is told to whoever
         # has the right code, and answered as an unknown reference otherwise (13.5).
-        entered = keyed_hash(settings.secret_key, "code", f"{loaded.id}:{role}:{code.strip()}")
-        checked = await check_code(Party, party, entered, settings.code_max_attempts)
+        owner = confirmation.Owner("appointment", loaded.id)
+        checked = await confirmation.check(owner, party, code, settings)
         if pending and checked.result == "locked":
             outcome = await _lock_out(loaded, now)  # locked before holds were released
         elif pending and checked.result == "wrong":
@@ -459,7 +405,7 @@ async def _confirm_party(
     """Record one party's confirmation; the second one makes the booking final (and
     takes the seat of a hold that waited for one: if it is gone, the hold ends and
     its refusal is returned)."""
-    await Party.update({Party.confirmed_at: now}).where(Party.id == party["id"])
+    await confirmation.mark_confirmed(party, now)
     await _event(loaded.id, f"confirmed_{party['role']}", now)
     others_done = all(
         p["confirmed_at"] is not None for p in loaded.parties if p["id"] != party["id"]

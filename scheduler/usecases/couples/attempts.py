@@ -17,8 +17,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from piccolo.table import Table
-
+from scheduler.db.tables import Party
 from scheduler.kernel.errors import DomainError
 
 
@@ -35,20 +34,15 @@ class Checked:
         return self.result == "right"
 
 
-async def check_code(
-    table: type[Table], party: dict[str, Any], code_hash: str, limit: int
-) -> Checked:
+async def check_code(party: dict[str, Any], code_hash: str, limit: int) -> Checked:
     """Spend one of the party row's attempts, then compare ``code_hash`` (the hash of
-    the code entered, computed as the caller stored it) with the stored one as of
-    that UPDATE (a resent code replaces it). Inside the caller's transaction."""
-    # Piccolo's Table type does not declare the columns the callers' tables have.
-    attempts: Any = table.code_attempts  # type: ignore[attr-defined]
-    stored: Any = table.code_hash  # type: ignore[attr-defined]
-    row_id: Any = table.id  # type: ignore[attr-defined]
+    the code entered, computed as the owner's codes are, confirmation.Owner.code_hash)
+    with the stored one as of that UPDATE (a resent code replaces it). Inside the
+    caller's transaction."""
     rows = await (
-        table.update({attempts: attempts + 1})
-        .where((row_id == party["id"]) & (attempts < limit))
-        .returning(attempts, stored)
+        Party.update({Party.code_attempts: Party.code_attempts + 1})
+        .where((Party.id == party["id"]) & (Party.code_attempts < limit))
+        .returning(Party.code_attempts, Party.code_hash)
     )
     if not rows:
         return Checked("locked", limit)

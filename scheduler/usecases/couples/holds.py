@@ -13,17 +13,17 @@ them set-based; ``write_held`` is the row-by-row path of booking and offers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from scheduler.db.engine import is_unique_violation
-from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim, Party
+from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim
 from scheduler.kernel.errors import DomainError
-from scheduler.kernel.security import keyed_hash
-from scheduler.notify import outbox
 from scheduler.notify.terms import SmsTerms
+from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.confirmation import CodeText
 
 # Services where one person may hold only one active appointment across all offices.
 ONE_ACTIVE_PER_ID = frozenset({"marriage"})
@@ -37,6 +37,7 @@ PARTY_COLUMNS = (
     "id_sealed",
     "id_masked",
     "id_hash",
+    "number_hash",
     "phone",
     "code_hash",
     "code_attempts",
@@ -79,17 +80,6 @@ class HeldParty:
         return [self.id_hash] + (["any:" + self.number_hash] if self.number_hash else [])
 
 
-@dataclass(frozen=True)
-class CodeText:
-    """The SMS that carries each partner's code; ``payload`` follows code and reference."""
-
-    template: str
-    key: Callable[[str], str]  # role -> outbox key (one text per party and hold)
-    locale: str
-    payload: dict[str, Any]
-    validity_seconds: int
-
-
 def appointment_row(
     *,
     reference: str,
@@ -124,26 +114,14 @@ def id_claims(service: str, id_hashes: Iterable[str]) -> list[str]:
     return sorted(f"{service}:{h}" for h in id_hashes)
 
 
-def code_hash(secret_key: str, appointment_id: int, role: str, code: str) -> str:
-    return keyed_hash(secret_key, "code", f"{appointment_id}:{role}:{code}")
-
-
 def party_values(
     appointment_id: int, party: HeldParty, code: str, secret_key: str
 ) -> dict[str, Any]:
-    """A ``party`` row by column name (code_attempts starts at 0)."""
-    return {
-        "appointment": appointment_id,
-        "role": party.role,
-        "name": party.name,
-        "id_type": party.id_type,
-        "id_sealed": party.id_sealed,
-        "id_masked": party.id_masked,
-        "id_hash": party.id_hash,
-        "phone": party.phone,
-        "code_hash": code_hash(secret_key, appointment_id, party.role, code),
-        "code_attempts": 0,
-    }
+    """A ``party`` row of the appointment by column name (code_attempts starts at 0)."""
+    owner = confirmation.Owner("appointment", appointment_id)
+    return confirmation.party_values(
+        owner, party.role, asdict(party), owner.code_hash(secret_key, party.role, code)
+    )
 
 
 def held_event_values(
@@ -160,6 +138,7 @@ def held_event_values(
 
 
 def code_payload(code: str, reference: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """As ``confirmation.text_codes`` writes it (the lottery draw writes set-based)."""
     return {"code": code, "reference": reference, **extra}
 
 
@@ -199,22 +178,11 @@ async def write_held(
     claims, parties, the ``held`` event and a code SMS per party (under ``terms``).
     In the caller's transaction."""
     await claim_ids(appointment_id, claims)
-    await Party.insert(
-        *[Party(**party_values(appointment_id, p, codes[p.role], secret_key)) for p in parties]
-    )
     await AppointmentEvent.insert(
         AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
     )
-    for p in parties:
-        await outbox.enqueue(
-            key=text.key(p.role),
-            to_phone=p.phone,
-            template=text.template,
-            locale=text.locale,
-            payload=code_payload(codes[p.role], reference, text.payload),
-            now=now,
-            terms=terms,
-            urgent=True,
-            appointment_id=appointment_id,
-            validity_seconds=text.validity_seconds,
-        )
+    owner = confirmation.Owner("appointment", appointment_id)
+    people = {p.role: asdict(p) for p in parties}
+    await confirmation.start(
+        owner, people, codes, text, reference=reference, now=now, secret_key=secret_key, terms=terms
+    )

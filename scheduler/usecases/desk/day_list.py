@@ -46,7 +46,9 @@ async def _matching_ids(query: str, settings: Settings) -> list[int]:
     hashes = [keyed_hash(settings.secret_key, "id", f"{t}:{query.upper()}") for t in ID_TYPES]
     ids += [
         r["appointment"]
-        for r in await Party.select(Party.appointment).where(Party.id_hash.is_in(hashes))
+        for r in await Party.select(Party.appointment).where(
+            Party.id_hash.is_in(hashes) & Party.appointment.is_not_null()
+        )
     ]
     return ids
 

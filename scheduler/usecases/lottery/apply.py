@@ -17,23 +17,23 @@ from zoneinfo import ZoneInfo
 from scheduler.db.appointments import load as load_appointment
 from scheduler.db.appointments import public_view as appointment_view
 from scheduler.db.engine import is_unique_violation, write_transaction
-from scheduler.db.lottery_tables import LotteryApplication, LotteryClaim, LotteryParty
+from scheduler.db.lottery_tables import LotteryApplication, LotteryClaim
 from scheduler.db.tables import Appointment, Slot
 from scheduler.domain import lottery as rules
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES
 from scheduler.kernel.security import (
     hash_token,
-    keyed_hash,
     new_manage_token,
     new_reference,
     normalize_reference,
     tokens_match,
 )
 from scheduler.settings import Settings
-from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.calendar.lottery_days import load as load_lottery
 from scheduler.usecases.couples import codes as couple_codes
+from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 
@@ -145,22 +145,15 @@ async def apply(
             ).returning(LotteryApplication.id)
             app_id = rows[0]["id"]
             await LotteryClaim.insert(*[LotteryClaim(claim=c, application=app_id) for c in claims])
-            await couple_codes.insert_parties(
-                LotteryParty,
-                {"application": app_id},
-                parties,
-                ids,
-                {role: _code_hash(settings, app_id, role, codes[role]) for role in codes},
-            )
-            await couple_codes.text_codes(
-                f"lottery-application:{app_id}",
-                parties,
+            key, minutes = f"lottery-application:{app_id}", settings.hold_minutes
+            await confirmation.start(
+                confirmation.Owner("application", app_id),
+                couple_codes.people(parties, ids),
                 codes,
-                template="lottery_code",
-                locale=data.locale,
+                couple_codes.code_text(key, "lottery_code", data.locale, minutes),
                 reference=reference,
-                minutes=settings.hold_minutes,
                 now=now,
+                secret_key=settings.secret_key,
                 terms=await policies.sms_terms(settings),
             )
     except Exception as exc:
@@ -168,10 +161,6 @@ async def apply(
             raise DomainError("already-applied") from exc
         raise
     return await view(lottery_id, reference, token, settings) | {"manage_token": token}
-
-
-def _code_hash(settings: Settings, app_id: int, role: str, code: str) -> str:
-    return keyed_hash(settings.secret_key, "lottery-code", f"{app_id}:{role}:{code.strip()}")
 
 
 async def _release_stale(now: datetime, claims: list[str]) -> None:
@@ -247,12 +236,7 @@ async def _load(lottery_id: int, reference: str) -> tuple[dict[str, Any], list[d
     )
     if row is None:
         raise DomainError("not-found")
-    parties = await (
-        LotteryParty.select()
-        .where(LotteryParty.application == row["id"])
-        .order_by(LotteryParty.role)
-    )
-    return row, parties
+    return row, await confirmation.load(confirmation.Owner("application", row["id"]))
 
 
 async def _load_for_owner(
@@ -274,14 +258,14 @@ async def confirm(
         row, parties = await _load(lottery_id, reference)
         lottery, _ = await load_lottery(lottery_id)
         party = next(p for p in parties if p["role"] == role)
-        entered = _code_hash(settings, row["id"], role, code)
+        owner = confirmation.Owner("application", row["id"])
         status = row["status"]
         if status == "pending_confirmation" and row["hold_expires_at"] <= now:
             await _end([row["id"]], "expired", now, ("pending_confirmation",))
             status = "expired"
         if status != "pending_confirmation" or party["confirmed_at"] is not None:
             # Told only to whoever has the code; else as an unknown reference (issue 13.5).
-            if not await couple_codes.proves_code(LotteryParty, party, entered, settings):
+            if not await confirmation.proves_code(owner, party, code, settings):
                 outcome = DomainError("not-found")
             elif status == "expired":
                 outcome = DomainError("hold-expired")
@@ -291,8 +275,8 @@ async def confirm(
         elif now >= lottery["closes_at"]:
             raise DomainError("lottery-closed")
         else:
-            outcome, both = await couple_codes.enter_code(
-                LotteryParty, party, parties, entered, now=now, settings=settings
+            outcome, both = await confirmation.enter_code(
+                owner, party, parties, code, now=now, settings=settings
             )
             if both:
                 await LotteryApplication.update(

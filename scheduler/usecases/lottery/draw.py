@@ -24,13 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.db.engine import insert_rows, write_transaction
-from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice, LotteryParty
+from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
 from scheduler.db.tables import (
     Appointment,
     IdClaim,
     Office,
     OfficeDay,
     OnsiteWindow,
+    Party,
     Slot,
 )
 from scheduler.domain import lottery as rules
@@ -143,9 +144,9 @@ async def _entries(lottery_id: int, statuses: tuple[str, ...]) -> dict[str, rule
     )
     hashes: dict[int, list[str]] = {}
     for chunk in _chunks([a["id"] for a in apps]):
-        for p in await LotteryParty.select(
-            LotteryParty.application, LotteryParty.id_hash, LotteryParty.number_hash
-        ).where(LotteryParty.application.is_in(chunk)):
+        for p in await Party.select(Party.application, Party.id_hash, Party.number_hash).where(
+            Party.application.is_in(chunk)
+        ):
             # Typed and whatever the type (issue 13.7): one person, one win, one booking.
             hashes.setdefault(p["application"], []).append(p["id_hash"])
             if p["number_hash"]:
@@ -303,9 +304,7 @@ async def _make_appointments(
     inserted = await Appointment.insert(*rows).returning(Appointment.id, Appointment.reference)
     by_reference = {r["reference"]: r for r in inserted}
     appointment_of = {ref: by_reference[references[ref]] for ref in awards}
-    parties = await LotteryParty.select().where(
-        LotteryParty.application.is_in([a["id"] for a in apps.values()])
-    )
+    parties = await Party.select().where(Party.application.is_in([a["id"] for a in apps.values()]))
     by_app: dict[int, list[dict[str, Any]]] = {}
     for p in parties:
         by_app.setdefault(p["application"], []).append(p)

@@ -6,7 +6,8 @@ partners' names, phones, ID numbers (sealed, masked, hashed) and code hashes of
 every application to a lottery whose date is past ``RETENTION_DAYS`` (in its
 offices' time zone) are emptied, and the per-ID claims deleted. The application
 (reference, status, preferences) and the lottery (seed, published order) stay:
-the draw remains checkable. The sealed ID column is registered for key rotation.
+the draw remains checkable. The partners are ``party`` rows, re-sealed with the
+bookings' (scheduler/usecases/privacy/personal_data.py).
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ from scheduler.db.lottery_tables import (
     LotteryApplication,
     LotteryClaim,
     LotteryOffice,
-    LotteryParty,
 )
+from scheduler.db.tables import Party
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
-from scheduler.usecases.privacy.personal_data import PURPOSE, register_sealed
-from scheduler.usecases.privacy.retention import erase_on_schedule
+from scheduler.usecases.privacy.retention import erase_on_schedule, erase_parties
 
 BATCH = 500
-
-register_sealed(LotteryParty, "id_sealed", PURPOSE)
 
 
 @erase_on_schedule("lottery")
@@ -47,25 +45,15 @@ async def erase_lottery(now: datetime, settings: Settings) -> int:
             continue
         while True:
             parties = await (
-                LotteryParty.select(LotteryParty.id, LotteryParty.application)
-                .where((LotteryParty.application.lottery == row["id"]) & (LotteryParty.phone != ""))
+                Party.select(Party.id, Party.application)
+                .where((Party.application.lottery == row["id"]) & (Party.phone != ""))
                 .limit(BATCH)
             )
             if not parties:
                 break
             apps = sorted({p["application"] for p in parties})
             async with write_transaction():
-                await LotteryParty.update(
-                    {
-                        LotteryParty.name: "",
-                        LotteryParty.phone: "",
-                        LotteryParty.id_sealed: "",
-                        LotteryParty.id_masked: "",
-                        LotteryParty.id_hash: "",
-                        LotteryParty.number_hash: "",
-                        LotteryParty.code_hash: "",
-                    }
-                ).where(LotteryParty.id.is_in([p["id"] for p in parties]))
+                await erase_parties(Party.id.is_in([p["id"] for p in parties]), code_hashes=True)
                 await LotteryClaim.delete().where(LotteryClaim.application.is_in(apps))
                 await LotteryApplication.update({LotteryApplication.hold_expires_at: None}).where(
                     LotteryApplication.id.is_in(apps)

@@ -363,6 +363,51 @@ async def scope_offices(decl: Declaration, scope: frozenset[int] | None) -> list
     return sorted(o["code"] for o in await _offices(decl, scope))
 
 
+async def write(
+    decl: Declaration, office_ids: list[int], *, by: str, now: datetime
+) -> tuple[int, list[dict[str, Any]]]:
+    """THE writer of a blackout (declared here, or a service suspension,
+    scheduler/usecases/offices/suspensions.py): its row, its offices and the marks of
+    the slots it covers. Inside the caller's write transaction; returns the id and
+    the covered slots."""
+    rows = await Blackout.insert(
+        Blackout(
+            kind=decl.kind,
+            start_date=decl.start_date,
+            end_date=decl.end_date,
+            start_time=_clock(decl.start_time),
+            end_time=_clock(decl.end_time),
+            services=sorted(decl.services),
+            reason=decl.reason,
+            cap_percent=decl.cap_percent,
+            allow_other_office=decl.allow_other_office,
+            created_by=by[:64],
+            created_at=now,
+        )
+    ).returning(Blackout.id)
+    blackout_id: int = rows[0]["id"]
+    await BlackoutOffice.insert(
+        *[BlackoutOffice(blackout=blackout_id, office=o) for o in office_ids]
+    )
+    covered = await covered_slots(decl.rule, office_ids)
+    await refresh_slots(covered)
+    return blackout_id, covered
+
+
+async def write_lift(blackout_id: int, office_ids: list[int], *, by: str, now: datetime) -> bool:
+    """Lift a blackout (False if it was lifted already) and recompute the marks of
+    the slots it covered from what remains. Inside the caller's write transaction."""
+    lifted = (
+        await Blackout.update({Blackout.lifted_at: now, Blackout.lifted_by: by[:64]})
+        .where((Blackout.id == blackout_id) & Blackout.lifted_at.is_null())
+        .returning(Blackout.id)
+    )
+    row = await Blackout.select().where(Blackout.id == blackout_id).output(load_json=True).first()
+    assert row is not None
+    await refresh_slots(await covered_slots(rule_of(row), office_ids))
+    return bool(lifted)
+
+
 async def declare(
     decl: Declaration,
     *,
@@ -399,27 +444,7 @@ async def declare(
     if preview_token or needs:
         check_preview_token(preview_token, decl, offices, actor.username, now, settings.secret_key)
     async with write_transaction():
-        rows = await Blackout.insert(
-            Blackout(
-                kind=decl.kind,
-                start_date=decl.start_date,
-                end_date=decl.end_date,
-                start_time=_clock(decl.start_time),
-                end_time=_clock(decl.end_time),
-                services=sorted(decl.services),
-                reason=decl.reason,
-                cap_percent=decl.cap_percent,
-                allow_other_office=decl.allow_other_office,
-                created_by=actor.username[:64],
-                created_at=now,
-            )
-        ).returning(Blackout.id)
-        blackout_id = rows[0]["id"]
-        await BlackoutOffice.insert(
-            *[BlackoutOffice(blackout=blackout_id, office=o) for o in office_ids]
-        )
-        covered = await covered_slots(decl.rule, office_ids)
-        await refresh_slots(covered)
+        blackout_id, covered = await write(decl, office_ids, by=actor.username, now=now)
         run_id = None
         if decl.kind == "closed":
             total = len(await _affected([s["id"] for s in covered]))
@@ -528,20 +553,8 @@ async def lift(
     if not offices or (scope is not None and any(o not in scope for o in offices)):
         raise DomainError("not-found")
     async with write_transaction():
-        lifted = (
-            await Blackout.update(
-                {Blackout.lifted_at: now, Blackout.lifted_by: actor.username[:64]}
-            )
-            .where((Blackout.id == blackout_id) & Blackout.lifted_at.is_null())
-            .returning(Blackout.id)
-        )
-        if not lifted:
+        if not await write_lift(blackout_id, offices, by=actor.username, now=now):
             raise DomainError("not-pending")
-        row = (
-            await Blackout.select().where(Blackout.id == blackout_id).output(load_json=True).first()
-        )
-        assert row is not None
-        await refresh_slots(await covered_slots(rule_of(row), offices))
         await audit.record(
             actor, "blackout.lift", object_type="blackout", object_id=blackout_id, now=now
         )

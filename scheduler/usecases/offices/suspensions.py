@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.db import audit
 from scheduler.db.appointments import ACTIVE_STATUSES, load
-from scheduler.db.blackout_tables import Blackout, BlackoutOffice
+from scheduler.db.blackout_tables import BlackoutOffice
 from scheduler.db.engine import write_transaction
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import Appointment, Office
@@ -31,8 +31,7 @@ from scheduler.domain.sms import contains_url
 from scheduler.kernel.errors import DomainError
 from scheduler.settings import Settings
 from scheduler.usecases.couples.texting import notify_couple
-from scheduler.usecases.offices.blackouts import refresh_slots
-from scheduler.usecases.offices.reschedule import covered_slots
+from scheduler.usecases.offices import blackouts
 
 TEMPLATE = "service_suspended"
 LISTED = 50
@@ -47,16 +46,19 @@ class Suspension:
     reason: dict[str, str] = field(default_factory=dict)  # per locale
 
     @property
-    def rule(self) -> Rule:
-        return Rule(
-            "no_new_bookings",
-            self.start_date,
-            self.end_date,
-            None,
-            None,
-            frozenset({self.service}),
-            50,
+    def declaration(self) -> blackouts.Declaration:
+        """The blackout that enforces it: no new bookings of the service."""
+        return blackouts.Declaration(
+            kind="no_new_bookings",
+            start_date=self.start_date,
+            end_date=self.end_date,
+            services=[self.service],
+            reason=self.reason,
         )
+
+    @property
+    def rule(self) -> Rule:
+        return self.declaration.rule
 
 
 async def _offices(codes: list[str], scope: frozenset[int] | None) -> list[dict[str, Any]]:
@@ -97,23 +99,10 @@ async def suspend(
     _check(s, offices, now)
     office_ids = [o["id"] for o in offices]
     async with write_transaction():
-        rows = await Blackout.insert(
-            Blackout(
-                kind="no_new_bookings",
-                start_date=s.start_date,
-                end_date=s.end_date,
-                services=[s.service],
-                reason=s.reason,
-                created_by=actor.username[:64],
-                created_at=now,
-            )
-        ).returning(Blackout.id)
-        blackout_id = rows[0]["id"]
-        await BlackoutOffice.insert(
-            *[BlackoutOffice(blackout=blackout_id, office=o) for o in office_ids]
+        # A suspension is a blackout limited to the service, written by the one writer.
+        blackout_id, covered = await blackouts.write(
+            s.declaration, office_ids, by=actor.username, now=now
         )
-        covered = await covered_slots(s.rule, office_ids)
-        await refresh_slots(covered)
         inserted = await ServiceSuspension.insert(
             ServiceSuspension(
                 blackout=blackout_id,
@@ -195,19 +184,9 @@ async def lift(
         )
         if not lifted:
             raise DomainError("not-pending")
-        await Blackout.update(
-            {Blackout.lifted_at: now, Blackout.lifted_by: actor.username[:64]}
-        ).where((Blackout.id == row["blackout"]) & Blackout.lifted_at.is_null())
-        rule = Rule(
-            "no_new_bookings",
-            row["start_date"],
-            row["end_date"],
-            None,
-            None,
-            frozenset({row["service"]}),
-            50,
-        )
-        await refresh_slots(await covered_slots(rule, offices))
+        # Its blackout may have been lifted from the blackouts page already: the
+        # suspension is lifted all the same.
+        await blackouts.write_lift(row["blackout"], offices, by=actor.username, now=now)
         await audit.record(
             actor,
             "service.resume",

@@ -13,9 +13,10 @@ A party's ID number is kept three ways, each for one use:
 Key rotation: put the new key first in ``DATA_KEYS`` (keep the old ones after it),
 restart, then run ``python -m scheduler reseal``, which re-seals every registered
 sealed column (``register_sealed``) in batches; once it reports nothing left under
-an old key, remove that key. Modules that seal their own columns (lottery
-applications, waiting list) call ``register_sealed`` at import and list their
-module in ``SEALED_MODULES`` so the command imports them.
+an old key, remove that key. The partners of bookings, lottery applications and
+waiting-list entries are all ``party`` rows; a module that seals a column of its own
+calls ``register_sealed`` at import and lists itself in ``SEALED_MODULES`` so the
+command imports it.
 """
 
 from __future__ import annotations
@@ -83,10 +84,9 @@ class SealedColumn:
 
 SEALED: list[SealedColumn] = [SealedColumn(Party, "id_sealed", PURPOSE)]
 # Modules that call register_sealed at import (one line each).
-SEALED_MODULES: tuple[str, ...] = (
-    "scheduler.usecases.waitlist.retention",
-    "scheduler.usecases.lottery.retention",
-)
+# (None today: the partners of lottery applications and waiting-list entries are
+# ``party`` rows since issue 15, re-sealed with the bookings'.)
+SEALED_MODULES: tuple[str, ...] = ()
 
 
 def register_sealed(table: type[Table], column: str, purpose: str) -> None:

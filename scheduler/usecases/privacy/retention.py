@@ -47,6 +47,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from piccolo.columns.combination import Combinable
@@ -121,6 +122,23 @@ async def erase_expired(now: datetime, settings: Settings, *, batch: int = BATCH
     return erased
 
 
+async def erase_parties(where: Combinable, *, code_hashes: bool = False) -> None:
+    """Empty what names or identifies the partners ``where`` selects (``party`` rows of
+    appointments, lottery applications or waiting-list entries); ``code_hashes``: their
+    code hashes too (the lottery's and the waiting list's erasure always did)."""
+    erased: dict[Any, str] = {
+        Party.name: "",
+        Party.phone: "",
+        Party.id_sealed: "",
+        Party.id_masked: "",
+        Party.id_hash: "",
+        Party.number_hash: "",
+    }
+    if code_hashes:
+        erased[Party.code_hash] = ""
+    await Party.update(erased).where(where)
+
+
 async def _erase_appointments(candidates: list[int], now: datetime) -> int:
     async with write_transaction():
         claimed = await (
@@ -131,15 +149,7 @@ async def _erase_appointments(candidates: list[int], now: datetime) -> int:
         ids = [r["id"] for r in claimed]
         if not ids:  # another process took this batch
             return 0
-        await Party.update(
-            {
-                Party.name: "",
-                Party.phone: "",
-                Party.id_sealed: "",
-                Party.id_masked: "",
-                Party.id_hash: "",
-            }
-        ).where(Party.appointment.is_in(ids))
+        await erase_parties(Party.appointment.is_in(ids))
         await IdClaim.delete().where(IdClaim.appointment.is_in(ids))
         await _blank_messages(OutboxMessage.appointment_id.is_in(ids))
         for fn in APPOINTMENT_ERASERS.values():

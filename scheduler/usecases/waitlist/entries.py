@@ -17,14 +17,13 @@ from scheduler.db.appointments import slot_view
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.records import load_slot
 from scheduler.db.tables import Appointment, Office, OfficeService
-from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
+from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain import waitlist as rules
 from scheduler.domain.calendar import last_bookable_day
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES
 from scheduler.kernel.security import (
     hash_token,
-    keyed_hash,
     new_manage_token,
     new_reference,
     normalize_reference,
@@ -33,6 +32,8 @@ from scheduler.kernel.security import (
 from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.couples import codes as couple_codes
+from scheduler.usecases.couples import confirmation
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 from scheduler.usecases.waitlist import offers as waitlist_offers
@@ -45,8 +46,8 @@ class JoinInput:
     service: str
     day: date
     offices: tuple[str, ...]
-    party_a: booking.PartyInput
-    party_b: booking.PartyInput
+    party_a: PartyInput
+    party_b: PartyInput
     time_from: str | None = None
     time_to: str | None = None
     locale: str = "zh-Hans"
@@ -144,29 +145,23 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             if is_unique_violation(exc):
                 raise DomainError("already-waiting") from exc
             raise
-        await couple_codes.insert_parties(
-            WaitlistParty,
-            {"entry": entry_id},
-            parties,
-            ids,
-            {role: _code_hash(settings, entry_id, role, c) for role, c in codes_sent.items()},
+        # Valid as long as the verification is (the office's hold time).
+        text = couple_codes.code_text(
+            f"waitlist:{entry_id}", "waitlist_code", data.locale, first["hold_minutes"]
         )
-        await couple_codes.text_codes(
-            f"waitlist:{entry_id}",
-            parties,
+        owner = confirmation.Owner("entry", entry_id)
+        people = couple_codes.people(parties, ids)
+        await confirmation.start(
+            owner,
+            people,
             codes_sent,
-            template="waitlist_code",
-            locale=data.locale,
+            text,
             reference=reference,
-            minutes=first["hold_minutes"],
             now=now,
+            secret_key=settings.secret_key,
             terms=await policies.sms_terms(settings),
         )
     return await _view(reference) | {"manage_token": token}
-
-
-def _code_hash(settings: Settings, entry_id: int, role: str, code: str) -> str:
-    return keyed_hash(settings.secret_key, "code", f"waitlist:{entry_id}:{role}:{code.strip()}")
 
 
 async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -180,12 +175,7 @@ async def _load(reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]] |
     )
     if entry is None:
         return None
-    parties = (
-        await WaitlistParty.select()
-        .where(WaitlistParty.entry == entry["id"])
-        .order_by(WaitlistParty.role)
-    )
-    return entry, parties
+    return entry, await confirmation.load(confirmation.Owner("entry", entry["id"]))
 
 
 async def _load_for_owner(
@@ -225,13 +215,13 @@ async def confirm(
             raise DomainError("not-found")
         entry, parties = loaded
         party = next(p for p in parties if p["role"] == role)
-        entered = _code_hash(settings, entry["id"], role, code)
+        owner = confirmation.Owner("entry", entry["id"])
         if entry["status"] == "pending" and entry["verify_expires_at"] <= now:
             await _end(entry["id"], "ended", ("pending",), now)
             entry["status"] = "ended"
         if entry["status"] != "pending" or party["confirmed_at"] is not None:
             # Told only to whoever has the code; else as an unknown reference (issue 13.5).
-            if not await couple_codes.proves_code(WaitlistParty, party, entered, settings):
+            if not await confirmation.proves_code(owner, party, code, settings):
                 outcome = DomainError("not-found")
             elif entry["status"] == "ended" and party["confirmed_at"] is None:
                 outcome = DomainError("hold-expired")
@@ -239,8 +229,8 @@ async def confirm(
                 outcome = DomainError("not-pending")
             # Else already verified: a retried request gets the same answer.
         else:
-            outcome, both = await couple_codes.enter_code(
-                WaitlistParty, party, parties, entered, now=now, settings=settings
+            outcome, both = await confirmation.enter_code(
+                owner, party, parties, code, now=now, settings=settings
             )
             if both:
                 queued = bool(

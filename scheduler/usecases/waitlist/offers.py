@@ -26,15 +26,15 @@ from zoneinfo import ZoneInfo
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.records import SlotRecord, office_of
 from scheduler.db.seats import Seat, take_seat
-from scheduler.db.tables import IdClaim, Office, Slot
-from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
+from scheduler.db.tables import IdClaim, Office, Party, Slot
+from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain import waitlist as rules
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code, new_reference
 from scheduler.notify.texts import sms_office_name
 from scheduler.settings import Settings
 from scheduler.usecases.calendar.lottery_days import reserved_slots
-from scheduler.usecases.couples import holds
+from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
 from scheduler.usecases.policy import policies
 
@@ -146,9 +146,9 @@ async def _waiting(
         return []
     busy: set[int] = set()
     if service in ONE_ACTIVE_PER_ID:
-        parties = await WaitlistParty.select(
-            WaitlistParty.entry, WaitlistParty.id_hash, WaitlistParty.number_hash
-        ).where(WaitlistParty.entry.is_in([e["id"] for e in entries]))
+        parties = await Party.select(Party.entry, Party.id_hash, Party.number_hash).where(
+            Party.entry.is_in([e["id"] for e in entries])
+        )
         # Typed and whatever the type (issue 13.7), as the offer's claims will be.
         claims = {f"{service}:{p['id_hash']}": p["entry"] for p in parties}
         claims |= {
@@ -183,11 +183,7 @@ async def _offer(
     entry or the seat first: read again), or ``day-full``."""
     slot = await Slot.select().where(Slot.id == free.id).first()
     office = await Office.select().where(Office.id == free.office_id).first()
-    parties = (
-        await WaitlistParty.select()
-        .where(WaitlistParty.entry == entry_id)
-        .order_by(WaitlistParty.role)
-    )
+    parties = await confirmation.load(confirmation.Owner("entry", entry_id))
     if slot is None or office is None or len(parties) != 2:
         return "raced"
     seat = SlotRecord.from_row(slot, office_of(office)).seat(people=2)

@@ -4,7 +4,8 @@ Entries are not appointments, so the retention job calls ``erase_waitlist`` on
 its schedule: the partners' names, phones and ID numbers (sealed, masked, hashed)
 of entries whose date is past ``RETENTION_DAYS`` in their office's time zone are
 emptied; the entry itself (date, offices, status, times) stays for statistics.
-The sealed ID column is registered for key rotation (``python -m scheduler reseal``).
+The partners are ``party`` rows: ``python -m scheduler reseal`` re-seals them with
+the bookings' (scheduler/usecases/privacy/personal_data.py).
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from scheduler.db.engine import write_transaction
-from scheduler.db.tables import Office
-from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry, WaitlistParty
+from scheduler.db.tables import Office, Party
+from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain.retention import first_kept_day
 from scheduler.settings import Settings
-from scheduler.usecases.privacy.personal_data import PURPOSE, register_sealed
-from scheduler.usecases.privacy.retention import erase_on_schedule
+from scheduler.usecases.privacy.retention import erase_on_schedule, erase_parties
 
 BATCH = 500
-
-register_sealed(WaitlistParty, "id_sealed", PURPOSE)
 
 
 @erase_on_schedule("waitlist")
@@ -41,24 +39,14 @@ async def erase_waitlist(now: datetime, settings: Settings) -> int:
             if not entries:
                 break
             parties = await (
-                WaitlistParty.select(WaitlistParty.id)
-                .where(WaitlistParty.entry.is_in(entries) & (WaitlistParty.phone != ""))
+                Party.select(Party.id)
+                .where(Party.entry.is_in(entries) & (Party.phone != ""))
                 .limit(BATCH)
             )
             if not parties:
                 break
             async with write_transaction():
-                await WaitlistParty.update(
-                    {
-                        WaitlistParty.name: "",
-                        WaitlistParty.phone: "",
-                        WaitlistParty.id_sealed: "",
-                        WaitlistParty.id_masked: "",
-                        WaitlistParty.id_hash: "",
-                        WaitlistParty.number_hash: "",
-                        WaitlistParty.code_hash: "",
-                    }
-                ).where(WaitlistParty.id.is_in([p["id"] for p in parties]))
+                await erase_parties(Party.id.is_in([p["id"] for p in parties]), code_hashes=True)
                 await WaitlistClaim.delete().where(WaitlistClaim.entry.is_in(entries))
             erased += len(parties)
     return erased

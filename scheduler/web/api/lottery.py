@@ -14,8 +14,8 @@ from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
 from scheduler.kernel.clock import utcnow
-from scheduler.usecases.booking.lifecycle import PartyInput
 from scheduler.usecases.calendar import lottery_days
+from scheduler.usecases.couples.partners import PartyInput
 from scheduler.usecases.lottery import apply as lottery_apply
 from scheduler.usecases.lottery import dates as lottery_admin
 from scheduler.usecases.staff.accounts import StaffMember

@@ -5,7 +5,7 @@ reading a party from the submitted values, and where a code's error is shown."""
 from __future__ import annotations
 
 from scheduler.kernel.errors import DomainError
-from scheduler.usecases.booking.lifecycle import PARTY_ROLES, PartyInput
+from scheduler.usecases.couples.partners import PARTY_ROLES, PartyInput
 from scheduler.web.pages.common import FORM_ERROR, error_messages
 
 PARTY_FIELDS = ("name", "id_type", "id_number", "phone")
