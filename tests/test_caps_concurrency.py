@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from tests.helpers import booking_body, gather, make_office, open_slots
 
@@ -160,6 +161,51 @@ async def test_onsite_cap_holds_within_one_hour_window(client: httpx.AsyncClient
     # The next hour is untouched.
     later = next(s for s in (await open_days(client))[0]["slots"] if s["start"] == "10:00")
     assert later["remaining"] == 10
+
+
+# A day of 14 thirty-minute slots (09-12, 13-17) of 5 couples each: 70 seats, and 7
+# hall windows of two slots, 10 couples = 20 people each. Where the day cap (resp. the
+# on-site cap) is at least that sum, the sum of the slot caps alone already keeps it
+# (the day or hall cap is redundant); one below, it binds and must refuse on its own.
+@pytest.mark.parametrize(
+    ("day_cap", "onsite_cap", "admitted", "refusals"),
+    [
+        (70, 20, 70, {"slot-full"}),  # both caps covered by the slot caps
+        (69, 20, 69, {"slot-full", "day-full"}),  # the day cap binds
+        (70, 18, 63, {"slot-full", "onsite-full"}),  # the hall cap binds: 9 couples an hour
+    ],
+    ids=["covered", "day-binds", "hall-binds"],
+)
+async def test_day_and_onsite_caps_hold_for_a_spread_of_bookings(
+    client: httpx.AsyncClient, day_cap: int, onsite_cap: int, admitted: int, refusals: set[str]
+) -> None:
+    from scheduler.db.tables import OfficeDay, OnsiteWindow
+
+    office_id = await make_office(slot_cap=5, day_cap=day_cap, onsite_cap=onsite_cap)
+    day = (await open_days(client))[0]
+    slot_ids = [s["id"] for s in day["slots"]]
+    assert len(slot_ids) == 14
+    attempts = [slot_ids[i % len(slot_ids)] for i in range(ATTEMPTS)]
+    random.Random(day_cap * 100 + onsite_cap).shuffle(attempts)
+
+    results = outcomes(await _book_all(client, attempts))
+
+    assert results[(201, "")] == admitted, results
+    assert sum(results.values()) == ATTEMPTS
+    assert {slug for (status, slug) in results if status == 409} <= refusals, results
+    when = date.fromisoformat(day["date"])
+    row = (
+        await OfficeDay.select()
+        .where((OfficeDay.office == office_id) & (OfficeDay.day == when))
+        .first()
+    )
+    assert row["booked"] == admitted <= day_cap
+    windows = await OnsiteWindow.select().where(
+        (OnsiteWindow.office == office_id) & (OnsiteWindow.people > 0)
+    )
+    assert len(windows) == 7
+    assert all(w["people"] <= onsite_cap for w in windows), windows
+    assert (await assert_counters_consistent())["active"] == admitted
 
 
 async def _book_one(client: httpx.AsyncClient, slot_id: int) -> dict[str, Any] | None:

@@ -1,4 +1,12 @@
-"""Seats: the three hard caps, taken and given back with conditional UPDATEs.
+"""Seats: the ONE writer of the seat counters and of the caps they are held to.
+
+Every write of ``slot.booked``/``held``, ``office_day.booked``/``held``,
+``onsite_window.people`` and ``hall_count.people``, every change of a cap
+(``capacity`` of slots, days and hall windows; a blackout's ``blocked`` and
+``reduced_capacity`` marks, which are the slot's effective cap) and the creation of
+the counter rows happens here (tests/test_seat_writer.py fails if another module
+writes them). Use cases decide *what* to take; this module is the promise that no
+cap is ever exceeded.
 
 Never count-then-insert: a count read before the insert is stale by the time the
 insert commits (measured: a capacity-100 slot oversold by 35-61% under 64
@@ -9,11 +17,16 @@ cap refuses, the exception rolls back the caps already taken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from scheduler.db.tables import Slot
+from piccolo.custom_types import Combinable
+from piccolo.table import Table
+
+from scheduler.db.queue_tables import HallCount
+from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
 
 
@@ -243,3 +256,175 @@ async def stray_holds(batch: int = 200) -> list[int]:
         batch,
     )
     return [int(r["id"]) for r in rows]
+
+
+# --- many seats at once: lottery winners, reschedule runs, a lowered cap's excess ---
+
+
+class CountersChanged(Exception):
+    """A conditional UPDATE of a batch came back short: a counter changed under it
+    (a booking took a planned seat). The caller rolls back and plans again."""
+
+
+async def take_counts(
+    slots: Mapping[int, int],
+    days: Mapping[tuple[int, date], int],
+    windows: Mapping[tuple[int, datetime], int],
+) -> None:
+    """Take ``n`` seats per slot, per (office, day) and ``n`` people per (office,
+    hall window), each all-or-nothing against its cap, in the global lock order
+    (slots by id, days, hall windows). Raises ``CountersChanged`` naming the row
+    that refused; the caller's transaction gives back what was taken."""
+    for slot_id, k in sorted(slots.items()):
+        if not await _bump(
+            "UPDATE slot SET booked = booked + {} WHERE id = {} AND NOT blocked"
+            " AND booked + {} <= COALESCE(reduced_capacity, capacity) RETURNING id",
+            k,
+            slot_id,
+            k,
+        ):
+            raise CountersChanged(f"slot {slot_id}")
+    for (office_id, day), k in sorted(days.items()):
+        if not await _bump(
+            "UPDATE office_day SET booked = booked + {} WHERE office = {} AND day = {}"
+            " AND booked + {} <= capacity RETURNING id",
+            k,
+            office_id,
+            day,
+            k,
+        ):
+            raise CountersChanged(f"office day {office_id}")
+    for (office_id, window), k in sorted(windows.items()):
+        if not await _bump(
+            "UPDATE onsite_window SET people = people + {} WHERE office = {} AND window_start = {}"
+            " AND people + {} <= capacity RETURNING id",
+            k,
+            office_id,
+            window,
+            k,
+        ):
+            raise CountersChanged(f"hall window {office_id}")
+
+
+def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
+    """A VALUES list of integer tuples with its parameters (typed for PostgreSQL)."""
+    width = len(rows[0])
+    one = "(" + ", ".join(["CAST({} AS INTEGER)"] * width) + ")"
+    return ", ".join([one] * len(rows)), [v for row in rows for v in row]
+
+
+# (table, counter column, cap expression, extra condition on a taken seat)
+_NET_COUNTERS = {
+    "slot": ("booked", "COALESCE(slot.reduced_capacity, slot.capacity)", " AND NOT slot.blocked"),
+    "office_day": ("booked", "office_day.capacity", ""),
+    "onsite_window": ("people", "onsite_window.capacity", ""),
+}
+
+
+async def apply_net_changes(
+    slots: Mapping[int, int], days: Mapping[int, int], windows: Mapping[int, int]
+) -> None:
+    """Net changes of many moves at once, by row id (slot, office_day, onsite_window):
+    one set-based UPDATE per table and direction, so a run of thousands of moves
+    costs a few statements. Increments only where the cap still holds, else
+    ``CountersChanged``; decrements always apply."""
+    for table, changes in (("slot", slots), ("office_day", days), ("onsite_window", windows)):
+        column, cap, extra = _NET_COUNTERS[table]
+        ups = [(k, n) for k, n in changes.items() if n > 0]
+        downs = [(k, -n) for k, n in changes.items() if n < 0]
+        if ups:
+            values, args = _values(ups)
+            # Table and column names are this module's constants; values are parameters.
+            sql = (
+                f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+                f" UPDATE {table} SET {column} = {table}.{column} + v.n FROM v"
+                f" WHERE {table}.id = v.id AND {table}.{column} + v.n <= {cap}{extra}"
+                f" RETURNING {table}.id"
+            )
+            if len(await Slot.raw(sql, *args)) != len(ups):
+                raise CountersChanged(table)
+        if downs:
+            values, args = _values(downs)
+            sql = (
+                f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
+                f" UPDATE {table} SET {column} = {table}.{column} - v.n FROM v"
+                f" WHERE {table}.id = v.id"
+            )
+            await Slot.raw(sql, *args)
+
+
+# --- the hall at check-in -------------------------------------------------------------
+
+
+async def take_hall(office_id: int, day: date, people: int, cap: int) -> bool:
+    """``people`` more in the waiting hall of the office's day, if that stays within
+    ``cap``; False when the hall is full (nothing taken)."""
+    await HallCount.insert(HallCount(office=office_id, day=day, people=0)).on_conflict(
+        action="DO NOTHING"
+    )
+    return await _bump(
+        "UPDATE hall_count SET people = people + {} WHERE office = {} AND day = {}"
+        " AND people + {} <= {} RETURNING id",
+        people,
+        office_id,
+        day,
+        people,
+        cap,
+    )
+
+
+async def free_hall(office_id: int, day: date, people: int) -> None:
+    """``people`` left the hall (served, missed, sent back)."""
+    await HallCount.raw(
+        "UPDATE hall_count SET people = people - {}"
+        " WHERE office = {} AND day = {} AND people >= {}",
+        people,
+        office_id,
+        day,
+        people,
+    )
+
+
+# --- the caps themselves: generated rows, capacity changes, blackout marks -----------
+
+
+async def add_rows(rows: Sequence[Table]) -> None:
+    """Insert newly generated slots, office days or hall windows (all of one table; counters
+    start at the column default, 0). Rows that exist already, with their counters,
+    are left alone."""
+    if rows:
+        assert type(rows[0]) in (Slot, OfficeDay, OnsiteWindow), type(rows[0])
+        await type(rows[0]).insert(*rows).on_conflict(action="DO NOTHING")
+
+
+async def set_slot_capacity(where: Combinable, cap: int) -> None:
+    """A new cap for the slots ``where`` selects. The caller checks, after this and
+    in the same transaction, that no slot now holds more than ``cap`` (from here on
+    the rows are this transaction's: PostgreSQL row locks, SQLite one writer, so a
+    booking racing the change is either counted by that check or meets the new cap)."""
+    await Slot.update({Slot.capacity: cap}).where(where)
+
+
+async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
+    """A new day cap for the office's days from ``first_day`` on (checked by the
+    caller after, as ``set_slot_capacity``)."""
+    await OfficeDay.update({OfficeDay.capacity: cap}).where(
+        (OfficeDay.office == office_id) & (OfficeDay.day >= first_day)
+    )
+
+
+async def set_window_capacity(office_id: int, first_window: datetime, cap: int) -> None:
+    """A new on-site cap for the office's hall windows from ``first_window`` on."""
+    await OnsiteWindow.update({OnsiteWindow.capacity: cap}).where(
+        (OnsiteWindow.office == office_id) & (OnsiteWindow.window_start >= first_window)
+    )
+
+
+async def mark_slots(marks: Mapping[tuple[bool, int | None], Sequence[int]]) -> None:
+    """Blackout marks by (blocked, reduced capacity) -> slot ids: a blocked slot takes
+    no seat, a reduced one takes seats up to its lower cap (a "discouraged" day).
+    Seats already taken stay (the blackout's run moves them)."""
+    for (blocked, reduced), ids in marks.items():
+        await Slot.update({Slot.blocked: blocked, Slot.reduced_capacity: reduced}).where(
+            Slot.id.is_in(list(ids))
+        )

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
+from scheduler.db import seats
 from scheduler.db.appointments import OfficeView, office_view
 from scheduler.db.engine import write_transaction
 from scheduler.db.records import OfficeRecord, office_of
@@ -40,7 +41,8 @@ def plan_office(
     calendar: WorkCalendar,
 ) -> tuple[list[Slot], list[OfficeDay], list[OnsiteWindow]]:
     """Rows one office needs for its window under ``calendar`` (the notices in force,
-    scheduler/usecases/calendar/holidays.py). Pure: the caller inserts them."""
+    scheduler/usecases/calendar/holidays.py), counters at their default 0. Pure: the
+    caller inserts them through scheduler/db/seats.py."""
     tz = office.tz
     slots: list[Slot] = []
     open_days: set[date] = set()
@@ -57,17 +59,13 @@ def plan_office(
                         start_at=start,
                         end_at=end,
                         capacity=svc["slot_cap"],
-                        booked=0,
                     )
                 )
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
-    days = [
-        OfficeDay(office=office.id, day=d, capacity=office.day_cap, booked=0)
-        for d in sorted(open_days)
-    ]
+    days = [OfficeDay(office=office.id, day=d, capacity=office.day_cap) for d in sorted(open_days)]
     hall = [
-        OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap, people=0)
+        OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap)
         for w in sorted(windows)
     ]
     return slots, days, hall
@@ -92,10 +90,10 @@ async def generate_slots(now: datetime) -> int:
         have = await generated_days(office.id, min((s.day for s in slots), default=None))
         slots = [s for s in slots if (s.service, s.day) not in have]
         planned += len(slots)
-        for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
+        for rows in (slots, days, hall):
             for i in range(0, len(rows), _CHUNK):
                 async with write_transaction():
-                    await table.insert(*rows[i : i + _CHUNK]).on_conflict(action="DO NOTHING")
+                    await seats.add_rows(rows[i : i + _CHUNK])
     return planned
 
 

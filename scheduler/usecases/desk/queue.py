@@ -14,10 +14,10 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from scheduler.db import audit
+from scheduler.db import audit, seats
 from scheduler.db.appointments import Loaded, load
 from scheduler.db.engine import current_engine
-from scheduler.db.queue_tables import HallCount, QueueTicket, TicketSequence
+from scheduler.db.queue_tables import QueueTicket, TicketSequence
 from scheduler.db.records import OfficeRecord, office_of
 from scheduler.db.tables import Appointment, AppointmentEvent, Office, Party
 from scheduler.domain.queue import (
@@ -89,33 +89,10 @@ async def find(cmd: CheckIn, settings: Settings) -> Loaded:
 async def _take_hall(
     office: OfficeRecord, day: date, people: int, minutes_per_couple: float
 ) -> None:
-    await HallCount.insert(HallCount(office=office.id, day=day, people=0)).on_conflict(
-        action="DO NOTHING"
-    )
-    rows = await HallCount.raw(
-        "UPDATE hall_count SET people = people + {} WHERE office = {} AND day = {}"
-        " AND people + {} <= {} RETURNING id",
-        people,
-        office.id,
-        day,
-        people,
-        office.onsite_cap,
-    )
-    if not rows:
+    if not await seats.take_hall(office.id, day, people, office.onsite_cap):
         raise DomainError(
             "hall-full", minutes=await _wait_estimate(office, day, minutes_per_couple)
         )
-
-
-async def _free_hall(office_id: int, day: date, people: int) -> None:
-    await HallCount.raw(
-        "UPDATE hall_count SET people = people - {}"
-        " WHERE office = {} AND day = {} AND people >= {}",
-        people,
-        office_id,
-        day,
-        people,
-    )
 
 
 async def _next_number(office_id: int, day: date, prefix: str) -> int:
@@ -363,7 +340,7 @@ async def _after(
     await _event(ticket["appointment"], action, now, actor)
     people = 2
     if target in ("completed", "missed"):
-        await _free_hall(ticket["office"], ticket["day"], people)
+        await seats.free_hall(ticket["office"], ticket["day"], people)
     elif action == "requeue":
         office = await _office(ticket["office"])
         await _take_hall(office, ticket["day"], people, settings.queue_minutes_per_couple)

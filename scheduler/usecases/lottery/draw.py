@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.db import seats
 from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
 from scheduler.db.tables import (
@@ -222,43 +223,20 @@ async def _award(
 async def _take(
     awards: dict[str, int], slots: dict[int, dict[str, Any]], tzs: dict[int, ZoneInfo]
 ) -> None:
-    """The awarded seats against all three caps, one conditional UPDATE per counter
-    row (in the global lock order: slots by id, days, hall windows)."""
+    """The awarded seats against all three caps (scheduler/db/seats.py: one
+    conditional UPDATE per counter row, in the global lock order)."""
     per_slot = Counter(awards.values())
     per_day = Counter((slots[s]["office"], slots[s]["day"]) for s in awards.values())
     per_window = Counter(
         (slots[s]["office"], onsite_window_start(slots[s]["start_at"], tzs[slots[s]["office"]]))
         for s in awards.values()
     )
-    for slot_id, k in sorted(per_slot.items()):
-        if not await Slot.raw(
-            "UPDATE slot SET booked = booked + {} WHERE id = {} AND NOT blocked"
-            " AND booked + {} <= COALESCE(reduced_capacity, capacity) RETURNING id",
-            k,
-            slot_id,
-            k,
-        ):
-            raise SeatsChanged(f"slot {slot_id}")
-    for (office_id, day), k in sorted(per_day.items()):
-        if not await Slot.raw(
-            "UPDATE office_day SET booked = booked + {} WHERE office = {} AND day = {}"
-            " AND booked + {} <= capacity RETURNING id",
-            k,
-            office_id,
-            day,
-            k,
-        ):
-            raise SeatsChanged(f"office day {office_id}")
-    for (office_id, window), k in sorted(per_window.items()):
-        if not await Slot.raw(
-            "UPDATE onsite_window SET people = people + {} WHERE office = {} AND window_start = {}"
-            " AND people + {} <= capacity RETURNING id",
-            PEOPLE * k,
-            office_id,
-            window,
-            PEOPLE * k,
-        ):
-            raise SeatsChanged(f"hall window {office_id}")
+    try:
+        await seats.take_counts(
+            per_slot, per_day, {key: PEOPLE * k for key, k in per_window.items()}
+        )
+    except seats.CountersChanged as exc:
+        raise SeatsChanged(str(exc)) from exc
 
 
 async def _make_appointments(

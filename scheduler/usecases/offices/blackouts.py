@@ -19,11 +19,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db import audit
+from scheduler.db import audit, seats
 from scheduler.db.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
-from scheduler.db.tables import Appointment, Office, OutboxMessage, Slot
+from scheduler.db.tables import Appointment, Office, OutboxMessage
 from scheduler.domain.blackouts import Rule, problems, slot_state
 from scheduler.domain.services import SERVICES
 from scheduler.domain.sms import CountryRule, contains_url, count_segments
@@ -182,10 +182,7 @@ async def refresh_slots(slots: list[dict[str, Any]]) -> None:
             if s["office"] in offices and r.covers(s["service"], s["day"], start, end)
         ]
         groups[slot_state(covering, s["capacity"])].append(s["id"])
-    for (blocked, reduced), ids in groups.items():
-        await Slot.update({Slot.blocked: blocked, Slot.reduced_capacity: reduced}).where(
-            Slot.id.is_in(ids)
-        )
+    await seats.mark_slots(groups)
 
 
 async def _affected(slot_ids: list[int]) -> list[dict[str, Any]]:

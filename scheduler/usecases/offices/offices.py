@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db import audit
+from scheduler.db import audit, seats
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.records import office_of
 from scheduler.db.tables import Appointment, Office, OfficeDay, OfficeService, OnsiteWindow, Slot
@@ -249,7 +249,7 @@ async def _apply_slot_cap(
     (PostgreSQL row locks; SQLite: one writer), so a booking racing the change is
     either counted here or meets the new cap."""
     where = (Slot.office == office["id"]) & (Slot.service == service) & (Slot.start_at > now)
-    await Slot.update({Slot.capacity: cap}).where(where)
+    await seats.set_slot_capacity(where, cap)
     tz = ZoneInfo(office["timezone"])
     rows = await Slot.select(Slot.id, Slot.day, Slot.start_at, Slot.booked).where(
         where & (Slot.booked > cap)
@@ -279,16 +279,16 @@ async def _apply_office_caps(office: dict[str, Any], diff: dict[str, Any], now: 
     tz = ZoneInfo(office["timezone"])
     if "day_cap" in diff:
         cap = diff["day_cap"]
-        where = (OfficeDay.office == office["id"]) & (OfficeDay.day >= now.astimezone(tz).date())
-        await OfficeDay.update({OfficeDay.capacity: cap}).where(where)
+        first_day = now.astimezone(tz).date()
+        await seats.set_day_capacity(office["id"], first_day, cap)
+        where = (OfficeDay.office == office["id"]) & (OfficeDay.day >= first_day)
         rows = await OfficeDay.select().where(where & (OfficeDay.booked > cap))
         _refuse(over_cap("day", ((r["day"], None, r["booked"]) for r in rows), cap), "day_cap")
     if "onsite_cap" in diff:
         cap = diff["onsite_cap"]
-        where = (OnsiteWindow.office == office["id"]) & (
-            OnsiteWindow.window_start >= onsite_window_start(now, tz)
-        )
-        await OnsiteWindow.update({OnsiteWindow.capacity: cap}).where(where)
+        first_window = onsite_window_start(now, tz)
+        await seats.set_window_capacity(office["id"], first_window, cap)
+        where = (OnsiteWindow.office == office["id"]) & (OnsiteWindow.window_start >= first_window)
         rows = await OnsiteWindow.select().where(where & (OnsiteWindow.people > cap))
         found = over_cap(
             "onsite",
@@ -340,9 +340,9 @@ async def regenerate(
     slots, days, hall = plan_office(office_of(office), services, now, calendar)
     have = await generated_days(office["id"], min((s.day for s in slots), default=None))
     slots = [s for s in slots if (s.service, s.day) not in have]
-    for table, rows in ((Slot, slots), (OfficeDay, days), (OnsiteWindow, hall)):
+    for rows in (slots, days, hall):
         for i in range(0, len(rows), _CHUNK):
-            await table.insert(*rows[i : i + _CHUNK]).on_conflict(action="DO NOTHING")
+            await seats.add_rows(rows[i : i + _CHUNK])
     if slots:
         # New slots inside an active blackout (or suspension) must carry its mark.
         await refresh_slots(

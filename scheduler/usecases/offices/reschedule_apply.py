@@ -1,6 +1,6 @@
-"""Applying planned reschedule moves: set-based conditional UPDATEs of the seat
-counters, the appointments' new slots, the run's items and history, and the SMS
-rows, all inside the caller's transaction (a run's batch, or a lowered cap's
+"""Applying planned reschedule moves: the seat counters' net changes (set-based,
+through scheduler/db/seats.py), the appointments' new slots, the run's items and
+history, and the SMS rows, all inside the caller's transaction (a run's batch, or a lowered cap's
 excess in scheduler/usecases/offices/capacity_excess.py). Planning lives in
 scheduler/usecases/offices/reschedule.py.
 """
@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.db import seats
 from scheduler.db.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import RescheduleRun
 from scheduler.db.engine import insert_rows
@@ -28,8 +29,9 @@ from scheduler.notify.texts import render_sms, sms_office_name
 LEASE = timedelta(minutes=2)
 
 
-class Conflict(Exception):
-    """A conditional UPDATE came back short: counters changed under the batch."""
+# A conditional UPDATE came back short: counters (or an appointment) changed under
+# the batch. The seat writer's own exception, so callers catch one thing.
+Conflict = seats.CountersChanged
 
 
 @dataclass
@@ -55,33 +57,6 @@ def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
     width = len(rows[0])
     one = "(" + ", ".join(["CAST({} AS INTEGER)"] * width) + ")"
     return ", ".join([one] * len(rows)), [v for row in rows for v in row]
-
-
-async def _bump(
-    table: str, column: str, cap: str, changes: Counter[int], *, extra: str = ""
-) -> None:
-    """Add each row's net change; increments only where the cap still holds."""
-    ups = [(k, n) for k, n in changes.items() if n > 0]
-    downs = [(k, -n) for k, n in changes.items() if n < 0]
-    if ups:
-        values, args = _values(ups)
-        # Table and column names are this module's constants; values are parameters.
-        sql = (
-            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
-            f" UPDATE {table} SET {column} = {table}.{column} + v.n FROM v"
-            f" WHERE {table}.id = v.id AND {table}.{column} + v.n <= {cap}{extra}"
-            f" RETURNING {table}.id"
-        )
-        rows = await Slot.raw(sql, *args)
-        if len(rows) != len(ups):
-            raise Conflict(table)
-    if downs:
-        values, args = _values(downs)
-        sql = (
-            f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
-            f" UPDATE {table} SET {column} = {table}.{column} - v.n FROM v WHERE {table}.id = v.id"
-        )
-        await Slot.raw(sql, *args)
 
 
 @dataclass(frozen=True)
@@ -130,15 +105,8 @@ async def apply_batch(ctx: Context, moves: list[Move], now: datetime, terms: Sms
             days[m.old_day_row] -= 1
         if m.old_window_row is not None:
             windows[m.old_window_row] -= people
-    await _bump(
-        "slot",
-        "booked",
-        "COALESCE(slot.reduced_capacity, slot.capacity)",
-        slots,
-        extra=" AND NOT slot.blocked",
-    )
-    await _bump("office_day", "booked", "office_day.capacity", days)
-    await _bump("onsite_window", "people", "onsite_window.capacity", windows)
+    # Set-based: a few statements per batch, however many moves (scheduler/db/seats.py).
+    await seats.apply_net_changes(slots, days, windows)
     if placed:
         # Integers inlined (int() on ids from the database), not bound: Piccolo turns
         # each of the batch's 2,000 parameters into SQL in Python, which cost more
