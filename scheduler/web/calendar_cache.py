@@ -51,8 +51,7 @@ class Entry:
     def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
         """RFC 9110 §13.1: If-None-Match (weak comparison) wins over If-Modified-Since."""
         if if_none_match is not None:
-            tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-            return "*" in tags or self.etag in tags
+            return etag_matches(if_none_match, self.etag)
         if if_modified_since:
             try:
                 since = parsedate_to_datetime(if_modified_since)
@@ -60,6 +59,16 @@ class Entry:
                 return False
             return since.tzinfo is not None and self.last_modified <= since
         return False
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110 §13.1.2)."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def body_etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 class CalendarCache:
@@ -72,6 +81,8 @@ class CalendarCache:
         self._encode = encode
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._computing: dict[Key, asyncio.Future[Entry]] = {}
+        # Kept whatever ``seconds`` is: its keys are what a page shows, not a time.
+        self.pages = RenderedPages()
 
     @property
     def max_age(self) -> int:
@@ -112,7 +123,7 @@ class CalendarCache:
         office, service, start, end, locale = key
         value = await slots.availability(office, service, start, end, now, locale=locale)
         body = self._encode(value)
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        etag = body_etag(body)
         unchanged = previous is not None and previous.etag == etag
         entry = Entry(
             value=value,
@@ -152,3 +163,58 @@ def cached_json(
         media_type=media_type,
         headers=entry.headers(max_age),
     )
+
+
+class RenderedPages:
+    """The month page as rendered, by what it shows: rendering is most of what a page
+    costs, and thousands of couples ask for the same month in the same language.
+
+    The key is a digest of everything the template reads (the calendar model, the
+    language, the address, the mode), except the slots of days not chosen, which the
+    month grid does not show: a booking that leaves a day open changes the API's answer
+    but not the page, so the page is not rendered again. Only public pages are kept
+    (the booking month; never the move picker, which carries a reference and a token).
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self) -> None:
+        self._pages: OrderedDict[bytes, tuple[bytes, str]] = OrderedDict()
+        self._encoder = msgspec.json.Encoder()
+
+    def key(self, template: str, context: dict[str, Any]) -> bytes | None:
+        """None when the context holds something that cannot be part of a key."""
+        shown = {
+            name: _shown_calendar(value) if name == "cal" else value
+            for name, value in context.items()
+            # date_label and friends: functions of the language, which is in the key.
+            if not callable(value)
+        }
+        try:
+            encoded = self._encoder.encode([template, shown])
+        except (TypeError, msgspec.EncodeError):
+            return None
+        return hashlib.blake2b(encoded, digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[bytes, str] | None:
+        """The page's body and its ETag."""
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: bytes, body: bytes, etag: str) -> None:
+        self._pages[key] = (body, etag)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.MAX_ENTRIES:
+            self._pages.popitem(last=False)
+
+
+def _shown_calendar(cal: dict[str, Any]) -> dict[str, Any]:
+    """The calendar model without the slots of the month grid's days (only the chosen
+    day's slots, under ``selected``, are shown)."""
+    weeks = [
+        [None if d is None else {k: v for k, v in d.items() if k != "slots"} for d in week]
+        for week in cal["weeks"]
+    ]
+    return cal | {"weeks": weeks}

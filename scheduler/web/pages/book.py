@@ -79,7 +79,9 @@ class BookingPages(Controller):
             locale=request_locale(request),
         )
         base = f"/book/{cal['office']['code']}/{service}"
-        return picker.picker_page(request, "month.html", cal, base=base, mode="book")
+        return picker.picker_page(
+            request, "month.html", cal, pages=state.calendar.pages, base=base, mode="book"
+        )
 
     @get("/book/{office:str}/{service:str}/{day:date}/{slot_id:int}")
     async def form(

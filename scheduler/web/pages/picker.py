@@ -9,12 +9,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Request
+from litestar import Litestar, Request
+from litestar.enums import MediaType
 from litestar.response import Template
+from litestar.response.base import ASGIResponse
+from litestar.utils.scope.state import ScopeState
 
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.calendar import slots
-from scheduler.web.calendar_cache import CalendarCache
+from scheduler.web.calendar_cache import CalendarCache, RenderedPages, body_etag, etag_matches
 from scheduler.web.pages.common import render
 
 # The five statuses availability gives today, in the order the legend shows them;
@@ -134,18 +137,78 @@ async def find_slot(
 
 
 def picker_page(
-    request: Request[Any, Any, Any], template: str, cal: dict[str, Any], **context: Any
+    request: Request[Any, Any, Any],
+    template: str,
+    cal: dict[str, Any],
+    *,
+    pages: RenderedPages | None = None,
+    **context: Any,
 ) -> Template:
     """The whole page, or only the picker when htmx swaps it in place. A history
-    restore (back button with htmx's cache missed) needs the whole page again."""
+    restore (back button with htmx's cache missed) needs the whole page again.
+    With ``pages`` (public pages only) a page already rendered is served as it was."""
     partial = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"
     )
     # Vary: the browser must not serve a cached fragment for a full navigation.
-    return render(
+    page = render(
         request,
         "_picker.html" if partial else template,
         headers={"Vary": "HX-Request"},
         cal=cal,
         **context,
     )
+    if pages is None:
+        return page
+    return RememberedTemplate(
+        pages,
+        template_name=page.template_name,
+        context=page.context,
+        cookies=page.cookies,
+        headers=page.headers,
+        status_code=page.status_code,
+    )
+
+
+class RememberedTemplate(Template):
+    """A template response that renders a page once for all who are shown the same
+    thing (RenderedPages): the same body, headers and cookies as Template's."""
+
+    __slots__ = ("pages",)
+
+    def __init__(self, pages: RenderedPages, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pages = pages
+
+    def to_asgi_response(
+        self, app: Litestar | None, request: Request[Any, Any, Any], **kwargs: Any
+    ) -> ASGIResponse:
+        key = self.pages.key(str(self.template_name), self.context)
+        page = None if key is None else self.pages.get(key)
+        if page is None:
+            engine = request.app.template_engine
+            assert engine is not None  # app.py configures Jinja2
+            template = engine.get_template(str(self.template_name))
+            body = template.render(**self.create_template_context(request)).encode(self.encoding)
+            page = (body, body_etag(body))
+            token = ScopeState.from_scope(request.scope).csrf_token
+            # A page that carries the client's CSRF token is its own: never shared.
+            if key is not None and not (isinstance(token, str) and token.encode() in body):
+                self.pages.put(key, *page)
+        body, etag = page
+        # Still no-store (edge.py): the answer may set the CSRF cookie, which no shared
+        # cache may hand to others. The tag serves clients that revalidate anyway.
+        fresh = etag_matches(request.headers.get("if-none-match") or "", etag)
+        headers = {**kwargs.get("headers", {}), **self.headers, "ETag": etag}
+        cookies = kwargs.get("cookies")
+        return ASGIResponse(
+            background=self.background or kwargs.get("background"),
+            body=b"" if fresh else body,
+            cookies=self.cookies if cookies is None else [*self.cookies, *cookies],
+            encoded_headers=kwargs.get("encoded_headers"),
+            encoding=self.encoding,
+            headers=headers,
+            is_head_response=kwargs.get("is_head_response", False),
+            media_type=self.media_type or MediaType.HTML,
+            status_code=304 if fresh else self.status_code,
+        )
