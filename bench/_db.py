@@ -37,7 +37,7 @@ def run_child(
     if database == "postgres":
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
-        from tests.pgcluster import destroy_cluster, start_cluster
+        from tests.support.pgcluster import destroy_cluster, start_cluster
 
         cluster = start_cluster()
         cluster.psql("CREATE DATABASE bench")

@@ -123,7 +123,7 @@ async def read_load(port: int, path: str, clients: int, duration: float) -> Read
 
 
 async def bench_database(kind: str, args: argparse.Namespace) -> bool:
-    from tests.pgcluster import destroy_cluster, start_cluster
+    from tests.support.pgcluster import destroy_cluster, start_cluster
 
     tmp = Path(tempfile.mkdtemp(prefix=f"availability-{kind}-"))
     cluster = None

@@ -50,7 +50,9 @@ async def measure(calls: int, offices_toml: str) -> dict[str, Any]:
             end_time=datetime.min.replace(hour=hours[1]).time() if hours else None,
             reason=reason,
         )
-        await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=False)
+        await blackouts.declare(
+            decl, now=now, actor=actor, scope=None, dry_run=False, settings=get_settings()
+        )
     end = start + timedelta(days=29)
     first = await slots.availability("BENCH", "marriage", start, end, now)
     assert sum(len(d["slots"]) for d in first["days"]) > 500, "a month of slots"

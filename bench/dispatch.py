@@ -1,6 +1,6 @@
 """SMS dispatch: 10,000 due messages sent by ``python -m scheduler worker`` through the
-fake Twilio (tests/fake_twilio.py) on loopback, on a throwaway PostgreSQL cluster
-(tests/pgcluster.py) and on a temporary SQLite file.
+fake Twilio (tests/support/fake_twilio.py) on loopback, on a throwaway PostgreSQL cluster
+(tests/support/pgcluster.py) and on a temporary SQLite file.
 
   unpaced    SMS_RATE_PER_SECOND=10000: messages/s from the first send to the last
              one recorded ``sent`` (target: at least 300/s on PostgreSQL)
@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: scheduler/ and tests/ live one level up
     sys.path.insert(0, str(REPO))
 
-from tests.fake_twilio import FakeTwilio  # noqa: E402
-from tests.pgcluster import destroy_cluster, start_cluster  # noqa: E402
+from tests.support.fake_twilio import FakeTwilio  # noqa: E402
+from tests.support.pgcluster import destroy_cluster, start_cluster  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105 - test only
 UNPACED_TARGET = 300.0
@@ -99,8 +99,10 @@ async def fill(count: int) -> None:
     from scheduler.kernel.clock import utcnow
     from scheduler.notify import outbox
     from scheduler.settings import get_settings
+    from scheduler.usecases.policy import policies
 
     await open_engine(get_settings())
+    terms = await policies.sms_terms(get_settings())  # what the policy store tells notify
     for table in ("outbox_message", "sms_pace", "delivery_event"):
         await current_engine().run_ddl(f"DELETE FROM {table}")  # noqa: S608 - constant names
     now = utcnow()
@@ -114,6 +116,7 @@ async def fill(count: int) -> None:
                     locale="zh-Hans",
                     payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
                     now=now,
+                    terms=terms,
                 )
     await close_engine()
 

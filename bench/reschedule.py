@@ -171,7 +171,9 @@ async def measure(
     )
     actor, now = NamedActor("bench"), datetime.now(UTC)
     t0 = time.perf_counter()
-    preview = await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=True)
+    preview = await blackouts.declare(
+        decl, now=now, actor=actor, scope=None, dry_run=True, settings=get_settings()
+    )
     preview_s = time.perf_counter() - t0
     profiler = cProfile.Profile() if profile else None
     seeded = await check_caps(Db(os.environ["DATABASE_URL"]))
@@ -185,8 +187,10 @@ async def measure(
     t0 = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    declared = await blackouts.declare(decl, now=now, actor=actor, scope=None, dry_run=False)
-    await reschedule.execute(declared["run"]["id"], "bench", now)
+    declared = await blackouts.declare(
+        decl, now=now, actor=actor, scope=None, dry_run=False, settings=get_settings()
+    )
+    await reschedule.execute(declared["run"]["id"], "bench", now, settings=get_settings())
     done_s = time.perf_counter() - t0
     cpu_s = time.process_time() - cpu0
     db_cpu_s = postgres_cpu(Path(pg_data)) - db_cpu0 if pg_data else 0.0

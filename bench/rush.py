@@ -143,7 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def bench_database(kind: str, args: argparse.Namespace) -> Report:
-    from tests.pgcluster import destroy_cluster, start_cluster
+    from tests.support.pgcluster import destroy_cluster, start_cluster
 
     tmp = Path(tempfile.mkdtemp(prefix=f"rush-{kind}-"))
     cluster = None

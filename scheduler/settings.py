@@ -7,6 +7,7 @@ in one go instead of one restart per typo.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -218,9 +219,21 @@ def _trusted_proxies(raw: str) -> str:
 
 
 def _data_keys(raw: str) -> tuple[bytes, ...]:
-    from scheduler.kernel.crypto import parse_data_keys
-
-    return parse_data_keys(raw)
+    """``DATA_KEYS``: comma-separated urlsafe-base64 32-byte keys, newest first.
+    Parsed here, with every other setting (kernel/crypto uses them, and imports this
+    module: parsing them there made an import cycle)."""
+    keys = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            key = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except ValueError as exc:
+            raise ValueError("each key must be urlsafe base64") from exc
+        if len(key) != 32:
+            raise ValueError("each key must decode to 32 bytes (openssl rand -base64 32)")
+        keys.append(key)
+    return tuple(keys)
 
 
 # env name -> (field name, converter)

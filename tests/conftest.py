@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         }
     )
     if db == "postgres":
-        from tests.pgcluster import start_cluster
+        from tests.support.pgcluster import start_cluster
 
         _cluster = start_cluster()
         _cluster.psql("CREATE DATABASE registry_test")
@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _cluster is not None:
-        from tests.pgcluster import destroy_cluster
+        from tests.support.pgcluster import destroy_cluster
 
         destroy_cluster(_cluster)
 

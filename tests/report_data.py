@@ -29,6 +29,7 @@ from scheduler.db.tables import (
     OutboxMessage,
     Slot,
 )
+from scheduler.settings import get_settings
 from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, sms_codes, staff_token
 
@@ -228,7 +229,9 @@ async def build(client: httpx.AsyncClient, seed: int = 7) -> dict[str, Any]:
     )
     assert resp.status_code == 202, resp.text
     for run in await RescheduleRun.select(RescheduleRun.id):
-        assert await reschedule.execute(run["id"], "test", datetime.now(UTC))
+        assert await reschedule.execute(
+            run["id"], "test", datetime.now(UTC), settings=get_settings()
+        )
     # An office half an hour off the hour from UTC (data made, so only the SMS days move):
     # its messages must still fall on their local days.
     await Office.update({Office.timezone: "Asia/Kolkata"}).where(Office.code == "SZ-FT")

@@ -153,7 +153,7 @@ async def test_declare_starts_a_run_whose_progress_page_shows_the_numbers(
     assert f'hx-get="/staff/admin/runs/{run["id"]}/progress"' in page.text
     assert "疫情防控" in page.text
 
-    assert await reschedule.execute(run["id"], "test", datetime.now(UTC))
+    assert await reschedule.execute(run["id"], "test", datetime.now(UTC), settings=get_settings())
     bar = await admin.get(f"/staff/admin/runs/{run['id']}/progress", params={"lang": "en"})
     assert bar.status_code == 200 and "<html" not in bar.text  # the partial alone
     done = await one(RescheduleRun.select().where(RescheduleRun.id == run["id"]))
@@ -295,6 +295,7 @@ async def test_progress_bar_moves_by_itself_in_a_browser(db: None, tmp_path: Pat
         actor=NamedActor("root"),
         scope=None,
         dry_run=False,
+        settings=get_settings(),
     )
     run_id = declared["run"]["id"]
     async with running_server(tmp_path / "server.log") as server, async_playwright() as pw:
@@ -308,7 +309,9 @@ async def test_progress_bar_moves_by_itself_in_a_browser(db: None, tmp_path: Pat
                 await page.click("form[action='/staff/login'] button[type=submit]")
             assert await page.get_attribute("#run-bar", "value") == "0"
             # The server runs no jobs here: the test process executes the run.
-            assert await reschedule.execute(run_id, "test", datetime.now(UTC))
+            assert await reschedule.execute(
+                run_id, "test", datetime.now(UTC), settings=get_settings()
+            )
             await page.wait_for_selector('#run-bar[value="4"]', timeout=3000)
             assert await page.text_content("#sms-queued") == "8"
             assert await page.get_attribute("#run-progress", "data-status") == "done"

@@ -17,6 +17,7 @@ import pytest
 from scheduler.db.audit import NamedActor
 from scheduler.db.tables import Office, OfficeDay, OfficeService, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
+from scheduler.settings import get_settings
 from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.usecases.calendar import slots
 from scheduler.usecases.lottery import dates as lottery_dates
@@ -94,13 +95,16 @@ async def _varied_calendar(now: datetime) -> None:
         blackouts.Declaration("closed", day(19), day(20), offices=["GZ-TH"], reason=ONLY_ZH),
     ]
     for decl in declarations:
-        await blackouts.declare(decl, now=now, actor=ACTOR, scope=None, dry_run=False)
+        await blackouts.declare(
+            decl, now=now, actor=ACTOR, scope=None, dry_run=False, settings=get_settings()
+        )
     lifted = await blackouts.declare(
         blackouts.Declaration("closed", day(13), day(13), offices=["GZ-TH"], reason=REASON),
         now=now,
         actor=ACTOR,
         scope=None,
         dry_run=False,
+        settings=get_settings(),
     )
     await blackouts.lift(lifted["blackout"]["id"], now=now, actor=ACTOR, scope=None)
     await suspensions.suspend(
@@ -108,6 +112,7 @@ async def _varied_calendar(now: datetime) -> None:
         now=now,
         actor=ACTOR,
         scope=None,
+        settings=get_settings(),
     )
     await lottery_dates.create(
         lottery_dates.LotteryInput(day=day(25), offices=["GZ-TH"]),
@@ -119,9 +124,11 @@ async def _varied_calendar(now: datetime) -> None:
     # full on-site windows (two people a couple), a reduced cap.
     gz = await Office.select(Office.id).where(Office.code == "GZ-TH").first()
     assert gz is not None
-    rows = await Slot.select().where(
-        (Slot.office == gz["id"]) & (Slot.service == "marriage") & (Slot.day == day(2))
-    ).order_by(Slot.start_at)
+    rows = (
+        await Slot.select()
+        .where((Slot.office == gz["id"]) & (Slot.service == "marriage") & (Slot.day == day(2)))
+        .order_by(Slot.start_at)
+    )
     for s in rows[:3]:
         await Slot.update({Slot.booked: s["capacity"]}).where(Slot.id == s["id"])
     await Slot.update({Slot.reduced_capacity: 1, Slot.booked: 1}).where(Slot.id == rows[4]["id"])
@@ -129,8 +136,10 @@ async def _varied_calendar(now: datetime) -> None:
     await OfficeDay.update({OfficeDay.booked: OfficeDay.capacity}).where(
         (OfficeDay.office == gz["id"]) & (OfficeDay.day == day(17))
     )
-    windows = await OnsiteWindow.select().where(OnsiteWindow.office == gz["id"]).order_by(
-        OnsiteWindow.window_start
+    windows = (
+        await OnsiteWindow.select()
+        .where(OnsiteWindow.office == gz["id"])
+        .order_by(OnsiteWindow.window_start)
     )
     later = [w for w in windows if w["window_start"].astimezone(UTC).date() >= day(18)]
     await OnsiteWindow.update({OnsiteWindow.people: OnsiteWindow.capacity}).where(

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from scheduler.db.tables import Appointment, Slot
+from scheduler.settings import get_settings
 from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 
@@ -32,7 +33,7 @@ async def _booked_then_closed(
         await client.post("/api/v1/admin/blackouts", json=body, headers=admin)
     ).status_code == 202
     for run_id in await reschedule.due_runs(datetime.now(UTC)):
-        await reschedule.execute(run_id, "test", datetime.now(UTC))
+        await reschedule.execute(run_id, "test", datetime.now(UTC), settings=get_settings())
     return held, slot["start"]
 
 

@@ -125,7 +125,9 @@ async def test_a_token_is_personal_and_expires(client: httpx.AsyncClient) -> Non
         reason={"zh-Hans": "停电检修"},
     )
     now = datetime.now(UTC)
-    dry = await blackouts.declare(decl, now=now, actor=NamedActor("root"), scope=None, dry_run=True)
+    dry = await blackouts.declare(
+        decl, now=now, actor=NamedActor("root"), scope=None, dry_run=True, settings=get_settings()
+    )
     token = dry["preview_token"]
     for actor, when, slug in (
         ("someone.else", now, "preview-mismatch"),
@@ -140,6 +142,7 @@ async def test_a_token_is_personal_and_expires(client: httpx.AsyncClient) -> Non
                 dry_run=False,
                 preview_token=token,
                 preview_required_over=1,
+                settings=get_settings(),
             )
         except DomainError as exc:
             assert exc.slug == slug
@@ -202,5 +205,7 @@ async def test_preview_placements_are_the_runs_placements(client: httpx.AsyncCli
     )
     assert declared.status_code == 202, declared.text
     run_id = declared.json()["run"]["id"]
-    assert await reschedule.execute(run_id, "test", datetime.now(UTC), batch=7)
+    assert await reschedule.execute(
+        run_id, "test", datetime.now(UTC), batch=7, settings=get_settings()
+    )
     assert await _run_placements(run_id) == shown

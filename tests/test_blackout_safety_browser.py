@@ -143,7 +143,9 @@ async def test_declaring_over_two_offices_is_deliberate(
             assert run is not None and page.url.endswith(f"/staff/admin/runs/{run['id']}")
 
             # What the run applies is what the preview showed.
-            assert await reschedule.execute(run["id"], "test", datetime.now(UTC), batch=5)
+            assert await reschedule.execute(
+                run["id"], "test", datetime.now(UTC), batch=5, settings=get_settings()
+            )
             applied = await _run_placements(run["id"])
             assert {
                 ref: " ".join(x for x in to if x) if to[0] else t("admin.preview.no_seat")

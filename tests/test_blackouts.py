@@ -95,7 +95,9 @@ async def _assert_caps_hold() -> None:
 
 async def _run_all(now: datetime | None = None) -> None:
     for run_id in await reschedule.due_runs(now or datetime.now(UTC)):
-        assert await reschedule.execute(run_id, "test", now or datetime.now(UTC), batch=40)
+        assert await reschedule.execute(
+            run_id, "test", now or datetime.now(UTC), batch=40, settings=get_settings()
+        )
 
 
 async def test_closed_day_moves_everyone_within_caps_and_tells_each_couple_once(
@@ -161,7 +163,7 @@ async def test_a_killed_run_resumes_to_the_same_result(client: httpx.AsyncClient
         assert resp.status_code == 202
     runs = sorted(r["id"] for r in await RescheduleRun.select(RescheduleRun.id))
     now = datetime.now(UTC)
-    assert await reschedule.execute(runs[0], "a", now, batch=10)
+    assert await reschedule.execute(runs[0], "a", now, batch=10, settings=get_settings())
 
     class Killed(Exception):
         pass
@@ -179,6 +181,7 @@ async def test_a_killed_run_resumes_to_the_same_result(client: httpx.AsyncClient
                 later,
                 batch=10,
                 after_batch=kill_after_two if attempt < 2 else None,
+                settings=get_settings(),
             )
             break
         except Killed:

@@ -76,5 +76,5 @@ async def test_board_ticks_survive_the_listening_connection_being_killed(
         assert await _next(ticks) == {"reconnected": True}
         assert listener.connections_made == 2
 
-        await queue.call_next(office_id, "2", now=utcnow(), actor=CLERK)
+        await queue.call_next(office_id, "2", now=utcnow(), actor=CLERK, settings=get_settings())
         assert await _next(ticks) == {"office": office_id}

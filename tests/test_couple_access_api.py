@@ -268,8 +268,19 @@ def test_the_manage_link_travels_only_where_it_fits() -> None:
     """Link where links are allowed and the text stays within the country's segment
     limit; else the code (mainland: no links); never a text over the limit."""
     from scheduler.domain.sms import violations
-    from scheduler.notify.texts import render_for, rule_for
+    from scheduler.notify.terms import SmsTerms
+    from scheduler.notify.texts import file_rules, render_for
+    from scheduler.settings import get_settings
     from scheduler.usecases.booking.manage_text import manage_fields
+
+    settings = get_settings()
+    terms = SmsTerms(  # the shipped country rules, as the policy store hands them on
+        countries=file_rules(settings.sms_rules_file),
+        quiet_hours=None,
+        rate_per_second=settings.sms_rate_per_second,
+        default_timezone=settings.default_timezone,
+        validity_seconds=settings.sms_validity_seconds,
+    )
 
     token = "t" * 32
     link = "https://yuyue.example.gov.cn/manage/GZTH-7K4Q-9M2X?token=" + token
@@ -288,7 +299,7 @@ def test_the_manage_link_travels_only_where_it_fits() -> None:
     ]
     for locale, phone, expected in cases:
         body = payload | ({"office": "Guangzhou Tianhe District"} if locale == "en" else {})
-        chosen = manage_fields("confirmed", locale, body, phone, token, link)
+        chosen = manage_fields("confirmed", locale, body, phone, token, link, terms)
         assert list(chosen) == [expected], (locale, phone)
-        text = render_for("confirmed", locale, body | chosen, phone)
-        assert token in text and violations(text, rule_for(phone)) == []
+        text = render_for("confirmed", locale, body | chosen, terms.rule_for(phone))
+        assert token in text and violations(text, terms.rule_for(phone)) == []

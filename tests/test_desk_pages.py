@@ -299,7 +299,13 @@ async def test_missed_ticket_is_requeued_once(clerk: httpx.AsyncClient) -> None:
     assert (await one(QueueTicket.select()))["status"] == "waiting"
     empty = await post_form(clerk, "/staff/offices/GZ-TH/queue/call-next", {"counter": "bad one"})
     assert empty.status_code == 422 and says(empty, "error.invalid-input.desk-counter")
-    await queue.call_next(ticket["office"], "1", now=datetime.now(UTC), actor=NamedActor("test"))
+    await queue.call_next(
+        ticket["office"],
+        "1",
+        now=datetime.now(UTC),
+        actor=NamedActor("test"),
+        settings=get_settings(),
+    )
     nobody = await post_form(clerk, "/staff/offices/GZ-TH/queue/call-next", {"counter": "1"})
     assert nobody.status_code == 409 and says(nobody, "error.queue-empty")
 

@@ -12,7 +12,8 @@ import httpx
 
 from scheduler.db.audit import NamedActor
 from scheduler.db.queue_tables import QueueTicket
-from scheduler.notify import outbox
+from scheduler.jobs.schedule import dispatch_due
+from scheduler.settings import get_settings
 from scheduler.usecases.desk import queue
 from tests.helpers import make_office, staff_token
 from tests.test_desk_pages import confirmed_today, make_staff, one, post_form, says, sign_in
@@ -42,7 +43,9 @@ async def test_checking_in_twice_names_the_ticket(client: httpx.AsyncClient, db:
     )
     assert not says(again, "error.not-pending")
     # Once called (the queue desk's "call next"), the message says when.
-    await queue.call_next(ticket["office"], "3", now=datetime.now(UTC), actor=NamedActor("c"))
+    await queue.call_next(
+        ticket["office"], "3", now=datetime.now(UTC), actor=NamedActor("c"), settings=get_settings()
+    )
     called = (await one(QueueTicket.select()))["called_at"]
     later = await post_form(client, url, form | {"lang": "en"})
     assert says(
@@ -85,7 +88,9 @@ async def test_review_says_sent_only_when_sent(desk: httpx.AsyncClient) -> None:
 
     # Sent for real (the dispatcher after quiet hours): now it says so.
     later = datetime.now(UTC) + timedelta(hours=3)
-    assert await outbox.dispatch_due(RecordingBackend(), "w1", later) >= 2  # + earlier texts
+    assert (
+        await dispatch_due(RecordingBackend(), "w1", later, settings=get_settings()) >= 2
+    )  # + earlier texts
     after = await desk.get(done.headers["location"])
     assert says(after, "safety.sms.sent")
 

@@ -38,7 +38,9 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
 from scheduler.kernel.clock import utcnow
 from scheduler.notify import outbox
-from tests.fake_twilio import FakeTwilio
+from scheduler.settings import get_settings
+from scheduler.usecases.policy import policies
+from tests.support.fake_twilio import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -120,6 +122,7 @@ async def _enqueue(count: int) -> None:
                 payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
                 now=now,
                 urgent=True,  # due now whatever the test machine's clock says
+                terms=await policies.sms_terms(get_settings()),
             )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, gather, make_office, open_slots, person, sms_codes
 from tests.test_caps_concurrency import assert_counters_consistent, slug
 
@@ -55,10 +56,10 @@ async def test_unconfirmed_hold_is_released_and_rebookable(client: httpx.AsyncCl
     assert full.status_code == 409 and slug(full) == "slot-full"
 
     # Before the hold runs out the job leaves it alone.
-    assert await expire_holds(datetime.now(UTC)) == 0
+    assert await expire_holds(datetime.now(UTC), settings=get_settings()) == 0
     assert await _status(client, held) == "pending_confirmation"
 
-    assert await expire_holds(datetime.now(UTC) + LATER) == 1
+    assert await expire_holds(datetime.now(UTC) + LATER, settings=get_settings()) == 1
     assert await _status(client, held) == "expired"
     assert await _remaining(client, slot_id) == 1
     await assert_counters_consistent()
@@ -75,7 +76,7 @@ async def test_confirm_after_expiry_is_hold_expired(client: httpx.AsyncClient) -
     await make_office(slot_cap=2)
     slot_id = (await open_slots(client))[0]["id"]
     held = await _book(client, slot_id)
-    assert await expire_holds(datetime.now(UTC) + LATER) == 1
+    assert await expire_holds(datetime.now(UTC) + LATER, settings=get_settings()) == 1
     for role in ("a", "b"):
         resp = await _confirm(client, held["reference"], role)
         assert resp.status_code == 409, resp.text
@@ -101,7 +102,7 @@ async def test_confirm_after_the_hold_lapsed_releases_the_seat_itself(
     assert await _status(client, held) == "expired"
     assert await _remaining(client, slot_id) == 2
     # Nothing left for the job: the seat is not given back a second time.
-    assert await expire_holds(datetime.now(UTC) + LATER) == 0
+    assert await expire_holds(datetime.now(UTC) + LATER, settings=get_settings()) == 0
     assert await _remaining(client, slot_id) == 2
     await assert_counters_consistent()
 
@@ -116,7 +117,7 @@ async def test_confirmed_booking_is_never_expired(client: httpx.AsyncClient) -> 
         assert (await _confirm(client, held["reference"], role)).status_code == 200
     assert await _status(client, held) == "confirmed"
     for later in (LATER, timedelta(days=1), timedelta(days=60)):
-        assert await expire_holds(datetime.now(UTC) + later) == 0
+        assert await expire_holds(datetime.now(UTC) + later, settings=get_settings()) == 0
     assert await _status(client, held) == "confirmed"
     assert await _remaining(client, slot_id) == 1
     await assert_counters_consistent()
@@ -136,8 +137,8 @@ async def test_expiry_twice_releases_each_seat_once(client: httpx.AsyncClient) -
     lapse = [await _book(client, slot_id) for _ in range(4)]
     now = datetime.now(UTC) + LATER
 
-    assert await expire_holds(now) == len(lapse)
-    assert await expire_holds(now) == 0
+    assert await expire_holds(now, settings=get_settings()) == len(lapse)
+    assert await expire_holds(now, settings=get_settings()) == 0
     assert await _remaining(client, slot_id) == 10 - len(keep)
     totals = await assert_counters_consistent()
     assert totals["active"] == len(keep)
@@ -169,7 +170,9 @@ async def test_concurrent_expiry_jobs_and_confirmations(client: httpx.AsyncClien
         for h in racing
     ]
     released_a, released_b, *responses = await gather(
-        expire_holds(now), expire_holds(now), *confirms
+        expire_holds(now, settings=get_settings()),
+        expire_holds(now, settings=get_settings()),
+        *confirms,
     )
 
     for resp in responses:
@@ -188,7 +191,7 @@ async def test_concurrent_expiry_jobs_and_confirmations(client: httpx.AsyncClien
     assert totals["active"] == len(keep) + statuses.count("confirmed")
     assert await _remaining(client, slot_id) == 20 - totals["active"]
     # Whatever is left pending is gone after one more run; nothing is released twice.
-    assert await expire_holds(now) == 0
+    assert await expire_holds(now, settings=get_settings()) == 0
     await assert_counters_consistent()
 
 
@@ -210,7 +213,10 @@ async def test_lapsed_confirmations_racing_the_job_release_once(client: httpx.As
     codes = {h["reference"]: await sms_codes(h["reference"]) for h in racing}
     now = datetime.now(UTC) + LATER
 
-    calls: list[Any] = [expire_holds(now), expire_holds(now)]
+    calls: list[Any] = [
+        expire_holds(now, settings=get_settings()),
+        expire_holds(now, settings=get_settings()),
+    ]
     calls += [
         client.post(
             f"/api/v1/appointments/{h['reference']}/confirm",

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, make_office, sms_codes, staff_token
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -251,7 +252,9 @@ async def test_loading_a_notice_moves_the_couples_of_newly_closed_days(
     )
     assert refused.status_code == 409, refused.text
 
-    assert await reschedule.execute(runs[0], "test-worker", datetime.now(UTC))
+    assert await reschedule.execute(
+        runs[0], "test-worker", datetime.now(UTC), settings=get_settings()
+    )
     rows = await Appointment.select(
         Appointment.reference, Appointment.status, Appointment.slot.day
     ).where(Appointment.reference.is_in([b["reference"] for b in [*booked, untouched]]))
@@ -266,7 +269,7 @@ async def test_loading_a_notice_moves_the_couples_of_newly_closed_days(
     )
     assert Counter(t["to_phone"] for t in texts) == dict.fromkeys(phones, 1)
     # Running the run again (a restarted worker) texts nobody twice.
-    await reschedule.execute(runs[0], "test-worker-2", datetime.now(UTC))
+    await reschedule.execute(runs[0], "test-worker-2", datetime.now(UTC), settings=get_settings())
     assert await OutboxMessage.count().where(
         OutboxMessage.template.is_in(["rescheduled", "needs_rebooking"])
     ) == len(texts)

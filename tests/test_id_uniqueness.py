@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, gather, make_office, open_slots, person
 from tests.test_caps_concurrency import assert_counters_consistent, open_days, outcomes, slug
 
@@ -115,7 +116,9 @@ async def test_cancel_and_expiry_release_the_id(client: httpx.AsyncClient) -> No
     assert resp.status_code == 200, resp.text
     await _book(client, slots[1]["id"], b=x)
     assert _already_booked(await _post(client, slots[2]["id"], a=x))
-    assert await expire_holds(datetime.now(UTC) + timedelta(minutes=16)) == 1
+    assert (
+        await expire_holds(datetime.now(UTC) + timedelta(minutes=16), settings=get_settings()) == 1
+    )
     await _book(client, slots[2]["id"], a=x)
     await assert_counters_consistent()
 

@@ -380,7 +380,7 @@ async def test_lapsed_winners_seats_go_to_the_next_in_draw_order(
     assert await lottery_days.reserved_slots(office_id, "marriage", day, now) == slots
     # The deadline passes: holds are released, the next tick passes the seats on.
     later = now + timedelta(hours=13)
-    assert await booking.expire_holds(later) == DAY_CAP - 1
+    assert await booking.expire_holds(later, settings=get_settings()) == DAY_CAP - 1
     result = await lottery.tick(later, settings)
     assert result["lapsed"] == DAY_CAP - 1 and result["won"] == 3  # everyone left in order
     statuses = {r["reference"]: r["status"] for r in await LotteryApplication.select()}

@@ -43,9 +43,9 @@ from scheduler.db.tables import (
 )
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.notify.live_pg import APPLICATION_NAME
-from tests.fake_twilio import FakeTwilio
 from tests.helpers import booking_body, make_office, open_slots, staff_token
 from tests.servers import free_port
+from tests.support.fake_twilio import FakeTwilio
 from tests.test_desk_pages import confirmed_today
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -260,6 +260,7 @@ async def test_a_ticket_the_queue_marks_missed_counts_once_settled(db: None) -> 
         {"enabled": True, "no_shows": 1, "cancellations": 0, "window_days": 30, "ban_days": 5},
         actor=NamedActor("root"),
         now=datetime.now(UTC),
+        settings=get_settings(),
     )
     start = datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI).astimezone(UTC)
     couple = await confirmed(start)
@@ -273,7 +274,7 @@ async def test_a_ticket_the_queue_marks_missed_counts_once_settled(db: None) -> 
         actor=clerk,
     )
     at = start + timedelta(minutes=5)
-    await call_next(office_id, "1", now=at, actor=clerk)
+    await call_next(office_id, "1", now=at, actor=clerk, settings=get_settings())
     for _ in range(settings.queue_max_calls - 1):
         await act(ticket["id"], "recall", office_ids=None, now=at, actor=clerk, settings=settings)
     await act(ticket["id"], "no-show", office_ids=None, now=at, actor=clerk, settings=settings)

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
+from scheduler.jobs.schedule import dispatch_due
 from scheduler.notify import outbox
 from scheduler.notify.sms import OutgoingSms, TransportError
 from scheduler.settings import get_settings
+from scheduler.usecases.policy import policies
 
 FAST = replace(get_settings(), sms_rate_per_second=10_000.0)
 PACED = replace(get_settings(), sms_rate_per_second=100.0)
@@ -47,6 +49,7 @@ async def _enqueue(n: int, key_prefix: str = "test") -> None:
                 locale="zh-Hans",
                 payload={"code": f"{i:06d}", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
                 now=NOW,
+                terms=await policies.sms_terms(get_settings()),
             )
 
 
@@ -62,7 +65,7 @@ async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
     await asyncio.gather(
         *[
             # 100/s over a 0.07 s window: batches of 7, so the workers really compete.
-            outbox.dispatch_due(backend, f"worker-{w}", NOW, settings=PACED, window_seconds=0.07)
+            dispatch_due(backend, f"worker-{w}", NOW, settings=PACED, window_seconds=0.07)
             for w in range(4)
             for _ in range(5)
         ]
@@ -76,7 +79,7 @@ async def test_concurrent_dispatchers_send_each_message_once(db: None) -> None:
 
 async def test_transient_error_backs_off_and_permanent_error_fails(db: None) -> None:
     await _enqueue(1, "transient")
-    await outbox.dispatch_due(
+    await dispatch_due(
         RecordingBackend(fail_with=TransportError("429", permanent=False, code="20429")),
         "w",
         NOW,
@@ -86,13 +89,14 @@ async def test_transient_error_backs_off_and_permanent_error_fails(db: None) -> 
     assert row["status"] == "pending" and row["attempts"] == 1
     assert row["due_at"] > NOW and row["error_code"] == "20429"
     # Not due yet: a dispatcher now claims nothing.
-    assert await outbox.dispatch_due(RecordingBackend(), "w", NOW, settings=FAST) == 0
+    assert await dispatch_due(RecordingBackend(), "w", NOW, settings=FAST) == 0
 
     await _enqueue(1, "permanent")
-    await outbox.dispatch_due(
+    await dispatch_due(
         RecordingBackend(fail_with=TransportError("bad number", permanent=True, code="21211")),
         "w",
         NOW,
+        settings=get_settings(),
     )
     failed = await OutboxMessage.select().where(OutboxMessage.key == "permanent:0").first()
     assert failed["status"] == "failed" and failed["error_code"] == "21211"
@@ -109,7 +113,5 @@ async def test_a_killed_workers_lease_is_reclaimed(db: None) -> None:
     )
     # ...after it lapses they are sent by another worker.
     backend = RecordingBackend()
-    assert (
-        await outbox.dispatch_due(backend, "other", NOW + timedelta(seconds=61), settings=FAST) == 3
-    )
+    assert await dispatch_due(backend, "other", NOW + timedelta(seconds=61), settings=FAST) == 3
     assert len(backend.sent) == 3

@@ -23,6 +23,7 @@ from scheduler.domain.policy import (
     crossing,
     parse,
 )
+from scheduler.jobs.schedule import dispatch_due
 from scheduler.notify import outbox
 from scheduler.notify.texts import render_for
 from scheduler.settings import get_settings
@@ -263,6 +264,7 @@ async def _reminder(key: str) -> None:
             payload={"code": "123456", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
             now=TEN_LOCAL,
             tz="Asia/Shanghai",
+            terms=await policies.sms_terms(get_settings()),
         )
 
 
@@ -274,14 +276,14 @@ async def test_quiet_hours_change_what_the_dispatcher_holds(
     assert (await client.put(url, json=quiet, headers=staff["root"])).status_code == 200
     await _reminder("held")
     backend = RecordingBackend()
-    assert await outbox.dispatch_due(backend, "w1", TEN_LOCAL) == 0
+    assert await dispatch_due(backend, "w1", TEN_LOCAL, settings=get_settings()) == 0
     held = await OutboxMessage.select().where(OutboxMessage.key == "held").first()
     assert held is not None and held["status"] == "pending"
     assert held["due_at"] == datetime(2026, 12, 1, 3, 30, tzinfo=UTC)  # 11:30 local
     off = quiet | {"enabled": False}
     assert (await client.put(url, json=off, headers=staff["root"])).status_code == 200
     await _reminder("sent")
-    assert await outbox.dispatch_due(backend, "w1", TEN_LOCAL) == 1
+    assert await dispatch_due(backend, "w1", TEN_LOCAL, settings=get_settings()) == 1
     assert [m for m in backend.sent] and backend.sent[0][0] == "+8613800138000"
     statuses = {r["key"]: r["status"] for r in await OutboxMessage.select()}
     assert statuses == {"held": "pending", "sent": "sent"}
@@ -298,7 +300,7 @@ async def test_sms_rate_bounds_what_one_run_claims(
     backend = RecordingBackend()
     # One run covers a 2-second window: at 1/s it claims 2 of the 6 due messages.
     fast = get_settings().__class__(**{**get_settings().__dict__, "sms_rate_per_second": 10_000.0})
-    sent = await outbox.dispatch_due(backend, "w1", TEN_LOCAL + timedelta(hours=2), settings=fast)
+    sent = await dispatch_due(backend, "w1", TEN_LOCAL + timedelta(hours=2), settings=fast)
     assert sent == 2
 
 
@@ -325,8 +327,12 @@ async def test_country_rules_are_checked_against_every_text(
         },
     }
     assert (await client.put(url, json=signed, headers=staff["root"])).status_code == 200
+    terms = await policies.sms_terms(get_settings())
     text = render_for(
-        "code", "en", {"code": "123456", "reference": "X", "minutes": 15}, "+85291234567"
+        "code",
+        "en",
+        {"code": "123456", "reference": "X", "minutes": 15},
+        terms.rule_for("+85291234567"),
     )
     assert text.startswith("[HK]")
 
@@ -383,7 +389,7 @@ async def test_admin_reads_superadmin_edits_through_the_pages(
     assert await PolicyOverride.count() == 0
     good = await post_form(client, "/staff/admin/policies/no_show", _form(NO_SHOW))
     assert good.status_code == 303 and good.headers["location"].endswith("notice=saved")
-    assert (await policies.view("no_show"))["value"] == NO_SHOW
+    assert (await policies.view("no_show", get_settings()))["value"] == NO_SHOW
     hours = await post_form(
         client, "/staff/admin/policies/sms_quiet_hours", {"start": "22:00", "end": "07:00"}
     )
@@ -406,7 +412,7 @@ async def test_admin_reads_superadmin_edits_through_the_pages(
         | {f"{k}_0": v for k, v in rule.items()},
     )
     assert countries.status_code == 303, countries.text
-    saved = (await policies.view("sms_countries"))["value"]
+    saved = (await policies.view("sms_countries", get_settings()))["value"]
     assert saved["countries"] == {
         "86": {"signature": "【登记】", "allow_urls": False, "max_segments": 2}
     }

@@ -146,7 +146,7 @@ async def test_hall_cap_refuses_check_in_with_expected_wait(client: httpx.AsyncC
         )
     assert info.value.slug == "hall-full" and info.value.params["minutes"] > 0
     # A couple finishes: the hall has room again.
-    ticket = await queue.call_next(office_id, "1", now=start, actor=CLERK)
+    ticket = await queue.call_next(office_id, "1", now=start, actor=CLERK, settings=get_settings())
     await queue.act(
         ticket["id"], "complete", office_ids=None, now=start, actor=CLERK, settings=SETTINGS
     )
@@ -169,12 +169,15 @@ async def test_calls_follow_appointment_order_and_priority_cannot_starve(
             actor=CLERK,
         )
     order = [
-        (await queue.call_next(office_id, "1", now=start, actor=CLERK))["label"] for _ in range(3)
+        (await queue.call_next(office_id, "1", now=start, actor=CLERK, settings=get_settings()))[
+            "label"
+        ]
+        for _ in range(3)
     ]
     # The priority couple goes first; the others keep their order.
     assert order == ["M003", "M001", "M002"]
     with pytest.raises(DomainError) as info:
-        await queue.call_next(office_id, "1", now=start, actor=CLERK)
+        await queue.call_next(office_id, "1", now=start, actor=CLERK, settings=get_settings())
     assert info.value.slug == "queue-empty"
 
 
@@ -195,7 +198,11 @@ async def test_clerks_calling_at_once_get_distinct_tickets(
                 got.append(
                     (
                         await queue.call_next(
-                            office_id, str(n), now=start, actor=NamedActor(f"c{n}")
+                            office_id,
+                            str(n),
+                            now=start,
+                            actor=NamedActor(f"c{n}"),
+                            settings=get_settings(),
                         )
                     )["label"]
                 )
@@ -213,7 +220,7 @@ async def test_transitions_missed_requeue_once_and_sms_on_call(client: httpx.Asy
     await queue.check_in(
         _cmd(office_id, held[0]["reference"]), now=start, settings=settings, actor=CLERK
     )
-    ticket = await queue.call_next(office_id, "3", now=start, actor=CLERK)
+    ticket = await queue.call_next(office_id, "3", now=start, actor=CLERK, settings=get_settings())
     with pytest.raises(DomainError):  # one call is not enough to mark missed
         await queue.act(
             ticket["id"], "no-show", office_ids=None, now=start, actor=CLERK, settings=settings
@@ -229,7 +236,7 @@ async def test_transitions_missed_requeue_once_and_sms_on_call(client: httpx.Asy
         ticket["id"], "requeue", office_ids=None, now=start, actor=CLERK, settings=settings
     )
     assert again["status"] == "waiting"
-    await queue.call_next(office_id, "3", now=start, actor=CLERK)
+    await queue.call_next(office_id, "3", now=start, actor=CLERK, settings=get_settings())
     await queue.act(
         ticket["id"], "recall", office_ids=None, now=start, actor=CLERK, settings=settings
     )

@@ -18,6 +18,7 @@ from scheduler.notify import outbox
 from scheduler.notify.sms import ConsoleBackend
 from scheduler.settings import Settings, get_settings
 from scheduler.usecases.booking.reminders import queue_reminders
+from scheduler.usecases.policy import policies
 
 GZ = ZoneInfo("Asia/Shanghai")
 SETTINGS = replace(get_settings(), reminder_day_before_at=time(10, 0), reminder_same_day_hours=3)
@@ -191,6 +192,7 @@ async def test_urgent_messages_ignore_quiet_hours(db: None) -> None:
                 now=night.astimezone(UTC),
                 urgent=urgent,
                 tz="Asia/Shanghai",
+                terms=await policies.sms_terms(get_settings()),
             )
     due = {r["key"]: r["due_at"] for r in await _messages()}
     assert due == {"closure:True": night, "closure:False": _at(2, 8, 0)}

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from tests.helpers import booking_body, make_office, open_slots
-from tests.pgcluster import Cluster, destroy_cluster, start_standby
 from tests.servers import running_server
+from tests.support.pgcluster import Cluster, destroy_cluster, start_standby
 
 # A booking must reach the replica within this; on loopback it takes milliseconds.
 LAG_BOUND_SECONDS = 10.0

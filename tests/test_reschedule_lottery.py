@@ -9,6 +9,7 @@ import httpx
 
 from scheduler.db.tables import Appointment, Slot
 from scheduler.domain.blackouts import Candidate, Planner, Want
+from scheduler.settings import get_settings
 from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, staff_token
 
@@ -86,7 +87,7 @@ async def test_a_blackout_run_skips_a_lottery_date_for_the_next_day(
     assert closed.status_code == 202, closed.text
     now = datetime.now(UTC)
     for run_id in await reschedule.due_runs(now):
-        assert await reschedule.execute(run_id, "test", now)
+        assert await reschedule.execute(run_id, "test", now, settings=get_settings())
     moved = await Appointment.select(Appointment.status, Appointment.slot.day).first()
     assert moved is not None
     assert (moved["status"], moved["slot.day"]) == ("pending_confirmation", after)

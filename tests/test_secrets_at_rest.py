@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 from scheduler.db.tables import DeliveryEvent, IdempotencyRecord, OutboxMessage
+from scheduler.settings import get_settings
+from scheduler.usecases.policy import policies
 from tests.helpers import booking_body, make_office, open_slots, sms_codes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,8 +101,8 @@ async def test_a_worker_masks_codes_once_sent_and_they_still_confirm(
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    rows = await OutboxMessage.select().where(OutboxMessage.template == "code").output(
-        load_json=True
+    rows = (
+        await OutboxMessage.select().where(OutboxMessage.template == "code").output(load_json=True)
     )
     for row in rows:
         code = sent[row["key"][-1]]
@@ -153,6 +155,8 @@ async def test_applied_and_replayed_callbacks_leave_no_rows() -> None:
     from scheduler.notify import delivery, outbox
 
     now = datetime.now(UTC)
+    settings = get_settings()
+    terms = await policies.sms_terms(settings)
     async with write_transaction():
         await outbox.enqueue(
             key="m:1",
@@ -162,16 +166,17 @@ async def test_applied_and_replayed_callbacks_leave_no_rows() -> None:
             payload={"reference": "GZTH-AAAA-BBBB"},
             now=now,
             urgent=True,
+            terms=terms,
         )
     await OutboxMessage.update(
         {OutboxMessage.status: "sent", OutboxMessage.provider_sid: "SM1"}
     ).where(OutboxMessage.key == "m:1")
     for status in ("sent", "delivered", "delivered", "sent"):  # Twilio repeats itself
-        assert await delivery.record_callback("SM1", status, None, now)
+        assert await delivery.record_callback("SM1", status, None, now, settings, terms)
     assert await DeliveryEvent.count() == 0
     assert (await OutboxMessage.select().first())["status"] == "delivered"  # type: ignore[index]
     # A callback for a SID we never sent waits for it a day, then goes.
-    assert not await delivery.record_callback("SM-unknown", "delivered", None, now)
+    assert not await delivery.record_callback("SM-unknown", "delivered", None, now, settings, terms)
     assert await DeliveryEvent.count() == 1
     assert await delivery.purge_events(now + timedelta(hours=23)) == 0
     assert await delivery.purge_events(now + timedelta(hours=25)) == 1

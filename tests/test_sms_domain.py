@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.domain.sms import CountryRule, after_quiet_hours, apply_rule, count_segments
+from scheduler.domain.sms import rule_for as country_rule
 from scheduler.domain.sms import violations as rule_violations
-from scheduler.notify.texts import load_rules, rule_for
+from scheduler.notify.texts import file_rules, load_rules
+from scheduler.settings import get_settings
 
 GZ = ZoneInfo("Asia/Shanghai")
 QUIET = (time(21, 0), time(8, 0))
@@ -119,7 +121,7 @@ def test_no_quiet_hours() -> None:
     ],
 )
 def test_rules_by_calling_code(phone: str, signature: str, urls: bool, segments: int) -> None:
-    rule = rule_for(phone)
+    rule = country_rule(phone, file_rules(get_settings().sms_rules_file))
     assert (rule.signature, rule.allow_urls, rule.max_segments) == (signature, urls, segments)
 
 

@@ -17,6 +17,7 @@ from scheduler.db.audit import entries
 from scheduler.db.tables import OutboxMessage
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.i18n import translate
+from scheduler.settings import get_settings
 from scheduler.usecases.staff import accounts as staff
 from tests.helpers import booking_body, make_office, open_slots
 
@@ -218,18 +219,37 @@ async def test_which_messages_are_listed(client: httpx.AsyncClient, world: dict[
     """Failed, dead and undelivered of the last week; older ones only while a call is due."""
     ref = world["refs"]["GZ-TH"]
     b = await code_message(ref, "b")
-    root = (await staff.login("root", PASSWORD, kind="bearer", ip=None, now=utcnow())).member
+    root = (
+        await staff.login(
+            "root", PASSWORD, kind="bearer", ip=None, now=utcnow(), settings=get_settings()
+        )
+    ).member
     now = utcnow()
     for status in ("dead", "undelivered", "sent", "delivered"):
         await fail(b["id"], status=status, needs_call=False)
-        listed = {m["id"] for m in await staff.sms_failures(root, now=now)}
+        listed = {
+            m["id"]
+            for m in await staff.sms_failures(
+                root, now=now, default_tz=get_settings().default_timezone
+            )
+        }
         assert (b["id"] in listed) == (status in ("dead", "undelivered")), status
     a = world["msgs"]["GZ-TH"]
     week_later = now + timedelta(days=8)
-    listed = {m["id"] for m in await staff.sms_failures(root, now=week_later)}
+    listed = {
+        m["id"]
+        for m in await staff.sms_failures(
+            root, now=week_later, default_tz=get_settings().default_timezone
+        )
+    }
     assert a["id"] in listed  # still needs a call
     await fail(a["id"], needs_call=False)
-    listed = {m["id"] for m in await staff.sms_failures(root, now=week_later)}
+    listed = {
+        m["id"]
+        for m in await staff.sms_failures(
+            root, now=week_later, default_tz=get_settings().default_timezone
+        )
+    }
     assert a["id"] not in listed
     await fail(b["id"], status="sent", needs_call=False)
     with pytest.raises(Exception, match="not-pending"):

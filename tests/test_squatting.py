@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from scheduler.db.tables import Appointment, OfficeDay, Slot
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, gather, make_office, open_slots, person, sms_codes
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -42,6 +43,7 @@ def fresh_policies() -> Any:
     policies.invalidate()
     yield
     policies.invalidate()
+
 
 # What config/example.env ships (conftest relaxes them for the rest of the suite).
 DEPLOYED = {
@@ -205,7 +207,7 @@ async def test_an_unstarted_hold_is_short_and_a_started_one_gets_the_full_time()
 
         other = (await client.post("/api/v1/appointments", json=booking_body(slot["id"]))).json()
         later = row["created_at"] + timedelta(minutes=6)
-        assert await booking.expire_holds(later) == 1
+        assert await booking.expire_holds(later, settings=get_settings()) == 1
         gone = await Appointment.select().where(Appointment.reference == other["reference"]).first()
         assert gone is not None and gone["status"] == "expired" and gone["hold_slot"] is None
         await assert_held_counters()

@@ -18,6 +18,7 @@ from litestar import get
 from scheduler.db.tables import AuditLog, Staff, StaffSession
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import hash_token
+from scheduler.settings import get_settings
 from scheduler.usecases.staff import accounts as staff
 from scheduler.usecases.staff.accounts import LoginRefused
 from scheduler.web.auth import (
@@ -224,18 +225,32 @@ async def test_delays_grow_and_a_success_starts_afresh(office: int) -> None:
     now, waits = NOW, []
     for attempt in range(8):
         with pytest.raises(LoginRefused) as refused:
-            await staff.login("li.clerk", f"wrong {attempt}", kind="bearer", ip=ip, now=now)
+            await staff.login(
+                "li.clerk",
+                f"wrong {attempt}",
+                kind="bearer",
+                ip=ip,
+                now=now,
+                settings=get_settings(),
+            )
         waits.append(refused.value.retry_after)
         now += timedelta(seconds=refused.value.retry_after)
     assert waits == [0, 0, 0, 0, 30, 60, 120, 240]
     with pytest.raises(LoginRefused, match="login-throttled") as early:
         await staff.login(
-            "li.clerk", PASSWORD, kind="bearer", ip=ip, now=now - timedelta(seconds=1)
+            "li.clerk",
+            PASSWORD,
+            kind="bearer",
+            ip=ip,
+            now=now - timedelta(seconds=1),
+            settings=get_settings(),
         )
     assert early.value.retry_after == 1
-    await staff.login("li.clerk", PASSWORD, kind="bearer", ip=ip, now=now)
+    await staff.login("li.clerk", PASSWORD, kind="bearer", ip=ip, now=now, settings=get_settings())
     with pytest.raises(LoginRefused, match="invalid-credentials"):
-        await staff.login("li.clerk", "wrong again", kind="bearer", ip=ip, now=now)
+        await staff.login(
+            "li.clerk", "wrong again", kind="bearer", ip=ip, now=now, settings=get_settings()
+        )
 
 
 async def test_the_longest_wait_is_fifteen_minutes_and_a_day_forgets(office: int) -> None:
@@ -244,11 +259,25 @@ async def test_the_longest_wait_is_fifteen_minutes_and_a_day_forgets(office: int
     now = NOW
     for attempt in range(20):
         with pytest.raises(LoginRefused) as refused:
-            await staff.login("li.clerk", f"wrong {attempt}", kind="bearer", ip=ip, now=now)
+            await staff.login(
+                "li.clerk",
+                f"wrong {attempt}",
+                kind="bearer",
+                ip=ip,
+                now=now,
+                settings=get_settings(),
+            )
         now += timedelta(seconds=refused.value.retry_after)
     assert refused.value.retry_after == 15 * 60
     with pytest.raises(LoginRefused, match="invalid-credentials"):  # a day later: afresh
-        await staff.login("li.clerk", "wrong", kind="bearer", ip=ip, now=now + timedelta(days=1))
+        await staff.login(
+            "li.clerk",
+            "wrong",
+            kind="bearer",
+            ip=ip,
+            now=now + timedelta(days=1),
+            settings=get_settings(),
+        )
     assert await staff.purge_login_failures(now + timedelta(days=2, seconds=1)) == 1
 
 
@@ -269,7 +298,9 @@ async def test_inactive_account_cannot_sign_in(office: int) -> None:
     await make_staff()
     await Staff.update({Staff.active: False}).where(Staff.username == "li.clerk")
     with pytest.raises(LoginRefused, match="invalid-credentials"):
-        await staff.login("li.clerk", PASSWORD, kind="bearer", ip=None, now=NOW)
+        await staff.login(
+            "li.clerk", PASSWORD, kind="bearer", ip=None, now=NOW, settings=get_settings()
+        )
 
 
 async def test_bearer_token_works_until_logout(client: httpx.AsyncClient, office: int) -> None:
@@ -316,7 +347,9 @@ async def test_tokens_work_only_as_issued(client: httpx.AsyncClient, office: int
     """A page session cookie does not open the (CSRF-exempt) API, and a bearer token
     is no cookie."""
     await make_staff()
-    cookie_session = await staff.login("li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW)
+    cookie_session = await staff.login(
+        "li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW, settings=get_settings()
+    )
     bearer = (await api_login(client, "li.clerk", PASSWORD)).json()["token"]
     client.cookies.set(COOKIE, cookie_session.token)
     assert (await client.get("/api/v1/staff/me")).status_code == 401
@@ -328,7 +361,9 @@ async def test_tokens_work_only_as_issued(client: httpx.AsyncClient, office: int
 
 async def test_sessions_expire(office: int) -> None:
     await make_staff()
-    signed = await staff.login("li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW)
+    signed = await staff.login(
+        "li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW, settings=get_settings()
+    )
     assert await staff.authenticate(signed.token, "cookie", NOW + timedelta(minutes=90))
     # Used 90 minutes in: idle for less than two hours at 3h.
     assert await staff.authenticate(signed.token, "cookie", NOW + timedelta(hours=3))
@@ -336,7 +371,9 @@ async def test_sessions_expire(office: int) -> None:
         await staff.authenticate(signed.token, "cookie", NOW + timedelta(hours=5, minutes=1))
         is None
     )
-    fresh = await staff.login("li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW)
+    fresh = await staff.login(
+        "li.clerk", PASSWORD, kind="cookie", ip=None, now=NOW, settings=get_settings()
+    )
     for hours in range(1, 12):
         assert await staff.authenticate(fresh.token, "cookie", NOW + timedelta(hours=hours))
     assert await staff.authenticate(fresh.token, "cookie", NOW + timedelta(hours=12)) is None
@@ -382,7 +419,9 @@ async def test_roles_and_offices(app: Any, client: httpx.AsyncClient, office: in
     assert admin.status_code == 200
     assert (await client.get("/api/v1/staff/test-admin-only")).status_code == 401
     members = {
-        n: (await staff.login(n, PASSWORD, kind="bearer", ip=None, now=NOW)).member
+        n: (
+            await staff.login(n, PASSWORD, kind="bearer", ip=None, now=NOW, settings=get_settings())
+        ).member
         for n in ("clerk1", "root")
     }
     assert staff.can_see_office(members["clerk1"], office)

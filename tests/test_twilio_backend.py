@@ -14,10 +14,12 @@ import pytest
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
+from scheduler.jobs.schedule import dispatch_due
 from scheduler.notify import outbox
 from scheduler.notify.sms import OutgoingSms, TransportError, TwilioBackend
 from scheduler.settings import Settings, get_settings
-from tests.fake_twilio import (
+from scheduler.usecases.policy import policies
+from tests.support.fake_twilio import (
     ACCOUNT_SID,
     FROM_NUMBER,
     MESSAGING_SERVICE_SID,
@@ -143,13 +145,14 @@ async def _enqueue(to: str, key: str = "msg:1") -> None:
             payload={"code": "123456", "reference": "GZTH-AAAA-BBBB", "minutes": 15},
             now=NOW,
             urgent=True,
+            terms=await policies.sms_terms(get_settings()),
         )
 
 
 async def _dispatch(settings: Settings, now: datetime) -> dict[str, Any]:
     backend = TwilioBackend(settings, timeout_seconds=TIMEOUT)
     try:
-        await outbox.dispatch_due(backend, "w1", now, settings=settings)
+        await dispatch_due(backend, "w1", now, settings=settings)
     finally:
         await backend.close()
     row = await OutboxMessage.select().first()

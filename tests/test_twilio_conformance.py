@@ -23,10 +23,12 @@ import pytest
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import OutboxMessage
+from scheduler.jobs.schedule import dispatch_due
 from scheduler.notify import outbox
 from scheduler.notify.sms import OutgoingSms, TransportError, TwilioBackend
 from scheduler.settings import Settings, get_settings
-from tests.fake_twilio import ACCOUNT_SID, FROM_NUMBER, MESSAGING_SERVICE_SID
+from scheduler.usecases.policy import policies
+from tests.support.fake_twilio import ACCOUNT_SID, FROM_NUMBER, MESSAGING_SERVICE_SID
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "tests" / "data" / "twilio_api_v2010.yaml"
@@ -135,11 +137,12 @@ async def test_outbox_messages_go_through_the_spec(db: None, prism: str) -> None
                 },
                 now=NOW,
                 urgent=True,
+                terms=await policies.sms_terms(get_settings()),
             )
     settings = _settings(prism, service=True)
     backend = TwilioBackend(settings)
     try:
-        assert await outbox.dispatch_due(backend, "w", NOW, settings=settings) == 3
+        assert await dispatch_due(backend, "w", NOW, settings=settings) == 3
     finally:
         await backend.close()
     rows = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.provider_sid)

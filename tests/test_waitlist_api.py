@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scheduler.settings import get_settings
 from tests.helpers import booking_body, person
 from tests.waitlist_helpers import (
     entry_id,
@@ -188,7 +189,7 @@ async def test_lapsed_offer_passes_on_and_leaves_the_list(client: httpx.AsyncCli
     assert (await view(client, second))["status"] == "waiting"
     later = datetime.now(UTC) + timedelta(minutes=61)
     # Only the offer still holds a seat (the booking was cancelled).
-    assert await expire_holds(later) == 1
+    assert await expire_holds(later, settings=get_settings()) == 1
     assert (await view(client, first))["status"] == "lapsed"
     assert (await view(client, second))["status"] == "offered"
     assert (await target_slot(client))["remaining"] == 0
@@ -227,9 +228,9 @@ async def test_job_offers_seats_the_hooks_missed(client: httpx.AsyncClient) -> N
     await fill(client, slot["id"], 1)
     entries = [await join_and_verify(client, join_body(slot["date"])) for _ in range(3)]
     await Slot.update({Slot.capacity: 3}).where(Slot.id == slot["id"])
-    assert await run(datetime.now(UTC)) == 2
+    assert await run(datetime.now(UTC), get_settings()) == 2
     assert [(await view(client, e))["status"] for e in entries] == ["offered", "offered", "waiting"]
-    assert await run(datetime.now(UTC)) == 0
+    assert await run(datetime.now(UTC), get_settings()) == 0
 
 
 async def test_booking_body_still_books(client: httpx.AsyncClient) -> None:

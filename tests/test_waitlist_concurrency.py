@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from scheduler.settings import get_settings
 from tests.helpers import gather
 from tests.waitlist_helpers import fill, join_and_verify, join_body, one_slot_office, target_slot
 
@@ -84,7 +85,7 @@ async def test_concurrent_cancellations_offer_each_seat_once_in_join_order(
             )
             for h in held
         ],
-        *[run(now) for _ in range(3)],  # the safety-net job racing the hooks
+        *[run(now, get_settings()) for _ in range(3)],  # the safety-net job racing the hooks
     )
     assert all(r.status_code == 200 for r in responses[:SEATS]), [r.text for r in responses]
 
@@ -100,8 +101,8 @@ async def test_concurrent_cancellations_offer_each_seat_once_in_join_order(
 
     # All 20 offers lapse: the seats pass to the remaining 10, the rest stay free.
     later = now + timedelta(minutes=61)
-    assert await expire_holds(later) == SEATS
-    await run(later)
+    assert await expire_holds(later, settings=get_settings()) == SEATS
+    await run(later, get_settings())
     statuses = [e["status"] for e in await entries()]
     assert statuses == ["lapsed"] * SEATS + ["offered"] * (WAITING - SEATS)
     assert await check_seats(slot["id"]) == WAITING - SEATS

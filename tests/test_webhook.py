@@ -27,10 +27,12 @@ import pytest
 from scheduler.app import create_app
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, Office, OutboxMessage, Slot
+from scheduler.jobs.schedule import dispatch_due
 from scheduler.notify import delivery, outbox
 from scheduler.notify.sms import OutgoingSms, TwilioBackend
 from scheduler.settings import Settings, get_settings
-from tests.fake_twilio import AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature, status_params
+from scheduler.usecases.policy import policies
+from tests.support.fake_twilio import AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature, status_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "https://registry.example.cn"
@@ -84,6 +86,7 @@ async def _queue(key: str = "m:1", *, urgent: bool = True) -> None:
             payload={"reference": "GZTH-AAAA-BBBB"},
             now=NOW,
             urgent=urgent,
+            terms=await policies.sms_terms(get_settings()),
         )
 
 
@@ -210,7 +213,7 @@ async def test_a_callback_before_the_sid_is_recorded_is_applied_later(
     settings = fake.settings(_settings(), sms_rate_per_second=1000.0)
     backend = _CallbackOvertakes(TwilioBackend(settings), hook)
     try:
-        assert await outbox.dispatch_due(backend, "w", NOW, settings=settings) == 1
+        assert await dispatch_due(backend, "w", NOW, settings=settings) == 1
     finally:
         await backend.close()
     assert [r.status_code for r in backend.responses] == [204]
@@ -254,7 +257,9 @@ async def test_otherwise_a_clerk_is_asked_to_call(db: None, mode: str, code: str
 async def test_a_fallback_waits_for_the_end_of_quiet_hours(db: None) -> None:
     await _sent(urgent=False)
     evening = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)  # 20:30 in Guangzhou; retry at 21:30
-    await delivery.record_callback(SID, "undelivered", "30003", evening, _settings())
+    await delivery.record_callback(
+        SID, "undelivered", "30003", evening, _settings(), await policies.sms_terms(_settings())
+    )
     retry = await _row("m:1:fallback")
     assert retry["due_at"] == datetime(2026, 12, 2, 0, 0, tzinfo=UTC)  # 08:00 next morning
 
@@ -266,7 +271,9 @@ async def test_the_quiet_hours_are_those_of_the_couples_office(db: None) -> None
         OutboxMessage.key == "m:1"
     )
     evening = datetime(2026, 12, 1, 11, 30, tzinfo=UTC)  # 20:30 in Tokyo, 19:30 in Guangzhou
-    await delivery.record_callback(SID, "undelivered", "30003", evening, _settings())
+    await delivery.record_callback(
+        SID, "undelivered", "30003", evening, _settings(), await policies.sms_terms(_settings())
+    )
     retry = await _row("m:1:fallback")
     assert retry["due_at"] == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 08:00 in Tokyo
 
@@ -355,7 +362,7 @@ async def test_end_to_end_twilio_calls_back_through_a_proxy(service: str, fake: 
     settings = fake.settings(_settings(), sms_rate_per_second=1000.0)
     backend = TwilioBackend(settings)
     try:
-        await outbox.dispatch_due(backend, "w", NOW, settings=settings)
+        await dispatch_due(backend, "w", NOW, settings=settings)
     finally:
         await backend.close()
     for _ in range(150):  # the callbacks arrive on their own time

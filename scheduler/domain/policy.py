@@ -16,9 +16,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from scheduler.domain.identity import ID_TYPES
+from scheduler.domain.services import SERVICES
 from scheduler.domain.sms import CountryRule
 
-SERVICES = ("marriage", "divorce", "reissue", "ceremony", "counselling")
 NAMES = ("no_show", "id_types", "sms_quiet_hours", "sms_rate", "sms_countries")
 MAX_DAYS = 730
 MAX_COUNTRIES = 60

@@ -16,13 +16,13 @@ from datetime import date
 from typing import Any
 
 from scheduler.domain.identity import mainland_id_birth_date
+from scheduler.domain.services import SERVICES
 
 LOCALES = ("zh-Hans", "zh-Hant", "en")
 # mainland resident, Hong Kong/Macau resident, Taiwan resident, foreigner (any
 # passport: overseas Chinese register at the same designated offices), and the
 # holder of a residence permit for Hong Kong, Macau or Taiwan residents.
 KINDS = ("mainland", "hk_macau", "taiwan", "foreign", "residence_permit")
-SERVICES = ("marriage", "divorce", "reissue", "ceremony", "counselling")
 FIELDS = (
     "nationality",
     "occupation",

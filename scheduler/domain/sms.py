@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
@@ -65,6 +66,16 @@ class CountryRule:
     signature: str = ""
     allow_urls: bool = True
     max_segments: int = 3
+
+
+def rule_for(phone: str, rules: Mapping[str, CountryRule]) -> CountryRule:
+    """The rule of an E.164 number's country in ``rules`` (by calling code, "default"
+    for every other). Calling codes are prefix-free, so a string prefix match is
+    exact, and much cheaper than parsing the number."""
+    for code, rule in rules.items():
+        if code != "default" and phone.startswith("+" + code):
+            return rule
+    return rules["default"]
 
 
 def apply_rule(text: str, rule: CountryRule) -> str:

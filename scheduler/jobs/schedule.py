@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler.kernel.clock import utcnow
 from scheduler.notify import delivery, scrub
-from scheduler.notify.outbox import Dispatcher, sender_id
+from scheduler.notify.outbox import LEASE_GRACE_SECONDS, Dispatcher, sender_id
 from scheduler.notify.sms import SmsBackend
 from scheduler.observability.metrics import job_run
 from scheduler.settings import Settings
@@ -28,6 +28,7 @@ from scheduler.usecases.calendar import slots
 from scheduler.usecases.desk import no_show
 from scheduler.usecases.lottery import draw as lottery
 from scheduler.usecases.offices import reschedule
+from scheduler.usecases.policy import policies
 from scheduler.usecases.policy.ratelimits import purge as purge_rate_counters
 from scheduler.usecases.privacy import retention
 from scheduler.usecases.staff import accounts as staff
@@ -58,14 +59,32 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def make_dispatcher(settings: Settings, sms: SmsBackend) -> Dispatcher:
+def make_dispatcher(
+    settings: Settings, sms: SmsBackend, owner: str | None = None, **options: Any
+) -> Dispatcher:
+    """The outbox dispatcher, told the SMS terms (pace, quiet hours) by the policy
+    store at each run: notify never reads the policies itself."""
     return Dispatcher(
         sms,
-        worker_id(),
+        owner or worker_id(),
         settings,
         sender_id(settings),
-        lease_grace_seconds=settings.sms_lease_grace_seconds,
+        partial(policies.sms_terms, settings),
+        **({"lease_grace_seconds": settings.sms_lease_grace_seconds} | options),
     )
+
+
+async def dispatch_due(
+    backend: SmsBackend,
+    owner: str,
+    now: datetime,
+    *,
+    settings: Settings,
+    window_seconds: float = 2.0,
+) -> int:
+    """One dispatcher step with a fresh Dispatcher (the CLI, tests and benchmarks)."""
+    dispatcher = make_dispatcher(settings, backend, owner, lease_grace_seconds=LEASE_GRACE_SECONDS)
+    return await dispatcher.run_once(now, window_seconds=window_seconds)
 
 
 def build_scheduler(
@@ -82,7 +101,7 @@ def build_scheduler(
     async def reschedule_runs(now: datetime) -> int:
         runs = await reschedule.due_runs(now)
         for run_id in runs:
-            await reschedule.execute(run_id, worker_id(), now)
+            await reschedule.execute(run_id, worker_id(), now, settings=settings)
         return len(runs)
 
     async def purge(now: datetime) -> None:
@@ -99,7 +118,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        _logged("expire_holds", booking.expire_holds),
+        _logged("expire_holds", partial(booking.expire_holds, settings=settings)),
         IntervalTrigger(seconds=15),
         id="expire_holds",
         **common,

@@ -15,14 +15,24 @@ import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from scheduler.settings import Settings
-
 _VERSION = "v1"
+
+
+class Keys(Protocol):
+    """What sealing reads of the settings (``scheduler.settings.Settings`` is one):
+    the kernel sits below the settings module and is handed them."""
+
+    @property
+    def data_keys(self) -> tuple[bytes, ...]: ...
+    @property
+    def secret_key(self) -> str: ...
+    def __hash__(self) -> int: ...  # the keyring is cached per settings
 
 
 class SealError(ValueError):
@@ -42,28 +52,12 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
-def parse_data_keys(raw: str) -> tuple[bytes, ...]:
-    """``DATA_KEYS``: comma-separated urlsafe-base64 32-byte keys, newest first."""
-    keys = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            key = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        except ValueError as exc:
-            raise ValueError("each key must be urlsafe base64") from exc
-        if len(key) != 32:
-            raise ValueError("each key must decode to 32 bytes (openssl rand -base64 32)")
-        keys.append(key)
-    return tuple(keys)
-
-
 def new_data_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
 
 @lru_cache(maxsize=4)
-def keyring(settings: Settings) -> Keyring:
+def keyring(settings: Keys) -> Keyring:
     if settings.data_keys:
         return Keyring(settings.data_keys)
     derived = HKDF(
@@ -72,7 +66,7 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring((derived,))
 
 
-def seal(settings: Settings, purpose: str, plaintext: str) -> str:
+def seal(settings: Keys, purpose: str, plaintext: str) -> str:
     """Encrypt; ``purpose`` is bound as associated data (an ID cannot pose as a phone)."""
     key = keyring(settings).current
     nonce = os.urandom(12)
@@ -81,7 +75,7 @@ def seal(settings: Settings, purpose: str, plaintext: str) -> str:
     return f"{_VERSION}.{key_id(key)}.{body}"
 
 
-def open_sealed(settings: Settings, purpose: str, value: str) -> str:
+def open_sealed(settings: Keys, purpose: str, value: str) -> str:
     version, _, rest = value.partition(".")
     kid, _, body = rest.partition(".")
     if version != _VERSION or not body:
@@ -96,6 +90,6 @@ def open_sealed(settings: Settings, purpose: str, value: str) -> str:
     raise SealError(f"no configured key {kid}: add it to DATA_KEYS")
 
 
-def needs_reseal(settings: Settings, value: str) -> bool:
+def needs_reseal(settings: Keys, value: str) -> bool:
     """True when ``value`` was sealed with a key other than the current one."""
     return value.split(".")[1:2] != [key_id(keyring(settings).current)]

@@ -1,1 +1,3 @@
-"""Notifications: the outbox (durable), SMS backends (transport), texts (templates)."""
+"""Notifications: the outbox (durable), SMS backends (transport), texts (templates),
+delivery callbacks, live boards. Told what to send and under which terms (terms.py);
+it imports no use case."""

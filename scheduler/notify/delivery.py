@@ -19,8 +19,8 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, DeliveryEvent, OutboxMessage
 from scheduler.domain.sms import after_quiet_hours
 from scheduler.notify.scrub import is_scrubbed
-from scheduler.settings import Settings, get_settings
-from scheduler.usecases.policy import policies
+from scheduler.notify.terms import SmsTerms
+from scheduler.settings import Settings
 
 # Twilio MessageStatus -> our rank. accepted/queued/sending all mean "with Twilio".
 RANKS = {
@@ -48,23 +48,26 @@ async def record_callback(
     status: str,
     error_code: str | None,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
+    terms: SmsTerms,
 ) -> bool:
     """Store one callback and apply it; False if the SID is unknown (yet)."""
     async with write_transaction():
         await DeliveryEvent.insert(
             DeliveryEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
         )
-    return await apply_status(sid, status, error_code, now, settings)
+    return await apply_status(sid, status, error_code, now, settings, terms)
 
 
-async def apply_pending_events(sid: str, now: datetime, settings: Settings | None = None) -> None:
+async def apply_pending_events(
+    sid: str, now: datetime, settings: Settings, terms: SmsTerms
+) -> None:
     """Apply callbacks that arrived before the dispatcher recorded this SID."""
     events = await DeliveryEvent.select().where(
         (DeliveryEvent.provider_sid == sid) & DeliveryEvent.applied.eq(False)
     )
     for event in sorted(events, key=lambda e: RANKS.get(e["status"], 0)):
-        await apply_status(sid, event["status"], event["error_code"], now, settings)
+        await apply_status(sid, event["status"], event["error_code"], now, settings, terms)
 
 
 # Events of a SID never recorded (a callback for another account's message, or one
@@ -97,8 +100,10 @@ async def apply_status(
     status: str,
     error_code: str | None,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
+    terms: SmsTerms,
 ) -> bool:
+    """Apply one delivery status; ``terms``: the quiet hours a fallback retry waits out."""
     rank = RANKS.get(status)
     if rank is None:
         return True  # a status we do not track; acknowledged, nothing to change
@@ -123,12 +128,12 @@ async def apply_status(
             (OutboxMessage.id == row["id"]) & (OutboxMessage.status == current)
         )
         if new_status in ("undelivered", "failed"):
-            await _fallback(row, error_code, now, settings or get_settings())
+            await _fallback(row, error_code, now, settings, terms)
     return True
 
 
 async def _fallback(
-    row: dict[str, Any], error_code: str | None, now: datetime, settings: Settings
+    row: dict[str, Any], error_code: str | None, now: datetime, settings: Settings, terms: SmsTerms
 ) -> None:
     """Carrier failure: one retry later, or a clerk phones the couple."""
     key = str(row["key"])
@@ -147,7 +152,7 @@ async def _fallback(
                 payload=row["payload"],
                 body=row["body"],
                 status="pending",
-                due_at=await _retry_at(row, now, settings),
+                due_at=await _retry_at(row, now, settings, terms),
                 created_at=now,
                 urgent=row["urgent"],
                 validity_seconds=row["validity_seconds"],
@@ -160,7 +165,9 @@ async def _fallback(
         )
 
 
-async def _retry_at(row: dict[str, Any], now: datetime, settings: Settings) -> datetime:
+async def _retry_at(
+    row: dict[str, Any], now: datetime, settings: Settings, terms: SmsTerms
+) -> datetime:
     """The fallback's send time; a non-urgent one waits out the office's quiet hours too."""
     due = now + timedelta(minutes=settings.sms_fallback_retry_minutes)
     if row["urgent"]:
@@ -172,5 +179,5 @@ async def _retry_at(row: dict[str, Any], now: datetime, settings: Settings) -> d
             .where(Appointment.id == row["appointment_id"])
             .first()
         )
-    tz = office["office.timezone"] if office else settings.default_timezone
-    return after_quiet_hours(due, ZoneInfo(tz), policies.cached().quiet_hours(settings))
+    tz = office["office.timezone"] if office else terms.default_timezone
+    return after_quiet_hours(due, ZoneInfo(tz), terms.quiet_hours)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +27,9 @@ from scheduler.db.tables import OutboxMessage, SmsPace
 from scheduler.domain.sms import after_quiet_hours
 from scheduler.notify import delivery
 from scheduler.notify.sms import OutgoingSms, SmsBackend, TransportError
+from scheduler.notify.terms import SmsTerms
 from scheduler.notify.texts import render_for
-from scheduler.settings import Settings, get_settings
-from scheduler.usecases.policy import policies
+from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.outbox")
 
@@ -50,20 +50,19 @@ def new_message(
     locale: str,
     payload: dict[str, Any],
     now: datetime,
+    terms: SmsTerms,
     urgent: bool = False,
     appointment_id: int | None = None,
     tz: str | None = None,
     validity_seconds: int | None = None,
 ) -> OutboxMessage:
-    """One outbox row, rendered for its recipient. Non-urgent messages wait for
-    the end of quiet hours in the recipient's office time zone."""
-    settings = get_settings()
+    """One outbox row, rendered for its recipient under the ``terms`` in force.
+    Non-urgent messages wait for the end of quiet hours in the recipient's office
+    time zone."""
     due = (
         now
         if urgent
-        else after_quiet_hours(
-            now, ZoneInfo(tz or settings.default_timezone), policies.cached().quiet_hours(settings)
-        )
+        else after_quiet_hours(now, ZoneInfo(tz or terms.default_timezone), terms.quiet_hours)
     )
     return OutboxMessage(
         key=key,
@@ -71,22 +70,22 @@ def new_message(
         template=template,
         locale=locale,
         payload=payload,
-        body=render_for(template, locale, payload, to_phone),
+        body=render_for(template, locale, payload, terms.rule_for(to_phone)),
         status="pending",
         due_at=due,
         created_at=now,
         urgent=urgent,
-        validity_seconds=validity_seconds or settings.sms_validity_seconds,
+        validity_seconds=validity_seconds or terms.validity_seconds,
         appointment_id=appointment_id,
     )
 
 
 async def enqueue(**fields: Any) -> None:
-    """Queue one SMS (fields as ``new_message``); the same key never queues a second.
+    """Queue one SMS (fields as ``new_message``, ``terms`` included); the same key
+    never queues a second.
 
     Call inside the transaction of the change that causes the message.
     """
-    await policies.current()  # quiet hours and country rules as edited (cached)
     await enqueue_many([new_message(**fields)])
 
 
@@ -314,13 +313,17 @@ class Dispatcher:
         owner: str,
         settings: Settings,
         sender: str,
+        terms: Callable[[], Awaitable[SmsTerms]],
         *,
         lease_grace_seconds: float = LEASE_GRACE_SECONDS,
     ) -> None:
+        """``terms``: asked at each run for the SMS terms in force (the pace and
+        quiet hours an admin may change while the worker runs)."""
         self.backend = backend
         self.owner = owner
         self.settings = settings
         self.sender = sender
+        self.terms = terms
         self.lease_grace_seconds = lease_grace_seconds
         self._gate = asyncio.Semaphore(SEND_CONCURRENCY)
         self._recorder = _Recorder(owner)
@@ -356,7 +359,8 @@ class Dispatcher:
         return set(self._in_flight)
 
     async def _run(self, now: datetime, window_seconds: float) -> int:
-        rate = (await policies.current()).sms_rate(self.settings)
+        terms = await self.terms()
+        rate = terms.rate_per_second
         backlog = await pace_backlog(self.sender, now)
         # Messages queued further ahead than their validity would be dropped by
         # Twilio unsent: leave them in the outbox until the queue drains.
@@ -385,7 +389,7 @@ class Dispatcher:
         keeper = asyncio.create_task(self._keep_leased(clock, done))
         try:
             results = await asyncio.gather(
-                *[self._send(m, origin + i / rate, clock) for i, m in enumerate(claimed)],
+                *[self._send(m, origin + i / rate, clock, terms) for i, m in enumerate(claimed)],
                 return_exceptions=True,  # every send runs to its end, renewed till then
             )
         finally:
@@ -418,17 +422,17 @@ class Dispatcher:
             await asyncio.wait_for(self._stopping.wait(), max(0.0, at - loop.time()))
         return not self._stopping.is_set()
 
-    async def _send(self, message: Claimed, at: float, clock: _Clock) -> None:
+    async def _send(self, message: Claimed, at: float, clock: _Clock, terms: SmsTerms) -> None:
         try:
             if not await self._turn(at):
                 return  # stopping: still leased to us, the worker hands it back
             self._in_flight.add(message.id)
-            await self._send_and_record(message, clock)
+            await self._send_and_record(message, clock, terms)
         finally:
             self._in_flight.discard(message.id)
             self._holding.discard(message.id)
 
-    async def _send_and_record(self, message: Claimed, clock: _Clock) -> None:
+    async def _send_and_record(self, message: Claimed, clock: _Clock, terms: SmsTerms) -> None:
         # The gate covers the record too: at most SEND_CONCURRENCY messages are ever
         # between "handed to Twilio" and "recorded" (all a kill can cost), and records
         # never pile up behind a slow database while sends run ahead.
@@ -440,9 +444,11 @@ class Dispatcher:
             recorded, early_callbacks = await self._recorder.record(message.id, sid, sent_at)
             if recorded:
                 if early_callbacks:
-                    await delivery.apply_pending_events(sid, sent_at, self.settings)
+                    await delivery.apply_pending_events(sid, sent_at, self.settings, terms)
                 if self.backend.fakes_delivery:
-                    await delivery.apply_status(sid, "delivered", None, sent_at, self.settings)
+                    await delivery.apply_status(
+                        sid, "delivered", None, sent_at, self.settings, terms
+                    )
 
     async def _send_one(self, message: Claimed, clock: _Clock) -> str | None:
         """The provider's SID, or None once the failure is recorded."""
@@ -468,20 +474,6 @@ class _Clock:
     def now(self) -> datetime:
         elapsed = asyncio.get_running_loop().time() - self.loop_start
         return self.start + timedelta(seconds=elapsed)
-
-
-async def dispatch_due(
-    backend: SmsBackend,
-    owner: str,
-    now: datetime,
-    *,
-    settings: Settings | None = None,
-    window_seconds: float = 2.0,
-) -> int:
-    """One dispatcher step (a fresh Dispatcher: the CLI, tests and benchmarks)."""
-    settings = settings or get_settings()
-    dispatcher = Dispatcher(backend, owner, settings, sender_id(settings))
-    return await dispatcher.run_once(now, window_seconds=window_seconds)
 
 
 def sender_id(settings: Settings) -> str:

@@ -12,8 +12,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from scheduler.domain.sms import CountryRule, apply_rule
 from scheduler.kernel.i18n import DEFAULT_LOCALE, LOCALES
-from scheduler.settings import get_settings
-from scheduler.usecases.policy import policies
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -44,21 +42,21 @@ def load_rules(path: Path) -> dict[str, CountryRule]:
 
 
 @cache
-def rules() -> dict[str, CountryRule]:
-    path = Path(get_settings().sms_rules_file)
+def file_rules(sms_rules_file: str) -> dict[str, CountryRule]:
+    """The rules of the settings' file (SMS_RULES_FILE), read once per process; the
+    policy store falls back to them where no admin edited the country rules."""
+    path = Path(sms_rules_file)
     if not path.is_absolute() and not path.exists():
         path = TEMPLATES_DIR.parent / path
     return load_rules(path)
 
 
-def rule_for(phone: str) -> CountryRule:
-    """The rule of an E.164 number's country. Calling codes are prefix-free, so a
-    string prefix match is exact, and much cheaper than parsing the number."""
-    table = policies.sms_rules()  # config/sms_rules.toml unless an admin edited them
-    for code, rule in table.items():
-        if code != "default" and phone.startswith("+" + code):
-            return rule
-    return table["default"]
+def sms_office_name(office: dict[str, str], locale: str) -> str:
+    """The office as SMS name it: English texts say "registry" themselves, and
+    every character counts toward the two-segment limit to mainland numbers."""
+    if locale == "en":
+        return office["name_en"].removesuffix(" Marriage Registry")
+    return office["name_zh"]
 
 
 def render_sms(template: str, locale: str, payload: dict[str, Any]) -> str:
@@ -66,6 +64,7 @@ def render_sms(template: str, locale: str, payload: dict[str, Any]) -> str:
     return _env().get_template(f"{locale}/{template}.txt").render(**payload).strip()
 
 
-def render_for(template: str, locale: str, payload: dict[str, Any], to_phone: str) -> str:
-    """The exact text the recipient gets, signature included."""
-    return apply_rule(render_sms(template, locale, payload), rule_for(to_phone))
+def render_for(template: str, locale: str, payload: dict[str, Any], rule: CountryRule) -> str:
+    """The exact text the recipient gets under their country's ``rule``
+    (``SmsTerms.rule_for(phone)``), signature included."""
+    return apply_rule(render_sms(template, locale, payload), rule)

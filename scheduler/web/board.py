@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.channels import ChannelsPlugin
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, Template
@@ -21,7 +22,8 @@ from scheduler.web.locale import request_locale
 @get("/offices/{office:str}/board", include_in_schema=False)
 async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> Template:
     row = await office_by_code(office)
-    state = await queue.board(row.id, utcnow())
+    minutes = request.app.state.settings.queue_minutes_per_couple
+    state = await queue.board(row.id, utcnow(), minutes)
     return Template(
         template_name="board/board.html",
         context={"locale": request_locale(request), "office": row, "state": state},
@@ -30,11 +32,12 @@ async def board_page(request: Request[Any, Any, Any], office: FromPath[str]) -> 
 
 @get("/offices/{office:str}/board/stream", tags=["board"], summary="Board updates (SSE)")
 async def board_events(
-    office: FromPath[str], channels: NamedDependency[ChannelsPlugin]
+    office: FromPath[str], channels: NamedDependency[ChannelsPlugin], state: State
 ) -> ServerSentEvent:
     office_id = (await office_by_code(office)).id
+    minutes = state.settings.queue_minutes_per_couple
 
     async def read_state() -> dict[str, Any]:
-        return await queue.board(office_id, utcnow())
+        return await queue.board(office_id, utcnow(), minutes)
 
     return ServerSentEvent(board_stream(office_id, channels, read_state))

@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Request
 
 from scheduler.kernel.i18n import LOCALES, negotiate
-from scheduler.settings import get_settings
 
 
 def request_locale(request: Request[Any, Any, Any]) -> str:
     for candidate in (request.query_params.get("lang"), request.cookies.get("lang")):
         if candidate in LOCALES:
             return str(candidate)
-    return negotiate(request.headers.get("accept-language"), get_settings().default_locale)
+    default = request.app.state.settings.default_locale
+    return negotiate(request.headers.get("accept-language"), default)

@@ -107,8 +107,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     # (or a list a use case put in its params already, passed on as it is).
     given = params.pop("errors", None)
     errors = [
-        {"key": e.field or "", "message": translate(locale, e.key, **e.params)}
-        for e in exc.errors
+        {"key": e.field or "", "message": translate(locale, e.key, **e.params)} for e in exc.errors
     ] or (given if isinstance(given, list) else None)
     return problem_response(
         request,

@@ -13,6 +13,7 @@ from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.notify import delivery
 from scheduler.settings import Settings
+from scheduler.usecases.policy import policies
 
 
 def _public_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
@@ -35,5 +36,12 @@ async def twilio_status(request: Request[Any, Any, Any], state: State) -> Respon
     if not sid or not status:
         raise DomainError("invalid-input", field="MessageSid")
     # Unknown SIDs are acknowledged too: a 4xx would make Twilio retry for nothing.
-    await delivery.record_callback(sid, status, form.get("ErrorCode") or None, utcnow(), settings)
+    await delivery.record_callback(
+        sid,
+        status,
+        form.get("ErrorCode") or None,
+        utcnow(),
+        settings,
+        await policies.sms_terms(settings),  # quiet hours a fallback retry waits out
+    )
     return Response(None, status_code=204)

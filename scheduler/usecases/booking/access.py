@@ -30,7 +30,7 @@ from scheduler.settings import Settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.couples import confirmation
 from scheduler.usecases.couples.partners import PartyInput
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.privacy.personal_data import open_id
 
 # Codes texted again per partner and hold: a lost or late text, not a code lottery.
@@ -134,6 +134,7 @@ async def _resend(loaded: Loaded, party: PartyRecord, now: datetime, settings: S
         locale=loaded.appointment.locale,
         payload={"code": code, "reference": loaded.appointment.reference, "minutes": minutes},
         now=now,
+        terms=await policies.sms_terms(settings),
         urgent=True,
         appointment_id=loaded.id,
         validity_seconds=max(60, minutes * 60),
@@ -234,6 +235,7 @@ async def start_recovery(reference: str, phone: str, *, now: datetime, settings:
                 "minutes": RECOVERY_MINUTES,
             },
             now=now,
+            terms=await policies.sms_terms(settings),
             urgent=True,
             appointment_id=loaded.id,
             validity_seconds=RECOVERY_MINUTES * 60,

@@ -21,7 +21,7 @@ from typing import Any
 from scheduler.db.tables import IdempotencyRecord
 from scheduler.kernel.crypto import SealError, open_sealed, seal
 from scheduler.kernel.errors import DomainError
-from scheduler.settings import Settings, get_settings
+from scheduler.settings import Settings
 
 SEALED = "manage_token_sealed"
 
@@ -42,7 +42,7 @@ def make_key(scope: str, header: str | None, payload: Any) -> Key | None:
     return Key(key=f"{scope}:{header}", request_hash=digest)
 
 
-async def replay(key: Key, settings: Settings | None = None) -> tuple[int, dict[str, Any]] | None:
+async def replay(key: Key, settings: Settings) -> tuple[int, dict[str, Any]] | None:
     """The stored (status, body) for this key, if any; a different request under the
     same key is refused rather than silently answered with another booking."""
     row = await IdempotencyRecord.select().where(IdempotencyRecord.key == key.key).first()
@@ -53,9 +53,7 @@ async def replay(key: Key, settings: Settings | None = None) -> tuple[int, dict[
     body: dict[str, Any] = json.loads(row["body"])
     if SEALED in body:
         try:
-            body["manage_token"] = open_sealed(
-                settings or get_settings(), _purpose(key), body.pop(SEALED)
-            )
+            body["manage_token"] = open_sealed(settings, _purpose(key), body.pop(SEALED))
         except SealError as exc:  # its key left DATA_KEYS within the TTL: an operator's slip
             raise DomainError("service-unavailable") from exc
     return int(row["status_code"]), body
@@ -67,12 +65,12 @@ def _purpose(key: Key) -> str:
 
 
 async def record(
-    key: Key, status: int, body: dict[str, Any], now: datetime, settings: Settings | None = None
+    key: Key, status: int, body: dict[str, Any], now: datetime, settings: Settings
 ) -> None:
     stored = dict(body)
     if "manage_token" in stored:
         token = stored.pop("manage_token")
-        stored[SEALED] = seal(settings or get_settings(), _purpose(key), token)
+        stored[SEALED] = seal(settings, _purpose(key), token)
     await IdempotencyRecord.insert(
         IdempotencyRecord(
             key=key.key,

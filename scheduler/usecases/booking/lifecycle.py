@@ -44,7 +44,6 @@ from scheduler.kernel.security import (
     new_manage_token,
     new_reference,
 )
-from scheduler.notify.couple import notify_couple
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_slot
@@ -56,6 +55,7 @@ from scheduler.usecases.couples.partners import (
     party_problems,
     refuse_passports,
 )
+from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.policy import bans, policies, ratelimits, rules
 from scheduler.usecases.privacy.personal_data import id_columns
 from scheduler.usecases.waitlist import offers as waitlist_offers
@@ -188,6 +188,7 @@ async def hold(
             reference=reference,
             now=now,
             secret_key=settings.secret_key,
+            terms=await policies.sms_terms(settings),
         )
         await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
@@ -365,7 +366,7 @@ async def confirm(
             raise DomainError("hold-expired")
     if outcome is not None:
         if outcome.params.get("reason") == "released":
-            await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now)
+            await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now, settings)
         raise outcome  # after commit: the expiry or the spent attempt is kept
     return public_view(loaded)
 
@@ -462,10 +463,12 @@ async def cancel(
         _check_changeable(loaded, now, settings)
         if not await _free(loaded, "cancelled", now, actor="couple", from_statuses=CHANGEABLE):
             raise DomainError("not-pending")
-        await notify_couple(loaded, "cancelled", now, urgent=True)
+        await notify_couple(loaded, "cancelled", now, settings, urgent=True)
         await bans.after_cancel(loaded.parties, now)  # may cross the no-show rule's threshold
         loaded = await _reload(reference)
-    await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now)  # after commit
+    await waitlist_offers.seat_freed(
+        loaded.seat, loaded.appointment.service, now, settings
+    )  # after commit
     return public_view(loaded)
 
 
@@ -509,12 +512,14 @@ async def move(
         loaded = await _reload(reference)
         # Keyed by slot and time: moving A -> B -> A -> B texts the couple each time.
         suffix = f":{slot_id}:{int(now.timestamp())}"
-        await notify_couple(loaded, "moved", now, suffix=suffix, urgent=True)
-    await waitlist_offers.seat_freed(old_seat, loaded.appointment.service, now)  # after commit
+        await notify_couple(loaded, "moved", now, settings, suffix=suffix, urgent=True)
+    await waitlist_offers.seat_freed(
+        old_seat, loaded.appointment.service, now, settings
+    )  # after commit
     return public_view(loaded)
 
 
-async def expire_holds(now: datetime, *, batch: int = 200) -> int:
+async def expire_holds(now: datetime, settings: Settings, *, batch: int = 200) -> int:
     """Release holds whose time ran out; returns how many were released."""
     for appointment_id in await stray_holds(batch):
         async with write_transaction():
@@ -531,12 +536,12 @@ async def expire_holds(now: datetime, *, batch: int = 200) -> int:
             if loaded is not None and await _free(
                 loaded, "expired", now, actor="system", from_statuses=PENDING
             ):
-                await notify_couple(loaded, "expired", now)
+                await notify_couple(loaded, "expired", now, settings)
                 released += 1
             else:
                 continue
         # After commit.
-        await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now)
+        await waitlist_offers.seat_freed(loaded.seat, loaded.appointment.service, now, settings)
     return released
 
 

@@ -17,9 +17,11 @@ from scheduler.db.couple_tables import ManageText
 from scheduler.db.records import PartyRecord
 from scheduler.domain.sms import violations
 from scheduler.kernel.crypto import SealError, open_sealed, seal
-from scheduler.notify.couple import notify_couple
-from scheduler.notify.texts import render_for, rule_for
+from scheduler.notify.terms import SmsTerms
+from scheduler.notify.texts import render_for
 from scheduler.settings import Settings
+from scheduler.usecases.couples.texting import notify_couple
+from scheduler.usecases.policy import policies
 
 PURPOSE = "manage-token"
 
@@ -32,14 +34,20 @@ async def keep(settings: Settings, appointment_id: int, token: str) -> None:
 
 
 def manage_fields(
-    template: str, locale: str, payload: dict[str, Any], phone: str, token: str, link: str
+    template: str,
+    locale: str,
+    payload: dict[str, Any],
+    phone: str,
+    token: str,
+    link: str,
+    terms: SmsTerms,
 ) -> dict[str, str]:
     """What one recipient's text carries: the link if their country's rules take
     links and the text still fits, else the code if it fits, else nothing."""
-    rule = rule_for(phone)
+    rule = terms.rule_for(phone)
     choices = ({"manage_link": link}, {"manage_code": token})
     for extra in choices if rule.allow_urls else choices[1:]:
-        if not violations(render_for(template, locale, payload | extra, phone), rule):
+        if not violations(render_for(template, locale, payload | extra, rule), rule):
             return extra
     return {}
 
@@ -60,11 +68,12 @@ async def notify_confirmed(loaded: Loaded, now: datetime, settings: Settings) ->
             token = ""  # a key removed from DATA_KEYS: the text goes without the code
     reference = loaded.appointment.reference
     link = f"{settings.public_base_url}/manage/{reference}?token={token}"
+    terms = await policies.sms_terms(settings)
 
     def per_party(party: PartyRecord, payload: dict[str, Any]) -> dict[str, str]:
         if not token:
             return {}
         locale = loaded.appointment.locale
-        return manage_fields("confirmed", locale, payload, party.phone, token, link)
+        return manage_fields("confirmed", locale, payload, party.phone, token, link, terms)
 
-    await notify_couple(loaded, "confirmed", now, urgent=True, per_party=per_party)
+    await notify_couple(loaded, "confirmed", now, settings, urgent=True, per_party=per_party)

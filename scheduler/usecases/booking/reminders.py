@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo
 from scheduler.db.appointments import load
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office
-from scheduler.notify.couple import notify_couple
 from scheduler.settings import Settings
+from scheduler.usecases.couples.texting import notify_couple
 
 
-async def _remind(references: list[str], template: str, now: datetime) -> int:
+async def _remind(references: list[str], template: str, now: datetime, settings: Settings) -> int:
     for reference in references:
         async with write_transaction():
             loaded = await load(reference)
             if loaded is not None and loaded.appointment.status == "confirmed":
-                await notify_couple(loaded, template, now)
+                await notify_couple(loaded, template, now, settings)
     return len(references)
 
 
@@ -37,7 +37,9 @@ async def queue_reminders(now: datetime, settings: Settings) -> int:
                 & (Appointment.status == "confirmed")
                 & (Appointment.slot.day == tomorrow)
             )
-            queued += await _remind([r["reference"] for r in rows], "reminder_day_before", now)
+            queued += await _remind(
+                [r["reference"] for r in rows], "reminder_day_before", now, settings
+            )
         soon = now + timedelta(hours=settings.reminder_same_day_hours)
         rows = await Appointment.select(Appointment.reference).where(
             (Appointment.office == office["id"])
@@ -46,5 +48,5 @@ async def queue_reminders(now: datetime, settings: Settings) -> int:
             & (Appointment.slot.start_at <= soon)
             & (Appointment.slot.day == local.date())
         )
-        queued += await _remind([r["reference"] for r in rows], "reminder_same_day", now)
+        queued += await _remind([r["reference"] for r in rows], "reminder_same_day", now, settings)
     return queued

@@ -63,10 +63,7 @@ def plan_office(
                 )
                 open_days.add(day)
                 windows.add(onsite_window_start(start, tz))
-    days = [
-        OfficeDay(office=office.id, day=d, capacity=office.day_cap)
-        for d in sorted(open_days)
-    ]
+    days = [OfficeDay(office=office.id, day=d, capacity=office.day_cap) for d in sorted(open_days)]
     hall = [
         OnsiteWindow(office=office.id, window_start=w, capacity=office.onsite_cap)
         for w in sorted(windows)

@@ -23,6 +23,7 @@ from scheduler.db.tables import Party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
 from scheduler.notify import outbox
+from scheduler.notify.terms import SmsTerms
 from scheduler.settings import Settings
 from scheduler.usecases.couples.attempts import Checked, check_code, refusal
 
@@ -111,9 +112,11 @@ async def text_codes(
     *,
     reference: str,
     now: datetime,
+    terms: SmsTerms,
     appointment_id: int | None = None,
 ) -> None:
-    """Each partner (role, phone) their code, urgent: it is useless late."""
+    """Each partner (role, phone) their code, urgent: it is useless late (under the
+    policy store's SMS ``terms``)."""
     for role, phone in people:
         await outbox.enqueue(
             key=text.key(role),
@@ -122,6 +125,7 @@ async def text_codes(
             locale=text.locale,
             payload={"code": codes[role], "reference": reference, **text.payload},
             now=now,
+            terms=terms,
             urgent=True,
             appointment_id=appointment_id,
             validity_seconds=text.validity_seconds,
@@ -137,6 +141,7 @@ async def start(
     reference: str,
     now: datetime,
     secret_key: str,
+    terms: SmsTerms,
 ) -> dict[str, int]:
     """The partners stored with the hashes of their codes, and each texted theirs.
     Returns their ids by role."""
@@ -148,6 +153,7 @@ async def start(
         text,
         reference=reference,
         now=now,
+        terms=terms,
         appointment_id=appointment_id,
     )
     return party_ids

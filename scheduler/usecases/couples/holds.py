@@ -22,6 +22,7 @@ from scheduler.db.engine import is_unique_violation
 from scheduler.db.records import PartyRecord
 from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim
 from scheduler.kernel.errors import DomainError
+from scheduler.notify.terms import SmsTerms
 from scheduler.usecases.couples import confirmation
 from scheduler.usecases.couples.confirmation import CodeText
 
@@ -188,10 +189,11 @@ async def write_held(
     reference: str,
     now: datetime,
     secret_key: str,
+    terms: SmsTerms,
 ) -> dict[str, int]:
     """Everything of a hold after its appointment row, before the seats: ID
-    claims, parties, the ``held`` event and a code SMS per party. In the caller's
-    transaction. Returns the parties' ids by role."""
+    claims, parties, the ``held`` event and a code SMS per party (under ``terms``).
+    In the caller's transaction. Returns the parties' ids by role."""
     await claim_ids(appointment_id, claims)
     await AppointmentEvent.insert(
         AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
@@ -199,5 +201,5 @@ async def write_held(
     owner = confirmation.Owner("appointment", appointment_id)
     people = {p.role: asdict(p) for p in parties}
     return await confirmation.start(
-        owner, people, codes, text, reference=reference, now=now, secret_key=secret_key
+        owner, people, codes, text, reference=reference, now=now, secret_key=secret_key, terms=terms
     )

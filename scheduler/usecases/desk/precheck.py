@@ -37,7 +37,8 @@ from scheduler.domain.precheck import (
 from scheduler.domain.rules import FIELDS as FIELD_ORDER
 from scheduler.domain.rules import RuleSet, party_kind
 from scheduler.kernel.errors import DomainError
-from scheduler.notify.couple import notify_couple
+from scheduler.settings import Settings
+from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.policy import rules as registry_rules
 
 # A couple waiting for a new time after a blackout still prepares its documents.
@@ -294,6 +295,7 @@ async def review(
     actor: audit.Actor,
     ip: str | None,
     now: datetime,
+    settings: Settings,
 ) -> dict[str, Any]:
     """A clerk's decision on a submitted pre-check (``version``: the one they read).
     Audited; both partners get an SMS pointing them to their manage page."""
@@ -341,7 +343,9 @@ async def review(
             now=now,
         )
         # One message per review and party: a later review (after a change) texts again.
-        await notify_couple(loaded, SMS_TEMPLATES[decision], now, suffix=f":{rows[0]['reviews']}")
+        await notify_couple(
+            loaded, SMS_TEMPLATES[decision], now, settings, suffix=f":{rows[0]['reviews']}"
+        )
     return await _view(loaded, now)
 
 
@@ -353,9 +357,7 @@ async def staff_view(office_id: int, reference: str, *, now: datetime) -> dict[s
     return await _view(loaded, now)
 
 
-async def office_list(
-    office: OfficeRecord, day: date, status: str | None
-) -> list[dict[str, Any]]:
+async def office_list(office: OfficeRecord, day: date, status: str | None) -> list[dict[str, Any]]:
     """Pre-checks of one office and day (masked parties, no pre-entry data).
     ``not_submitted`` lists the active appointments that could have one but have not."""
     if status is not None and status not in STATUSES:

@@ -29,9 +29,9 @@ from scheduler.domain.queue import (
 )
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash, normalize_reference
-from scheduler.notify.couple import notify_couple
 from scheduler.notify.live import board_change
-from scheduler.settings import Settings, get_settings
+from scheduler.settings import Settings
+from scheduler.usecases.couples.texting import notify_couple
 
 ACTIVE_TICKET = ("waiting", "called", "serving")
 # action -> (statuses it may start from, status it leads to)
@@ -86,9 +86,13 @@ async def find(cmd: CheckIn, settings: Settings) -> Loaded:
     return loaded
 
 
-async def _take_hall(office: OfficeRecord, day: date, people: int) -> None:
+async def _take_hall(
+    office: OfficeRecord, day: date, people: int, minutes_per_couple: float
+) -> None:
     if not await seats.take_hall(office.id, day, people, office.onsite_cap):
-        raise DomainError("hall-full", minutes=await _wait_estimate(office, day))
+        raise DomainError(
+            "hall-full", minutes=await _wait_estimate(office, day, minutes_per_couple)
+        )
 
 
 async def _next_number(office_id: int, day: date, prefix: str) -> int:
@@ -135,7 +139,7 @@ async def check_in(
         )
         if not moved:  # another desk was quicker: say with which ticket
             raise await already_checked_in(loaded) or DomainError("not-pending")
-        await _take_hall(office, day, loaded.appointment.people)
+        await _take_hall(office, day, loaded.appointment.people, settings.queue_minutes_per_couple)
         service = loaded.appointment.service
         number = await _next_number(office.id, day, SERVICE_PREFIX.get(service, "X"))
         await QueueTicket.insert(
@@ -187,7 +191,7 @@ async def _event(appointment_id: int, kind: str, now: datetime, actor: audit.Act
 
 
 async def call_next(
-    office_id: int, counter: str, *, now: datetime, actor: audit.Actor
+    office_id: int, counter: str, *, now: datetime, actor: audit.Actor, settings: Settings
 ) -> dict[str, Any]:
     """Give the next waiting ticket to ``counter``; 409 queue-empty when none waits."""
     today = now.astimezone((await _office(office_id)).tz).date()
@@ -208,7 +212,7 @@ async def call_next(
         )
         if not rows:
             raise DomainError("queue-empty")
-        await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"])
+        await _called(rows[0]["appointment"], counter, now, actor, rows[0]["id"], settings)
         await audit.record(
             actor,
             "queue.call_next",
@@ -222,7 +226,12 @@ async def call_next(
 
 
 async def _called(
-    appointment_id: int, counter: str, now: datetime, actor: audit.Actor, ticket_id: int
+    appointment_id: int,
+    counter: str,
+    now: datetime,
+    actor: audit.Actor,
+    ticket_id: int,
+    settings: Settings,
 ) -> None:
     """Status, history and the "please come to counter N" SMS of one call."""
     await Appointment.update({Appointment.status: "called"}).where(Appointment.id == appointment_id)
@@ -243,6 +252,7 @@ async def _called(
             loaded,
             "called",
             now,
+            settings,
             # One message per call; a re-queued ticket's calls count afresh.
             suffix=f":{'r' if ticket['requeued'] else ''}{ticket['call_count']}",
             urgent=True,
@@ -294,7 +304,7 @@ async def act(
         )
         if not changed:
             raise DomainError("bad-transition", reason="state")
-        await _after(ticket, action, target, now, actor)
+        await _after(ticket, action, target, now, actor, settings)
         await audit.record(
             actor,
             f"queue.{action}",
@@ -309,13 +319,20 @@ async def act(
 
 
 async def _after(
-    ticket: dict[str, Any], action: str, target: str, now: datetime, actor: audit.Actor
+    ticket: dict[str, Any],
+    action: str,
+    target: str,
+    now: datetime,
+    actor: audit.Actor,
+    settings: Settings,
 ) -> None:
     if action == "recall":
         await QueueTicket.update(
             {QueueTicket.call_count: QueueTicket.call_count + 1, QueueTicket.called_at: now}
         ).where(QueueTicket.id == ticket["id"])
-        await _called(ticket["appointment"], ticket["counter"] or "", now, actor, ticket["id"])
+        await _called(
+            ticket["appointment"], ticket["counter"] or "", now, actor, ticket["id"], settings
+        )
         return
     await Appointment.update({Appointment.status: APPOINTMENT_STATUS[target]}).where(
         Appointment.id == ticket["appointment"]
@@ -326,7 +343,7 @@ async def _after(
         await seats.free_hall(ticket["office"], ticket["day"], people)
     elif action == "requeue":
         office = await _office(ticket["office"])
-        await _take_hall(office, ticket["day"], people)
+        await _take_hall(office, ticket["day"], people, settings.queue_minutes_per_couple)
 
 
 async def ticket_view(appointment_id: int) -> dict[str, Any]:
@@ -350,16 +367,17 @@ async def ticket_view(appointment_id: int) -> dict[str, Any]:
     }
 
 
-async def _wait_estimate(office: OfficeRecord, day: date) -> int:
+async def _wait_estimate(office: OfficeRecord, day: date, minutes_per_couple: float) -> int:
     waiting = await QueueTicket.count().where(
         (QueueTicket.office == office.id)
         & (QueueTicket.day == day)
         & (QueueTicket.status == "waiting")
     )
-    return expected_wait_minutes(waiting, office.counters, get_settings().queue_minutes_per_couple)
+    return expected_wait_minutes(waiting, office.counters, minutes_per_couple)
 
 
-async def board(office_id: int, now: datetime) -> dict[str, Any]:
+async def board(office_id: int, now: datetime, minutes_per_couple: float) -> dict[str, Any]:
+    """``minutes_per_couple``: settings.queue_minutes_per_couple, for the expected wait."""
     """What the hall screen shows: recent calls, who is next, how long the wait is."""
     office = await _office(office_id)
     today = now.astimezone(office.tz).date()
@@ -394,6 +412,6 @@ async def board(office_id: int, now: datetime) -> dict[str, Any]:
         ],
         "next": [t["label"] for t in waiting[:6]],
         "waiting": len(waiting),
-        "expected_wait_minutes": await _wait_estimate(office, today),
+        "expected_wait_minutes": await _wait_estimate(office, today, minutes_per_couple),
         "at": now.isoformat(),
     }

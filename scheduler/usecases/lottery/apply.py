@@ -35,7 +35,7 @@ from scheduler.usecases.calendar.lottery_days import load as load_lottery
 from scheduler.usecases.couples import codes as couple_codes
 from scheduler.usecases.couples import confirmation
 from scheduler.usecases.couples.partners import PartyInput
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 
 REFERENCE_PREFIX = "LOT"
@@ -155,6 +155,7 @@ async def apply(
                 reference=reference,
                 now=now,
                 secret_key=settings.secret_key,
+                terms=await policies.sms_terms(settings),
             )
     except Exception as exc:
         if is_unique_violation(exc):

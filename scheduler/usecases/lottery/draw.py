@@ -39,12 +39,12 @@ from scheduler.db.tables import (
 from scheduler.domain import lottery as rules
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.kernel.security import new_code, new_reference
-from scheduler.notify.couple import sms_office_name
-from scheduler.notify.texts import render_for
+from scheduler.notify.texts import render_for, sms_office_name
 from scheduler.settings import Settings
 from scheduler.usecases.couples import holds
 from scheduler.usecases.lottery.apply import expire_applications
 from scheduler.usecases.offices.reschedule_apply import OUTBOX_COLUMNS
+from scheduler.usecases.policy import policies
 from scheduler.usecases.waitlist import offers as waitlist_offers
 
 log = logging.getLogger("scheduler.lottery")
@@ -295,6 +295,7 @@ async def _make_appointments(
     events: list[tuple[object, ...]] = []
     messages: list[tuple[object, ...]] = []
     validity = settings.sms_validity_seconds
+    terms = await policies.sms_terms(settings)
     for ref, slot_id in awards.items():
         app, appt = apps[ref], appointment_of[ref]
         slot, office = slots[slot_id], offices[slots[slot_id]["office"]]
@@ -331,7 +332,7 @@ async def _make_appointments(
                     "lottery_won",
                     app["locale"],
                     json.dumps(payload, ensure_ascii=False),
-                    render_for("lottery_won", app["locale"], payload, h.phone),
+                    render_for("lottery_won", app["locale"], payload, terms.rule_for(h.phone)),
                     "pending",
                     now,  # urgent: a code, sent at once
                     0,

@@ -25,11 +25,12 @@ from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Appointment, Office, OutboxMessage
 from scheduler.domain.blackouts import Rule, problems, slot_state
-from scheduler.domain.sms import contains_url, count_segments
+from scheduler.domain.services import SERVICES
+from scheduler.domain.sms import CountryRule, contains_url, count_segments
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
 from scheduler.notify.texts import render_for
-from scheduler.settings import get_settings
+from scheduler.settings import Settings
 from scheduler.usecases.calendar.closures import rule_of
 from scheduler.usecases.offices import capacity_excess
 from scheduler.usecases.offices.reschedule import (
@@ -40,7 +41,7 @@ from scheduler.usecases.offices.reschedule import (
     region_neighbours,
 )
 from scheduler.usecases.offices.reschedule_apply import Context
-from scheduler.usecases.offices.seed import SERVICES
+from scheduler.usecases.policy import policies
 
 # How long a preview's token lets its declaration through.
 PREVIEW_TOKEN_TTL = timedelta(minutes=15)
@@ -205,7 +206,7 @@ async def _affected(slot_ids: list[int]) -> list[dict[str, Any]]:
 
 
 async def preview(
-    decl: Declaration, offices: list[dict[str, Any]], now: datetime
+    decl: Declaration, offices: list[dict[str, Any]], now: datetime, settings: Settings
 ) -> dict[str, Any]:
     """What the declaration would do; changes nothing. The placements come from the
     run's own planner (scheduler/usecases/offices/reschedule.py ``plan_run``) with the run's
@@ -216,6 +217,7 @@ async def preview(
     covered = await covered_slots(decl.rule, office_ids)
     all_offices = await Office.select(Office.id, Office.code, Office.timezone, Office.active)
     codes = {o["id"]: o["code"] for o in all_offices}
+    mainland = (await policies.sms_terms(settings)).rule_for("+8613800000000")
     zones = {o["id"]: ZoneInfo(o["timezone"]) for o in all_offices if o["active"]}
     ctx = Context(
         0,  # no run yet: nothing is "already handled"
@@ -260,7 +262,7 @@ async def preview(
             }
         )
         template = "rescheduled" if to else "needs_rebooking"
-        segments += 2 * _segments(template, a["locale"], decl.reason)
+        segments += 2 * _segments(template, a["locale"], decl.reason, mainland)
     unplaced = sum(1 for m in moves if m.to is None)
     return {
         "offices": sorted(o["code"] for o in offices),
@@ -285,7 +287,7 @@ async def preview(
 
 
 @cache
-def _sample_segments(template: str, locale: str, reason: str) -> int:
+def _sample_segments(template: str, locale: str, reason: str, rule: CountryRule) -> int:
     sample = {
         "reference": "GZTH-0000-0000",
         "old": "02-02 09:00",
@@ -293,12 +295,14 @@ def _sample_segments(template: str, locale: str, reason: str) -> int:
         "office": "",
         "reason": reason,
     }
-    return count_segments(render_for(template, locale, sample, "+8613800000000")).segments
+    return count_segments(render_for(template, locale, sample, rule)).segments
 
 
-def _segments(template: str, locale: str, reason: dict[str, str]) -> int:
-    """Segments of one notice to a mainland number (the costliest case) with this reason."""
-    return _sample_segments(template, locale, reason.get(locale) or reason.get("zh-Hans", ""))
+def _segments(template: str, locale: str, reason: dict[str, str], rule: CountryRule) -> int:
+    """Segments of one notice to a mainland number (the costliest case, under its
+    country ``rule``) with this reason."""
+    reason_text = reason.get(locale) or reason.get("zh-Hans", "")
+    return _sample_segments(template, locale, reason_text, rule)
 
 
 def _digest(decl: Declaration, offices: list[dict[str, Any]]) -> str:
@@ -317,16 +321,16 @@ def _digest(decl: Declaration, offices: list[dict[str, Any]]) -> str:
     return json.dumps(canonical, sort_keys=True, ensure_ascii=False)
 
 
-def _mac(digest: str, actor: str, expires: int) -> str:
-    return keyed_hash(get_settings().secret_key, "blackout-preview", f"{actor}|{expires}|{digest}")
+def _mac(secret_key: str, digest: str, actor: str, expires: int) -> str:
+    return keyed_hash(secret_key, "blackout-preview", f"{actor}|{expires}|{digest}")
 
 
 def preview_token_for(
-    decl: Declaration, offices: list[dict[str, Any]], actor: str, now: datetime
+    decl: Declaration, offices: list[dict[str, Any]], actor: str, now: datetime, secret_key: str
 ) -> str:
     """Signed, not stored: the expiry and an HMAC over the actor and the declaration."""
     expires = int((now + PREVIEW_TOKEN_TTL).timestamp())
-    return f"{expires}.{_mac(_digest(decl, offices), actor, expires)}"
+    return f"{expires}.{_mac(secret_key, _digest(decl, offices), actor, expires)}"
 
 
 def check_preview_token(
@@ -335,13 +339,14 @@ def check_preview_token(
     offices: list[dict[str, Any]],
     actor: str,
     now: datetime,
+    secret_key: str,
 ) -> None:
     if not token:
         raise DomainError("preview-required", reason="offices", offices=len(offices))
     raw_expires, _, mac = token.partition(".")
     if not raw_expires.isdigit():
         raise DomainError("preview-mismatch")
-    expected = _mac(_digest(decl, offices), actor, int(raw_expires))
+    expected = _mac(secret_key, _digest(decl, offices), actor, int(raw_expires))
     if not hmac.compare_digest(mac, expected):
         raise DomainError("preview-mismatch")
     if int(raw_expires) < now.timestamp():
@@ -407,6 +412,7 @@ async def declare(
     actor: audit.Actor,
     scope: frozenset[int] | None,
     dry_run: bool,
+    settings: Settings,
     preview_token: str | None = None,
     preview_required_over: int | None = None,
 ) -> dict[str, Any]:
@@ -425,13 +431,15 @@ async def declare(
     if dry_run:
         return {
             "dry_run": True,
-            "preview": await preview(decl, offices, now),
-            "preview_token": preview_token_for(decl, offices, actor.username, now),
+            "preview": await preview(decl, offices, now, settings),
+            "preview_token": preview_token_for(
+                decl, offices, actor.username, now, settings.secret_key
+            ),
             "preview_expires_at": (now + PREVIEW_TOKEN_TTL).isoformat(),
         }
     needs = preview_required_over is not None and len(offices) > preview_required_over
     if preview_token or needs:
-        check_preview_token(preview_token, decl, offices, actor.username, now)
+        check_preview_token(preview_token, decl, offices, actor.username, now, settings.secret_key)
     async with write_transaction():
         blackout_id, covered = await write(decl, office_ids, by=actor.username, now=now)
         run_id = None

@@ -19,6 +19,7 @@ from scheduler.db.blackout_tables import RescheduleItem, RescheduleRun
 from scheduler.db.tables import Appointment, Slot
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES, translate
+from scheduler.notify.terms import SmsTerms
 from scheduler.usecases.offices.reschedule import apply_moves, plan_moves
 from scheduler.usecases.offices.reschedule_apply import Conflict, Context
 
@@ -40,7 +41,12 @@ async def _latest(slot_id: int, count: int) -> list[int]:
 
 
 async def move_excess(
-    office: dict[str, Any], service: str, over: list[dict[str, Any]], cap: int, now: datetime
+    office: dict[str, Any],
+    service: str,
+    over: list[dict[str, Any]],
+    cap: int,
+    now: datetime,
+    terms: SmsTerms,
 ) -> dict[str, Any]:
     """Move exactly the excess of the ``over`` slots (rows with ``booked`` > ``cap``).
     Call inside the write transaction that set the new cap."""
@@ -81,7 +87,7 @@ async def move_excess(
             rows=str(len(wanted)),
         )
     try:
-        await apply_moves(ctx, moves, now)
+        await apply_moves(ctx, moves, now, terms)
     except Conflict as exc:  # a booking took a planned seat meanwhile: try again
         raise DomainError("slot-full") from exc
     return {"run": ctx.run_id, "moved": [m.appointment["id"] for m in moves]}

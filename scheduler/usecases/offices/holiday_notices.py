@@ -31,6 +31,7 @@ from scheduler.db.tables import Appointment, Office, Slot
 from scheduler.domain.holidays import Notice, NoticeError, WorkCalendar, parse_notice
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES
+from scheduler.settings import Settings
 from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.usecases.calendar.slots import generate_slots
 from scheduler.usecases.offices import blackouts
@@ -137,6 +138,7 @@ async def load(
     confirm_affected: int | None,
     actor: audit.Actor,
     now: datetime,
+    settings: Settings,
     ip: str | None = None,
 ) -> dict[str, Any]:
     """Store the notice and apply it; ``confirm_affected`` must be the preview's count."""
@@ -185,13 +187,15 @@ async def load(
     return {
         "year": notice.year,
         "version": seen["version"],
-        "blackouts": await _close(seen, actor, now),
+        "blackouts": await _close(seen, actor, now, settings),
         "slots_added": await generate_slots(now),
         "affected": seen["affected"],
     }
 
 
-async def _close(seen: dict[str, Any], actor: audit.Actor, now: datetime) -> list[dict[str, Any]]:
+async def _close(
+    seen: dict[str, Any], actor: audit.Actor, now: datetime, settings: Settings
+) -> list[dict[str, Any]]:
     """One closed blackout per run of newly closed days that have slots."""
     calendar = await holiday_calendar.current()
     declared = []
@@ -206,7 +210,7 @@ async def _close(seen: dict[str, Any], actor: audit.Actor, now: datetime) -> lis
         )
         try:
             result = await blackouts.declare(
-                decl, now=now, actor=actor, scope=None, dry_run=False
+                decl, now=now, actor=actor, scope=None, dry_run=False, settings=settings
             )
         except DomainError as exc:
             if exc.slug != "blackout-exists":  # the same block, closed before: nothing to do

@@ -32,13 +32,16 @@ from scheduler.domain.capacity_change import (
     over_cap,
     summary,
 )
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.errors import DomainError
+from scheduler.notify.terms import SmsTerms
+from scheduler.settings import Settings
 from scheduler.usecases.calendar import holidays as holiday_calendar
 from scheduler.usecases.calendar.slots import generated_days, plan_office
 from scheduler.usecases.offices import seed
 from scheduler.usecases.offices.blackouts import refresh_slots
 from scheduler.usecases.offices.capacity_excess import move_excess
-from scheduler.usecases.offices.seed import SERVICES
+from scheduler.usecases.policy import policies
 
 Scope = frozenset[int] | None  # None: every office (superadmin)
 
@@ -164,6 +167,7 @@ async def save_service(
     now: datetime,
     actor: audit.Actor,
     scope: Scope,
+    settings: Settings,
     excess: str = "refuse",
 ) -> dict[str, Any]:
     """Add a service to an office, or change its slot length, cap, hours or state.
@@ -198,7 +202,12 @@ async def save_service(
                 ).where(where)
                 if "slot_cap" in diff:
                     moved = await _apply_slot_cap(
-                        office, service, diff["slot_cap"], now, move=excess == "move"
+                        office,
+                        service,
+                        diff["slot_cap"],
+                        now,
+                        move=excess == "move",
+                        terms=await policies.sms_terms(settings),
                     )
         assert after is not None
         if diff:
@@ -231,7 +240,7 @@ def _refuse(found: list[OverCap], field: str) -> None:
 
 
 async def _apply_slot_cap(
-    office: dict[str, Any], service: str, cap: int, now: datetime, *, move: bool
+    office: dict[str, Any], service: str, cap: int, now: datetime, *, move: bool, terms: SmsTerms
 ) -> dict[str, Any] | None:
     """Every future slot of the service takes the new cap, unless one already holds
     more: then the whole change is refused (the transaction rolls back).
@@ -247,7 +256,7 @@ async def _apply_slot_cap(
     )
     moved = None
     if rows and move:
-        moved = await move_excess(office, service, list(rows), cap, now)
+        moved = await move_excess(office, service, list(rows), cap, now, terms)
         rows = await Slot.select(Slot.id, Slot.day, Slot.start_at, Slot.booked).where(
             where & (Slot.booked > cap)
         )

@@ -30,6 +30,8 @@ from scheduler.db.tables import (
 )
 from scheduler.domain.blackouts import Candidate, Planner, Rule, Want
 from scheduler.domain.calendar import onsite_window_start
+from scheduler.notify.terms import SmsTerms
+from scheduler.settings import Settings
 from scheduler.usecases.calendar.closures import rule_of
 from scheduler.usecases.calendar.lottery_days import reserved_days
 from scheduler.usecases.offices.reschedule_apply import (
@@ -42,6 +44,7 @@ from scheduler.usecases.offices.reschedule_apply import (
     int_list,
     row_ids,
 )
+from scheduler.usecases.policy import policies
 from scheduler.usecases.policy import rules as registry_rules
 
 BATCH = 500
@@ -251,6 +254,7 @@ async def execute(
     owner: str,
     now: datetime,
     *,
+    settings: Settings,
     batch: int = BATCH,
     after_batch: AfterBatch | None = None,
 ) -> bool:
@@ -258,6 +262,7 @@ async def execute(
     run = await _claim(run_id, owner, now)
     if run is None:
         return False
+    terms = await policies.sms_terms(settings)
     ctx = await _context(run)
     first = earliest_move_day(now, ctx.timezones.values())
     services = set(ctx.blackout["services"] or []) or SERVICES_ALL
@@ -278,7 +283,7 @@ async def execute(
                 planner = planner or await planner_for(ctx, services, set(ctx.office_ids), first)
                 limits = await registry_rules.office_limits(pending)
                 moves = [_move(ctx, planner, a, rows, limits) for a in pending]
-                await apply_batch(ctx, moves, now)
+                await apply_batch(ctx, moves, now, terms)
         except Conflict:
             conflicts += 1
             planner = None
@@ -321,7 +326,7 @@ async def plan_moves(
     return [_move(ctx, planner, a, rows, limits) for a in pending]
 
 
-async def apply_moves(ctx: Context, moves: list[Move], now: datetime) -> None:
+async def apply_moves(ctx: Context, moves: list[Move], now: datetime, terms: SmsTerms) -> None:
     """Apply planned moves in the caller's transaction, as a run's batch does
     (counters, items, history, SMS); raises Conflict if a seat went meanwhile."""
-    await apply_batch(ctx, moves, now)
+    await apply_batch(ctx, moves, now, terms)

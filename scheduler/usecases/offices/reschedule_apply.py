@@ -22,9 +22,8 @@ from scheduler.db.engine import insert_rows
 from scheduler.db.tables import Appointment, Office, OfficeDay, OnsiteWindow, Party, Slot
 from scheduler.domain.blackouts import Candidate
 from scheduler.domain.sms import apply_rule
-from scheduler.notify.couple import sms_office_name
-from scheduler.notify.texts import render_sms, rule_for
-from scheduler.settings import get_settings
+from scheduler.notify.terms import SmsTerms
+from scheduler.notify.texts import render_sms, sms_office_name
 
 # How long a run's claim lasts without renewal; each batch renews it.
 LEASE = timedelta(minutes=2)
@@ -88,8 +87,9 @@ async def row_ids(ctx: Context) -> RowIds:
     return days, windows
 
 
-async def apply_batch(ctx: Context, moves: list[Move], now: datetime) -> None:
-    """Seats, appointments, items, history and SMS of one batch (inside its transaction)."""
+async def apply_batch(ctx: Context, moves: list[Move], now: datetime, terms: SmsTerms) -> None:
+    """Seats, appointments, items, history and SMS (under ``terms``) of one batch
+    (inside its transaction)."""
     placed = [m for m in moves if m.to is not None]
     slots: Counter[int] = Counter()
     days: Counter[int] = Counter()
@@ -131,10 +131,10 @@ async def apply_batch(ctx: Context, moves: list[Move], now: datetime) -> None:
         await Appointment.update({Appointment.status: "needs_rebooking"}).where(
             Appointment.id.is_in(stranded) & Appointment.status.is_in(list(ACTIVE_STATUSES))
         )
-    await _record(ctx, moves, now)
+    await _record(ctx, moves, now, terms)
 
 
-async def _record(ctx: Context, moves: list[Move], now: datetime) -> None:
+async def _record(ctx: Context, moves: list[Move], now: datetime, terms: SmsTerms) -> None:
     """Items, history, SMS and run counters of one batch (inside its transaction)."""
     await insert_rows(
         "reschedule_item",
@@ -166,7 +166,7 @@ async def _record(ctx: Context, moves: list[Move], now: datetime) -> None:
             for m in moves
         ],
     )
-    messages = await _messages(ctx, moves, now)
+    messages = await _messages(ctx, moves, now, terms)
     await insert_rows("outbox_message", OUTBOX_COLUMNS, messages)
     moved = sum(1 for m in moves if m.to)
     await RescheduleRun.raw(
@@ -198,7 +198,9 @@ OUTBOX_COLUMNS = (
 )
 
 
-async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[tuple[object, ...]]:
+async def _messages(
+    ctx: Context, moves: list[Move], now: datetime, terms: SmsTerms
+) -> list[tuple[object, ...]]:
     """One urgent SMS per partner; the text rendered once per couple and country rule."""
     ids = int_list(m.appointment["id"] for m in moves)
     parties: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -217,7 +219,7 @@ async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[tupl
         )
     }
     reason = ctx.blackout["reason"] or {}
-    validity = get_settings().sms_validity_seconds
+    validity = terms.validity_seconds
     out: list[tuple[object, ...]] = []
     for m in moves:
         a = m.appointment
@@ -245,7 +247,7 @@ async def _messages(ctx: Context, moves: list[Move], now: datetime) -> list[tupl
                     template,
                     a["locale"],
                     encoded,
-                    apply_rule(text, rule_for(p["phone"])),
+                    apply_rule(text, terms.rule_for(p["phone"])),
                     "pending",
                     now,
                     0,

@@ -10,8 +10,8 @@ from piccolo.columns import Column
 
 from scheduler.db.engine import write_transaction
 from scheduler.db.tables import Office, OfficeService
+from scheduler.domain.services import SERVICES
 
-SERVICES = ("marriage", "divorce", "reissue", "ceremony", "counselling")
 # The office columns a demo file (and an admin) sets; scheduler/usecases/offices/offices.py
 # adds `active`.
 OFFICE_FIELDS = (

@@ -26,11 +26,12 @@ from scheduler.db.engine import write_transaction
 from scheduler.db.office_tables import ServiceSuspension
 from scheduler.db.tables import Appointment, Office
 from scheduler.domain.blackouts import Rule, problems
+from scheduler.domain.services import SERVICES
 from scheduler.domain.sms import contains_url
 from scheduler.kernel.errors import DomainError
-from scheduler.notify.couple import notify_couple
+from scheduler.settings import Settings
+from scheduler.usecases.couples.texting import notify_couple
 from scheduler.usecases.offices import blackouts
-from scheduler.usecases.offices.seed import SERVICES
 
 TEMPLATE = "service_suspended"
 LISTED = 50
@@ -86,7 +87,12 @@ def _check(s: Suspension, offices: list[dict[str, Any]], now: datetime) -> None:
 
 
 async def suspend(
-    s: Suspension, *, now: datetime, actor: audit.Actor, scope: frozenset[int] | None
+    s: Suspension,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+    scope: frozenset[int] | None,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Suspend the service; text every couple already booked inside, once."""
     offices = await _offices(s.offices, scope)
@@ -109,7 +115,7 @@ async def suspend(
             )
         ).returning(ServiceSuspension.id)
         suspension_id = inserted[0]["id"]
-        notified = await _notify(suspension_id, [c["id"] for c in covered], s.reason, now)
+        notified = await _notify(suspension_id, [c["id"] for c in covered], s.reason, now, settings)
         await ServiceSuspension.update({ServiceSuspension.notified: notified}).where(
             ServiceSuspension.id == suspension_id
         )
@@ -133,7 +139,11 @@ async def suspend(
 
 
 async def _notify(
-    suspension_id: int, slot_ids: list[int], reason: dict[str, str], now: datetime
+    suspension_id: int,
+    slot_ids: list[int],
+    reason: dict[str, str],
+    now: datetime,
+    settings: Settings,
 ) -> int:
     """One SMS per partner of each active appointment in the covered slots."""
     booked = await Appointment.select(Appointment.reference).where(
@@ -147,6 +157,7 @@ async def _notify(
             loaded,
             TEMPLATE,
             now,
+            settings,
             suffix=f":{suspension_id}",
             extra={"reason": reason.get(locale) or reason.get("zh-Hans", "")},
         )

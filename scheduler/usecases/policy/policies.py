@@ -8,7 +8,9 @@ policies), on the next ``await current()``; the process that made a change reloa
 at once after its commit. So a change takes effect everywhere within
 ``CACHE_SECONDS`` of being saved. Synchronous readers (``cached()``: SMS text rules
 and quiet hours while a message is built) see the copy the last ``current()`` of
-their process loaded; ``outbox.enqueue`` refreshes it before building a message.
+their process loaded. Notify never reads this module: ``sms_terms`` refreshes the
+copy and hands the SMS terms (quiet hours, country rules, pace) to whoever queues
+or sends a message.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ from scheduler.domain.policy import (
     SmsRate,
     quiet_hours_from,
 )
-from scheduler.domain.sms import CountryRule, violations
+from scheduler.domain.sms import CountryRule, apply_rule, violations
 from scheduler.kernel.errors import DomainError
-from scheduler.settings import Settings, get_settings
+from scheduler.kernel.i18n import LOCALES
+from scheduler.notify.terms import SmsTerms
+from scheduler.notify.texts import TEMPLATES_DIR, file_rules, render_sms
+from scheduler.settings import Settings
 
 log = logging.getLogger("scheduler.policies")
 
@@ -74,15 +79,8 @@ _EMPTY = Snapshot()
 _state: dict[str, Any] = {"snapshot": _EMPTY, "loaded_at": None}
 
 
-def file_rules() -> dict[str, CountryRule]:
-    """The per-country SMS rules of the settings' file (the default)."""
-    from scheduler.notify import texts  # texts reads this module: import late
-
-    return texts.rules()
-
-
 def defaults(settings: Settings) -> dict[str, Any]:
-    table = file_rules()
+    table = file_rules(settings.sms_rules_file)
     return {
         "no_show": NoShowRule(),
         "id_types": IdTypes(),
@@ -100,8 +98,21 @@ def cached() -> Snapshot:
     return snapshot
 
 
-def sms_rules() -> dict[str, CountryRule]:
-    return cached().sms_rules or file_rules()
+def sms_rules(settings: Settings) -> dict[str, CountryRule]:
+    """The per-country SMS rules: as edited, else the settings' file."""
+    return cached().sms_rules or file_rules(settings.sms_rules_file)
+
+
+async def sms_terms(settings: Settings) -> SmsTerms:
+    """What notify is told when it queues or sends a message (re-read as ``current``)."""
+    snapshot = await current()
+    return SmsTerms(
+        countries=snapshot.sms_rules or file_rules(settings.sms_rules_file),
+        quiet_hours=snapshot.quiet_hours(settings),
+        rate_per_second=snapshot.sms_rate(settings),
+        default_timezone=settings.default_timezone,
+        validity_seconds=settings.sms_validity_seconds,
+    )
 
 
 async def current() -> Snapshot:
@@ -135,11 +146,10 @@ def invalidate() -> None:
     _state.update(snapshot=_EMPTY, loaded_at=None)
 
 
-async def view(name: str, settings: Settings | None = None) -> dict[str, Any]:
+async def view(name: str, settings: Settings) -> dict[str, Any]:
     """One policy: its value in force, its default, and who changed it last."""
     if name not in NAMES:
         raise DomainError("not-found")
-    settings = settings or get_settings()
     snapshot = await current()
     default = defaults(settings)[name]
     value = snapshot.overrides.get(name, default)
@@ -154,7 +164,7 @@ async def view(name: str, settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-async def view_all(settings: Settings | None = None) -> list[dict[str, Any]]:
+async def view_all(settings: Settings) -> list[dict[str, Any]]:
     return [await view(name, settings) for name in NAMES]
 
 
@@ -174,12 +184,18 @@ def parse(name: str, raw: Any) -> Any:
 
 
 async def update(
-    name: str, raw: Any, *, actor: audit.Actor, now: datetime, ip: str | None = None
+    name: str,
+    raw: Any,
+    *,
+    actor: audit.Actor,
+    now: datetime,
+    settings: Settings,
+    ip: str | None = None,
 ) -> dict[str, Any]:
     """Replace policy ``name`` with ``raw`` (validated), audited in the same transaction."""
     value = parse(name, raw)
     after = value.to_json()
-    default = defaults(get_settings())[name].to_json()
+    default = defaults(settings)[name].to_json()
     async with write_transaction():
         # Read in the transaction: two admins saving at once each record what they replaced.
         stored = (
@@ -211,7 +227,7 @@ async def update(
             now=now,
         )
     await reload()  # this process sees its own change at once
-    return await view(name)
+    return await view(name, settings)
 
 
 # --- consumers' small helpers ----------------------------------------------------------
@@ -275,10 +291,6 @@ SAMPLE = {
 def _texts_fit(countries: SmsCountries) -> None:
     """Refuse rules under which one of today's SMS texts could not be sent (too long,
     or a link where links are banned): the rule would silently break those messages."""
-    from scheduler.domain.sms import apply_rule
-    from scheduler.kernel.i18n import LOCALES
-    from scheduler.notify.texts import TEMPLATES_DIR, render_sms
-
     templates = sorted(p.stem for p in Path(TEMPLATES_DIR / "sms" / "zh-Hans").glob("*.txt"))
     for code, rule in countries.table().items():
         for template in templates:

@@ -16,30 +16,18 @@ Two layers:
   window and process, the rest are answered from memory).
 
 Keys are keyed hashes: the table never holds an address, ID number or phone.
+The per-address limit is Litestar middleware (scheduler/web/ratelimit.py) counting
+through ``check`` here; this module counts, the web layer answers.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol, cast
-
-from litestar.exceptions import TooManyRequestsException
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    HTTPScope,
-    Receive,
-    Scope,
-    Send,
-)
+from typing import Any, Protocol
 
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.waitlist_tables import RateCounter
-from scheduler.domain.addresses import client_key
 from scheduler.domain.ratelimits import Limit, Prefilter, retry_after, window_start
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
@@ -59,7 +47,8 @@ _UPSERT = (
 )
 
 
-def _key(settings: Settings, kind: str, value: str) -> str:
+def counter_key(settings: Settings, kind: str, value: str) -> str:
+    """The stored key of one counted value: a keyed hash, never the value itself."""
     return f"{kind}:" + keyed_hash(settings.secret_key, "rate", value)[:40]
 
 
@@ -94,7 +83,7 @@ async def purge(now: datetime) -> int:
     return len(rows)
 
 
-async def _check(
+async def check(
     prefilter: Prefilter, limits: dict[str, Limit], now: float, *, count_locally: bool = True
 ) -> tuple[str, Limit] | None:
     """The first key over its limit, or None. All limits of one call share a window length.
@@ -145,133 +134,21 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
     limits: dict[str, Limit] = {}
     for party in parties:
         if by_id.enabled:
-            limits[_key(settings, "id", f"{party.id_type}:{party.id_number}")] = by_id
+            limits[counter_key(settings, "id", f"{party.id_type}:{party.id_number}")] = by_id
         if by_phone.enabled:
-            limits[_key(settings, "phone", party.phone)] = by_phone
+            limits[counter_key(settings, "phone", party.phone)] = by_phone
     at = now.timestamp()
     # Texts per destination number and day (issue 13.3): what SMS pumping costs us
     # is per number texted, whoever asks and from wherever.
     per_day = Limit(settings.rate_limit_phone_texts_per_day, DAY_SECONDS)
     daily = (
-        {_key(settings, "texts", party.phone): per_day for party in parties}
+        {counter_key(settings, "texts", party.phone): per_day for party in parties}
         if per_day.enabled
         else {}
     )
     for group in (limits, daily):  # one window length per _check
         if not group:
             continue
-        over = await _check(_PEOPLE, group, at, count_locally=False)
+        over = await check(_PEOPLE, group, at, count_locally=False)
         if over is not None:
             raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
-
-
-# Per app settings (by value: Litestar copies a middleware's arguments for every
-# route): (address, method, path) -> start of the window in which ClientRateLimit
-# refused it. Read by RefusedAgain, the app's outermost middleware, to answer a
-# flood before routing and the other middlewares.
-_REFUSED: dict[Settings, dict[tuple[str, str, str], int]] = {}
-_REFUSED_MAX = 100_000
-
-
-def _refused(settings: Settings) -> dict[tuple[str, str, str], int]:
-    return _REFUSED.setdefault(settings, {})
-
-
-def _address(scope: Scope) -> str:
-    client = scope.get("client")
-    # Behind a proxy, `serve` believes X-Forwarded-For from TRUSTED_PROXIES only, so
-    # this is the real client; IPv6 clients count by /64 (domain/addresses.py).
-    return client_key(client[0] if client else None)
-
-
-class ClientRateLimit:
-    """ASGI middleware: per client address, before the body is even read."""
-
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-        self.limit = Limit(settings.rate_limit_sms_per_minute, IP_WINDOW_SECONDS)
-        self.prefilter = Prefilter()
-        self.refused = _refused(settings)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.limit.enabled:
-            address = _address(scope)
-            key = _key(self.settings, "ip", address)
-            now = time.time()
-            if await _check(self.prefilter, {key: self.limit}, now) is not None:
-                wait = str(retry_after(now, self.limit.seconds))
-                if not scope["path"].startswith("/api/"):
-                    raise TooManyRequestsException(headers={"Retry-After": wait})  # a page
-                if len(self.refused) >= _REFUSED_MAX:
-                    self.refused.clear()  # bounded memory; the limit itself is unaffected
-                start = window_start(now, self.limit.seconds)
-                self.refused[(address, cast("HTTPScope", scope)["method"], scope["path"])] = start
-                await _refuse(scope, send, wait)
-                return
-        await self.app(scope, receive, send)
-
-
-class RefusedAgain:
-    """The app's outermost middleware: a request ClientRateLimit has refused in this
-    window (same address, method and path: an API endpoint that texts) is refused
-    again here, before routing, logging and metrics, which cost most of a refused
-    request (measured: ~190 of ~205 us in process). It refuses nothing new: only
-    ClientRateLimit, which counts in the shared store, decides."""
-
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
-        self.refused = _refused(settings)
-        self.enabled = settings.rate_limit_sms_per_minute > 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.enabled and scope["type"] == "http" and self.refused:
-            now = time.time()
-            method = cast("HTTPScope", scope)["method"]
-            found = self.refused.get((_address(scope), method, scope["path"]))
-            if found == window_start(now, IP_WINDOW_SECONDS):
-                await _refuse(scope, send, str(retry_after(now, IP_WINDOW_SECONDS)))
-                return
-        await self.app(scope, receive, send)
-
-
-def _problem_bodies() -> dict[str, bytes]:
-    from scheduler.kernel.i18n import LOCALES, translate
-
-    return {
-        locale: json.dumps(
-            {
-                "type": "https://registry.example.cn/problems/rate-limited",
-                "title": translate("en", "error.rate-limited"),
-                "status": 429,
-                "detail": translate(locale, "error.rate-limited"),
-            },
-            ensure_ascii=False,
-        ).encode()
-        for locale in LOCALES
-    }
-
-
-_BODIES = _problem_bodies()
-
-
-async def _refuse(scope: Scope, send: Send, wait: str) -> None:
-    """The API's 429 written straight to the connection: a flood costs no routing,
-    exception handling or serialisation per request (the body is built once per
-    language, the same problem+json the exception handlers write)."""
-    from scheduler.kernel.i18n import negotiate
-
-    accept = next((v for k, v in scope["headers"] if k == b"accept-language"), b"")
-    body = _BODIES[negotiate(accept.decode("latin-1") or None)]
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", wait.encode()),
-        ],
-    }
-    await send(start)
-    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
-    await send(end)

@@ -33,7 +33,7 @@ from scheduler.domain.identity import mask_phone
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import hash_token, keyed_hash
 from scheduler.notify.scrub import is_scrubbed
-from scheduler.settings import get_settings
+from scheduler.settings import Settings
 
 ROLES = ("clerk", "admin", "superadmin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -160,7 +160,13 @@ async def create_staff(
 
 
 async def login(
-    username: str, password: str, *, kind: str, ip: str | None, now: datetime
+    username: str,
+    password: str,
+    *,
+    kind: str,
+    ip: str | None,
+    now: datetime,
+    settings: Settings,
 ) -> SignedIn:
     """Check the password and open a session. Failures make this account name wait
     from this client address only (growing delays, domain/login_throttle.py): the
@@ -173,7 +179,7 @@ async def login(
     """
     assert kind in SESSION_KINDS
     name = normalize_username(username)[:64]
-    key = _throttle_key(name, ip)
+    key = _throttle_key(settings.secret_key, name, ip)
     at = int(now.timestamp())
     waiting = await LoginFailure.select(LoginFailure.blocked_until).where(LoginFailure.key == key)
     if waiting and waiting[0]["blocked_until"] > at:
@@ -198,10 +204,10 @@ async def login(
     return await _open_session(row, password, kind, ip, now, key)
 
 
-def _throttle_key(name: str, ip: str | None) -> str:
+def _throttle_key(secret_key: str, name: str, ip: str | None) -> str:
     """The (account name, client) pair, keyed-hashed: the table holds neither."""
     value = f"{name}|{client_key(ip)}"
-    return keyed_hash(get_settings().secret_key, "login", value)[:64]
+    return keyed_hash(secret_key, "login", value)[:64]
 
 
 async def _failed(
@@ -360,9 +366,12 @@ def _root_key(key: str) -> str:
     return key.split(":resend:", 1)[0]
 
 
-async def sms_failures(member: StaffMember, *, now: datetime) -> list[dict[str, Any]]:
+async def sms_failures(
+    member: StaffMember, *, now: datetime, default_tz: str
+) -> list[dict[str, Any]]:
     """Messages that failed, went dead or were undelivered in the last week, and any
-    still waiting for a clerk's call, newest first; only those of the member's offices."""
+    still waiting for a clerk's call, newest first; only those of the member's offices.
+    ``default_tz``: the zone of a message with no office (settings.default_timezone)."""
     scope, args = "", []
     if member.role != "superadmin":
         if not member.offices:
@@ -382,7 +391,6 @@ async def sms_failures(member: StaffMember, *, now: datetime) -> list[dict[str, 
         LIST_LIMIT,
     )
     resends = await _resend_counts(rows)
-    default_tz = get_settings().default_timezone
     return [_failure_view(r, resends.get(_root_key(r["key"]), 0), default_tz) for r in rows]
 
 

@@ -34,7 +34,7 @@ from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.couples import codes as couple_codes
 from scheduler.usecases.couples import confirmation
 from scheduler.usecases.couples.partners import PartyInput
-from scheduler.usecases.policy import ratelimits
+from scheduler.usecases.policy import policies, ratelimits
 from scheduler.usecases.policy import rules as registry_rules
 from scheduler.usecases.waitlist import offers as waitlist_offers
 
@@ -159,6 +159,7 @@ async def join(data: JoinInput, *, now: datetime, settings: Settings) -> dict[st
             reference=reference,
             now=now,
             secret_key=settings.secret_key,
+            terms=await policies.sms_terms(settings),
         )
     return await _view(reference) | {"manage_token": token}
 

@@ -31,11 +31,12 @@ from scheduler.db.waitlist_tables import WaitlistClaim, WaitlistEntry
 from scheduler.domain import waitlist as rules
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import new_code, new_reference
-from scheduler.notify.couple import sms_office_name
-from scheduler.settings import Settings, get_settings
+from scheduler.notify.texts import sms_office_name
+from scheduler.settings import Settings
 from scheduler.usecases.calendar.lottery_days import reserved_slots
 from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
+from scheduler.usecases.policy import policies
 
 log = logging.getLogger("scheduler.waitlist")
 # Re-reads per call after losing a race; each round either offers a seat or learns
@@ -43,22 +44,21 @@ log = logging.getLogger("scheduler.waitlist")
 MAX_ROUNDS = 200
 
 
-async def seat_freed(seat: Seat, service: str, now: datetime) -> None:
+async def seat_freed(seat: Seat, service: str, now: datetime, settings: Settings) -> None:
     """Hook for booking, after the commit of a change that gave ``seat`` back. Never
     raises: the periodic job offers whatever a failed hook left."""
     try:
-        await offer_freed_seats(seat.office_id, service, seat.day, now)
+        await offer_freed_seats(seat.office_id, service, seat.day, now, settings)
     except Exception:
         log.exception("waitlist offer after a freed seat failed; the job will retry")
 
 
 async def offer_freed_seats(
-    office_id: int, service: str, day: date, now: datetime, settings: Settings | None = None
+    office_id: int, service: str, day: date, now: datetime, settings: Settings
 ) -> int:
     """Offer every free seat of one office, service and day to waiting couples in
     join order. Returns the number of offers made. Safe to call from any process at
     any time (also when nothing is free)."""
-    settings = settings or get_settings()
     await settle_day(service, day, now)
     made = 0
     for _ in range(MAX_ROUNDS):
@@ -246,6 +246,7 @@ async def _offer(
                 reference=reference,
                 now=now,
                 secret_key=settings.secret_key,
+                terms=await policies.sms_terms(settings),
             )
             # The counters last (the contended rows), as in booking.hold.
             await take_seat(seat)
@@ -295,10 +296,9 @@ async def settle_entry(entry_id: int, now: datetime) -> int:
     return await _settle(await WaitlistEntry.raw(_SETTLE_SQL + " AND e.id = {}", entry_id), now)
 
 
-async def run(now: datetime, settings: Settings | None = None) -> int:
+async def run(now: datetime, settings: Settings) -> int:
     """The ``waitlist_offers`` job: settle offers, end stale entries, offer free seats.
     Every step is a conditional UPDATE, so several processes may run it at once."""
-    settings = settings or get_settings()
     await _settle(await WaitlistEntry.raw(_SETTLE_SQL), now)
     today = now.astimezone(ZoneInfo(settings.default_timezone)).date()
     stale = await WaitlistEntry.select(WaitlistEntry.id).where(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -179,7 +180,7 @@ class AdminApi(Controller):
         },
     )
     async def declare(
-        self, data: JSONBody[BlackoutIn], member: NamedDependency[StaffMember]
+        self, data: JSONBody[BlackoutIn], member: NamedDependency[StaffMember], state: State
     ) -> Response[DeclareOut]:
         result = await blackouts.declare(
             declaration(data),
@@ -187,6 +188,7 @@ class AdminApi(Controller):
             actor=member,
             scope=scope_of(member),
             dry_run=data.dry_run,
+            settings=state.settings,
             preview_token=data.preview_token,
             preview_required_over=1,
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
@@ -153,6 +154,7 @@ class AdminOfficesApi(Controller):
         service: FromPath[str],
         data: JSONBody[ServiceChange],
         member: NamedDependency[StaffMember],
+        state: State,
     ) -> OfficeServiceSavedOut:
         changes = given(data)
         excess = changes.pop("excess", "refuse")
@@ -163,6 +165,7 @@ class AdminOfficesApi(Controller):
             now=utcnow(),
             actor=member,
             scope=scope_of(member),
+            settings=state.settings,
             excess=excess,
         )
         return msgspec.convert(saved, OfficeServiceSavedOut)
@@ -177,10 +180,14 @@ class AdminOfficesApi(Controller):
         responses=problems(401, 403, 404, 422),
     )
     async def suspend(
-        self, data: JSONBody[SuspensionIn], member: NamedDependency[StaffMember]
+        self, data: JSONBody[SuspensionIn], member: NamedDependency[StaffMember], state: State
     ) -> Response[SuspensionOut]:
         body = await suspensions.suspend(
-            suspension(data), now=utcnow(), actor=member, scope=scope_of(member)
+            suspension(data),
+            now=utcnow(),
+            actor=member,
+            scope=scope_of(member),
+            settings=state.settings,
         )
         return Response(msgspec.convert(body, SuspensionOut), status_code=201)
 

@@ -150,10 +150,14 @@ class DeskApi(Controller):
         office: FromPath[str],
         data: JSONBody[CallNextIn],
         member: NamedDependency[StaffMember],
+        state: State,
     ) -> TicketOut:
         row = await scoped_office(office, member)
         return msgspec.convert(
-            await queue.call_next(row.id, data.counter, now=utcnow(), actor=member), TicketOut
+            await queue.call_next(
+                row.id, data.counter, now=utcnow(), actor=member, settings=state.settings
+            ),
+            TicketOut,
         )
 
     @post(
@@ -181,7 +185,8 @@ class DeskApi(Controller):
         responses=problems(401, 404),
     )
     async def queue_state(
-        self, office: FromPath[str], member: NamedDependency[StaffMember]
+        self, office: FromPath[str], member: NamedDependency[StaffMember], state: State
     ) -> QueueStateOut:
         row = await scoped_office(office, member)
-        return msgspec.convert(await queue.board(row.id, utcnow()), QueueStateOut)
+        minutes = state.settings.queue_minutes_per_couple
+        return msgspec.convert(await queue.board(row.id, utcnow(), minutes), QueueStateOut)

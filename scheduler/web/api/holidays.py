@@ -73,6 +73,7 @@ class HolidaysApi(Controller):
             confirm_affected=_confirmed(data),
             actor=member,
             now=utcnow(),
+            settings=request.app.state.settings,
             ip=client_ip(request),
         )
         return msgspec.convert(loaded, HolidayLoadedOut)

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
@@ -35,12 +36,12 @@ class PoliciesApi(Controller):
         summary="Every policy: value in force and default",
         responses=problems(401, 403),
     )
-    async def all_policies(self) -> list[PolicyOut]:
-        return msgspec.convert(await policies.view_all(), list[PolicyOut])
+    async def all_policies(self, state: State) -> list[PolicyOut]:
+        return msgspec.convert(await policies.view_all(state.settings), list[PolicyOut])
 
     @get("/policies/{name:str}", summary="One policy", responses=problems(401, 403, 404))
-    async def one_policy(self, name: FromPath[str]) -> PolicyOut:
-        return msgspec.convert(await policies.view(name), PolicyOut)
+    async def one_policy(self, name: FromPath[str], state: State) -> PolicyOut:
+        return msgspec.convert(await policies.view(name, state.settings), PolicyOut)
 
     @put(
         "/policies/{name:str}",
@@ -56,7 +57,9 @@ class PoliciesApi(Controller):
         member: NamedDependency[StaffMember],
     ) -> PolicyOut:
         ip = client_ip(request)
-        changed = await policies.update(name, data, actor=member, now=utcnow(), ip=ip)
+        changed = await policies.update(
+            name, data, actor=member, now=utcnow(), settings=request.app.state.settings, ip=ip
+        )
         return msgspec.convert(changed, PolicyOut)
 
     @get("/bans", summary="No-show bans in force (ID numbers masked)", responses=problems(401, 403))

@@ -222,5 +222,6 @@ class PrecheckStaffApi(Controller):
             actor=member,
             ip=client_ip(request),
             now=utcnow(),
+            settings=request.app.state.settings,
         )
         return msgspec.convert(body, PrecheckOut)

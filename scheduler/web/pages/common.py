@@ -16,19 +16,19 @@ from litestar.response import Template
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import LOCALES, translate
 from scheduler.kernel.security import normalize_reference
-from scheduler.settings import Settings, get_settings
+from scheduler.settings import Settings
 from scheduler.web.locale import request_locale
-from scheduler.web.ratelimit import sms_rate_limit
+from scheduler.web.ratelimit import page_rate_limit
 
 LANG_COOKIE = "lang"
 _YEAR = 365 * 24 * 3600
 # Long enough to manage a booking made at the far end of the booking window.
 _TOKEN_COOKIE_AGE = 45 * 24 * 3600
 FORM_ERROR = "_form"
-# On the page POSTs that text the couple (book, move): one per-client counter of
-# its own. Built at import from the process's settings, because PAGE_ROUTES is a
-# constant app.py includes rather than a factory that receives create_app's settings.
-SMS_LIMIT = sms_rate_limit(get_settings(), "pages")
+# On the page POSTs that text the couple (book, move): the per-client limit, with
+# the settings of the app serving them (PAGE_ROUTES is a constant app.py includes,
+# declared before create_app receives its settings).
+SMS_LIMIT = page_rate_limit()
 # Statuses after both parties confirmed: the couple sees the confirmation page.
 BOOKED = ("confirmed", "checked_in", "called", "serving", "completed")
 

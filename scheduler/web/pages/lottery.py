@@ -71,9 +71,7 @@ class LotteryPages(Controller):
 
     @get("/")
     async def index(self, request: Request[Any, Any, Any]) -> Template:
-        return render(
-            request, "lottery_list.html", lotteries=await lottery_days.upcoming(utcnow())
-        )
+        return render(request, "lottery_list.html", lotteries=await lottery_days.upcoming(utcnow()))
 
     @get("/{lottery_id:int}")
     async def one(self, request: Request[Any, Any, Any], lottery_id: FromPath[int]) -> Template:

@@ -21,12 +21,12 @@ from litestar.response import Redirect, Template
 
 from scheduler.db.blackout_tables import Blackout, RescheduleRun
 from scheduler.domain.hotdates import HotDate, hot_dates, is_hot
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
 from scheduler.usecases.calendar.slots import OfficeListing, list_offices
 from scheduler.usecases.offices import blackouts
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 
 # A module reference, not names: scheduler.web.api.admin imports scheduler.web.staff
@@ -269,6 +269,7 @@ class AdminPages(Controller):
                 actor=member,
                 scope=admin_api.scope_of(member),
                 dry_run=False,
+                settings=request.app.state.settings,
                 preview_token=field(data, "preview_token") or None,
                 preview_required_over=0,
             )
@@ -299,7 +300,12 @@ class AdminPages(Controller):
         status: int = 200,
     ) -> Template:
         result = await blackouts.declare(
-            decl, now=utcnow(), actor=member, scope=admin_api.scope_of(member), dry_run=True
+            decl,
+            now=utcnow(),
+            actor=member,
+            scope=admin_api.scope_of(member),
+            dry_run=True,
+            settings=request.app.state.settings,
         )
         return await self._blackouts_page(
             request,

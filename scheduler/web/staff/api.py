@@ -76,7 +76,12 @@ class StaffApi(Controller):
     )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> LoginOut:
         signed = await staff.login(
-            data.username, data.password, kind="bearer", ip=client_ip(request), now=utcnow()
+            data.username,
+            data.password,
+            kind="bearer",
+            ip=client_ip(request),
+            now=utcnow(),
+            settings=request.app.state.settings,
         )
         return LoginOut(signed.token, "bearer", signed.expires_at, staff_out(signed.member))
 

@@ -304,7 +304,9 @@ class DeskPages(Controller):
         error: str | None = None,
         status: int = 200,
     ) -> Template:
-        board = await queue.board(office.id, utcnow())
+        board = await queue.board(
+            office.id, utcnow(), request.app.state.settings.queue_minutes_per_couple
+        )
         tickets = await _desk_tickets(office.id, date.fromisoformat(board["date"]), counter)
         return render(
             request,
@@ -346,7 +348,9 @@ class DeskPages(Controller):
         try:
             if not COUNTER.fullmatch(counter):
                 raise DomainError("invalid-input", field="counter", reason="desk-counter")
-            await queue.call_next(row.id, counter, now=utcnow(), actor=member)
+            await queue.call_next(
+                row.id, counter, now=utcnow(), actor=member, settings=request.app.state.settings
+            )
         except DomainError as exc:
             return await self._queue_page(
                 request, member, row, counter, error_text(request, exc), exc.status

@@ -166,6 +166,7 @@ class HolidayPages(Controller):
                 confirm_affected=int(count) if count.isdigit() else None,
                 actor=member,
                 now=utcnow(),
+                settings=request.app.state.settings,
                 ip=client_ip(request),
             )
         except DomainError as exc:

@@ -16,11 +16,11 @@ from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.domain.hotdates import hot_dates
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
 from scheduler.usecases.lottery import dates as lottery_admin
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import lottery as lottery_api
 from scheduler.web.api.admin import scope_of

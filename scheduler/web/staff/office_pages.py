@@ -17,10 +17,10 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.domain.capacity_change import WEEKDAYS, hours_line, parse_hours_line
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.usecases.offices import offices, suspensions
-from scheduler.usecases.offices.seed import SERVICES
 from scheduler.usecases.staff.accounts import StaffMember
 from scheduler.web.api import admin_offices as api
 from scheduler.web.api.admin import scope_of
@@ -248,6 +248,7 @@ class OfficePages(Controller):
                 now=utcnow(),
                 actor=member,
                 scope=scope_of(member),
+                settings=request.app.state.settings,
                 excess=excess,
             )
         except DomainError as exc:
@@ -324,7 +325,11 @@ class OfficePages(Controller):
         try:
             parsed = _convert(raw, api.SuspensionIn)
             done = await suspensions.suspend(
-                api.suspension(parsed), now=utcnow(), actor=member, scope=scope_of(member)
+                api.suspension(parsed),
+                now=utcnow(),
+                actor=member,
+                scope=scope_of(member),
+                settings=request.app.state.settings,
             )
         except DomainError as exc:
             typed: dict[str, Any] = {

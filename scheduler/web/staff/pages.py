@@ -100,6 +100,7 @@ class StaffLoginPages(Controller):
                 kind="cookie",
                 ip=client_ip(request),
                 now=utcnow(),
+                settings=request.app.state.settings,
             )
         except LoginRefused as exc:
             minutes = -(-exc.retry_after // 60)
@@ -143,7 +144,9 @@ class StaffPages(Controller):
         member: NamedDependency[StaffMember],
         notice: FromQuery[str | None] = None,
     ) -> Template:
-        messages = await staff.sms_failures(member, now=utcnow())
+        messages = await staff.sms_failures(
+            member, now=utcnow(), default_tz=request.app.state.settings.default_timezone
+        )
         return render(
             request,
             "sms.html",

@@ -18,7 +18,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from scheduler.domain.identity import ID_TYPES
-from scheduler.domain.policy import SERVICES
+from scheduler.domain.services import SERVICES
 from scheduler.kernel.clock import utcnow
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.i18n import translate
@@ -177,7 +177,14 @@ class PolicyPages(Controller):
             raise DomainError("not-found")
         value = form_to_value(name, data)
         try:
-            await policies.update(name, value, actor=member, now=utcnow(), ip=client_ip(request))
+            await policies.update(
+                name,
+                value,
+                actor=member,
+                now=utcnow(),
+                settings=request.app.state.settings,
+                ip=client_ip(request),
+            )
         except DomainError as exc:
             message = error_text(request_locale(request), exc)
             return await self._form(request, member, name, value, message, exc.status)

@@ -142,6 +142,7 @@ class PrecheckPages(Controller):
                 actor=member,
                 ip=client_ip(request),
                 now=utcnow(),
+                settings=request.app.state.settings,
             )
         except DomainError as exc:
             if exc.slug == "not-found":

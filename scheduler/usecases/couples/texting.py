@@ -1,4 +1,5 @@
-"""Texting both partners of an appointment about it (one outbox row each)."""
+"""Texting both partners of an appointment about it (one outbox row each), with
+what to bring under the rule set in force and the SMS terms of the policy store."""
 
 from __future__ import annotations
 
@@ -10,21 +11,16 @@ from scheduler.db.appointments import Loaded, public_view
 from scheduler.db.records import PartyRecord
 from scheduler.domain.rules import party_kind
 from scheduler.notify import outbox
-from scheduler.usecases.policy import rules
-
-
-def sms_office_name(office: dict[str, str], locale: str) -> str:
-    """The office as SMS name it: English texts say "registry" themselves, and
-    every character counts toward the two-segment limit to mainland numbers."""
-    if locale == "en":
-        return office["name_en"].removesuffix(" Marriage Registry")
-    return office["name_zh"]
+from scheduler.notify.texts import sms_office_name
+from scheduler.settings import Settings
+from scheduler.usecases.policy import policies, rules
 
 
 async def notify_couple(
     loaded: Loaded,
     template: str,
     now: datetime,
+    settings: Settings,
     *,
     suffix: str = "",
     urgent: bool = False,
@@ -46,6 +42,7 @@ async def notify_couple(
     # each partner's own kind of document (a Hong Kong resident's list is not a
     # mainland resident's); the mask keeps what party_kind reads.
     rule_set = await rules.for_day(loaded.slot.day)
+    terms = await policies.sms_terms(settings)
     for party in loaded.parties:
         kind = party_kind(party.id_type, party.id_masked)
         mine = payload | {
@@ -58,6 +55,7 @@ async def notify_couple(
             locale=loaded.appointment.locale,
             payload=mine | (per_party(party, mine) if per_party else {}),
             now=now,
+            terms=terms,
             urgent=urgent,
             appointment_id=loaded.id,
             tz=loaded.office.timezone,

@@ -9,7 +9,7 @@ counts accepted sends per (to, body) so tests can see duplicates. After
 accepting a message the fake can post status callbacks to its ``StatusCallback``
 URL, signed with the auth token exactly as Twilio signs them.
 
-Run it with ``python -m tests.fake_twilio``; tests use :class:`FakeTwilio`.
+Run it with ``python -m tests.support.fake_twilio``; tests use :class:`FakeTwilio`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import httpx
 from aiohttp import ClientSession, web
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/support/ is two levels down)
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 FROM_NUMBER = "+15005550006"
@@ -298,7 +298,7 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_twilio")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_twilio")
     parser.add_argument("--port", type=int, default=0)
     asyncio.run(serve(parser.parse_args().port))
 
@@ -320,7 +320,7 @@ class FakeTwilio:
     @classmethod
     def start(cls) -> FakeTwilio:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_twilio"],
+            [sys.executable, "-m", "tests.support.fake_twilio"],
             cwd=ROOT,
             env=os.environ | {"PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
