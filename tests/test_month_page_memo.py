@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scheduler.db.tables import Slot
+from scheduler.settings import get_settings
 from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, staff_token
 
@@ -63,7 +64,7 @@ async def _varied_calendar(client: httpx.AsyncClient) -> dict[str, list[dict[str
     resp = await client.post("/api/v1/admin/blackouts", json=closed, headers=admin)
     assert resp.status_code == 202, resp.text
     for run_id in await reschedule.due_runs(datetime.now(UTC)):
-        await reschedule.execute(run_id, "test", datetime.now(UTC))
+        await reschedule.execute(run_id, "test", datetime.now(UTC), settings=get_settings())
     return await _slots(client)
 
 
