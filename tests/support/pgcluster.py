@@ -76,21 +76,21 @@ class Cluster:
         return done.stdout.strip()
 
 
-def start_cluster() -> Cluster:
-    root = Path(tempfile.mkdtemp(prefix="registry-pg-"))
+def _new_cluster(prefix: str, *create: str) -> Cluster:
+    """A cluster in a fresh directory the postgres user owns, its data directory
+    made by ``create`` (a PostgreSQL program and its arguments, ``-D`` added)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     cluster = Cluster(root=root, port=_free_port())
-    subprocess.run(
-        _as_owner(
-            [
-                _bin("initdb"),
-                *("-D", str(cluster.data), "-U", "postgres", "--auth=trust"),
-                *("-E", "UTF8", "--locale=C"),
-            ]
-        ),
-        check=True,
-        capture_output=True,
+    command = [_bin(create[0]), *create[1:], "-D", str(cluster.data)]
+    subprocess.run(_as_owner(command), check=True, capture_output=True)
+    return cluster
+
+
+def start_cluster() -> Cluster:
+    cluster = _new_cluster(
+        "registry-pg-", "initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"
     )
     cluster.start()
     deadline = time.monotonic() + 30
@@ -108,20 +108,11 @@ def start_cluster() -> Cluster:
 def start_standby(primary: Cluster) -> Cluster:
     """A streaming replica of ``primary``: ``pg_basebackup -R`` (which writes
     primary_conninfo and standby.signal), started on its own port, hot_standby on."""
-    root = Path(tempfile.mkdtemp(prefix="registry-pg-standby-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    standby = Cluster(root=root, port=_free_port())
-    subprocess.run(
-        _as_owner(
-            [
-                _bin("pg_basebackup"),
-                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
-                *("-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast"),
-            ]
-        ),
-        check=True,
-        capture_output=True,
+    standby = _new_cluster(
+        "registry-pg-standby-",
+        "pg_basebackup",
+        *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+        *("-R", "-X", "stream", "--checkpoint=fast"),
     )
     standby.start()
     return standby
