@@ -170,10 +170,12 @@ def _authorized(request: web.Request, state: FakeState) -> bool:
 
 async def create_message(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    # Counted on arrival, before the body is read: a client that times out while this
+    # loaded server has not read its form yet has still reached "Twilio".
+    record: dict[str, Any] = {"at": time.time(), "account_sid": request.match_info["account"]}
+    state.requests.append(record)
     form = {k: str(v) for k, v in (await request.post()).items()}
-    record: dict[str, Any] = {
-        "at": time.time(),
-        "account_sid": request.match_info["account"],
+    record |= {
         "to": form.get("To"),
         "body": form.get("Body"),
         "from": form.get("From"),
@@ -182,7 +184,6 @@ async def create_message(request: web.Request) -> web.Response:
         "validity_period": form.get("ValidityPeriod"),
         "form": form,
     }
-    state.requests.append(record)
     if not _authorized(request, state):
         record["outcome"] = 401
         return _error("unauthorized")
