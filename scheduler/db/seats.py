@@ -8,6 +8,16 @@ the counter rows happens here (tests/test_seat_writer.py fails if another module
 writes them). Use cases decide *what* to take; this module is the promise that no
 cap is ever exceeded.
 
+The day's cap is kept by its ``office_day`` row only where the slot caps alone do
+not keep it (issue 16): each slot row carries the day's proofs (``day_covered``,
+``share_covered``, scheduler/domain/day_cover.py), read as the RETURNING of the
+booking's own conditional UPDATE of its slot (the row version it locked, so a proof
+withdrawn by a concurrent cap change is seen). On a covered day ``office_day.booked``
+(``held``) is not maintained: the day's counts are the sums over its slot rows, which
+every reader uses. Whoever can break a proof (a cap, a new slot or day, a blackout
+mark) works it out again here, in ``_prove_days``, with every slot row of the day
+locked, and recounts the day row when it becomes the enforcer again.
+
 Never count-then-insert: a count read before the insert is stale by the time the
 insert commits (measured: a capacity-100 slot oversold by 35-61% under 64
 clients). Each UPDATE below only succeeds while the cap holds, so the database
@@ -23,10 +33,12 @@ from datetime import date, datetime
 from typing import Any
 
 from piccolo.custom_types import Combinable
+from piccolo.query.functions.aggregate import Sum
 from piccolo.table import Table
 
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
+from scheduler.domain.day_cover import SlotBound, day_covered, share_threshold
 from scheduler.kernel.errors import DomainError
 
 
@@ -84,11 +96,12 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
     ``previous`` is the seat being given up by a move: caps it shares with the
     new seat are not counted twice (moving within a full day must not fail).
     """
-    if not await _bump(
+    taken = await Slot.raw(
         "UPDATE slot SET booked = booked + 1 WHERE id = {} AND NOT blocked"
-        " AND booked < COALESCE(reduced_capacity, capacity) RETURNING id",
+        " AND booked < COALESCE(reduced_capacity, capacity) RETURNING day_covered",
         seat.slot_id,
-    ):
+    )
+    if not taken:
         # Only on refusal: tell a blackout (declared maybe a moment ago) from a full slot.
         blocked = await Slot.select(Slot.blocked).where(Slot.id == seat.slot_id).first()
         if blocked and blocked["blocked"]:
@@ -98,7 +111,9 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
         seat.office_id,
         seat.day,
     )
-    if not same_day and not await _bump(
+    # The slot caps keep the day's: its row is not taken (nor its lock waited for).
+    covered = bool(taken[0]["day_covered"])
+    if not same_day and not covered and not await _bump(
         "UPDATE office_day SET booked = booked + 1"
         " WHERE office = {} AND day = {} AND booked < capacity RETURNING id",
         seat.office_id,
@@ -122,8 +137,13 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
 
 async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
     """Give a seat back; caps shared with ``keep`` (the new seat of a move) stay taken."""
-    await Slot.raw("UPDATE slot SET booked = booked - 1 WHERE id = {} AND booked > 0", seat.slot_id)
-    if keep is None or (keep.office_id, keep.day) != (seat.office_id, seat.day):
+    given = await Slot.raw(
+        "UPDATE slot SET booked = CASE WHEN booked > 0 THEN booked - 1 ELSE 0 END"
+        " WHERE id = {} RETURNING day_covered",
+        seat.slot_id,
+    )
+    covered = bool(given and given[0]["day_covered"])
+    if not covered and (keep is None or (keep.office_id, keep.day) != (seat.office_id, seat.day)):
         await Slot.raw(
             "UPDATE office_day SET booked = booked - 1"
             " WHERE office = {} AND day = {} AND booked > 0",
@@ -196,15 +216,22 @@ async def _savepoint() -> Any:
 async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
     """Count a new unconfirmed hold against the slot's and the day's share; False if
     either is full (the caller rolls back to before its seat). After ``take_seat``:
-    same rows, same lock order."""
-    if not await _bump(
+    same rows, same lock order. The day's share is not counted where the slot shares
+    keep it for this ``percent`` (``share_covered``); below the proven percent its
+    counter is not maintained either, so the share counts as full (the hold waits
+    for its codes: never more unconfirmed holds than the share)."""
+    counted = await Slot.raw(
         "UPDATE slot SET held = held + 1 WHERE id = {}"
-        " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING id",
+        " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING share_covered",
         seat.slot_id,
         percent,
-    ):
+    )
+    if not counted:
         return False
-    if not await _bump(
+    proven = counted[0]["share_covered"]
+    if proven is not None and percent < proven:
+        return False
+    if proven is None and not await _bump(
         "UPDATE office_day SET held = held + 1"
         " WHERE office = {} AND day = {} AND held * 100 < {} * capacity RETURNING id",
         seat.office_id,
@@ -235,10 +262,11 @@ async def release_hold(appointment_id: int) -> None:
     ):
         return
     slot = await Slot.raw(
-        "UPDATE slot SET held = held - 1 WHERE id = {} AND held > 0 RETURNING office, day",
+        "UPDATE slot SET held = held - 1 WHERE id = {} AND held > 0"
+        " RETURNING office, day, share_covered",
         slot_id,
     )
-    if slot:
+    if slot and slot[0]["share_covered"] is None:
         await Slot.raw(
             "UPDATE office_day SET held = held - 1 WHERE office = {} AND day = {} AND held > 0",
             slot[0]["office"],
@@ -274,17 +302,25 @@ async def take_counts(
     """Take ``n`` seats per slot, per (office, day) and ``n`` people per (office,
     hall window), each all-or-nothing against its cap, in the global lock order
     (slots by id, days, hall windows). Raises ``CountersChanged`` naming the row
-    that refused; the caller's transaction gives back what was taken."""
+    that refused; the caller's transaction gives back what was taken. A day whose
+    slot caps keep it (``day_covered`` on the slot rows just taken) is not counted."""
+    covered: set[tuple[int, date]] = set()
     for slot_id, k in sorted(slots.items()):
-        if not await _bump(
+        taken = await Slot.raw(
             "UPDATE slot SET booked = booked + {} WHERE id = {} AND NOT blocked"
-            " AND booked + {} <= COALESCE(reduced_capacity, capacity) RETURNING id",
+            " AND booked + {} <= COALESCE(reduced_capacity, capacity)"
+            " RETURNING office, day, day_covered",
             k,
             slot_id,
             k,
-        ):
+        )
+        if not taken:
             raise CountersChanged(f"slot {slot_id}")
+        if taken[0]["day_covered"]:
+            covered.add((taken[0]["office"], taken[0]["day"]))
     for (office_id, day), k in sorted(days.items()):
+        if (office_id, day) in covered:
+            continue
         if not await _bump(
             "UPDATE office_day SET booked = booked + {} WHERE office = {} AND day = {}"
             " AND booked + {} <= capacity RETURNING id",
@@ -327,9 +363,15 @@ async def apply_net_changes(
     """Net changes of many moves at once, by row id (slot, office_day, onsite_window):
     one set-based UPDATE per table and direction, so a run of thousands of moves
     costs a few statements. Increments only where the cap still holds, else
-    ``CountersChanged``; decrements always apply."""
+    ``CountersChanged``; decrements always apply. Days whose slot caps keep them
+    (``day_covered`` on the slot rows changed, which every day with a net change has)
+    are left alone."""
+    covered: set[tuple[int, date]] = set()
     for table, changes in (("slot", slots), ("office_day", days), ("onsite_window", windows)):
         column, cap, extra = _NET_COUNTERS[table]
+        if table == "office_day":
+            changes = await _uncovered_days(changes, covered)
+        returning = " RETURNING slot.office, slot.day, slot.day_covered" if table == "slot" else ""
         ups = [(k, n) for k, n in changes.items() if n > 0]
         downs = [(k, -n) for k, n in changes.items() if n < 0]
         if ups:
@@ -339,18 +381,36 @@ async def apply_net_changes(
                 f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
                 f" UPDATE {table} SET {column} = {table}.{column} + v.n FROM v"
                 f" WHERE {table}.id = v.id AND {table}.{column} + v.n <= {cap}{extra}"
-                f" RETURNING {table}.id"
+                f" RETURNING {table}.id{returning.replace(' RETURNING', ',')}"
             )
-            if len(await Slot.raw(sql, *args)) != len(ups):
+            done = await Slot.raw(sql, *args)
+            if len(done) != len(ups):
                 raise CountersChanged(table)
+            covered.update((r["office"], r["day"]) for r in done if returning and r["day_covered"])
         if downs:
             values, args = _values(downs)
             sql = (
                 f"WITH v(id, n) AS (VALUES {values})"  # noqa: S608
                 f" UPDATE {table} SET {column} = {table}.{column} - v.n FROM v"
-                f" WHERE {table}.id = v.id"
+                f" WHERE {table}.id = v.id{returning}"
             )
-            await Slot.raw(sql, *args)
+            done = await Slot.raw(sql, *args)
+            covered.update((r["office"], r["day"]) for r in done if returning and r["day_covered"])
+
+
+async def _uncovered_days(
+    days: Mapping[int, int], covered: set[tuple[int, date]]
+) -> dict[int, int]:
+    """The changes of the office_day rows (by id) whose day is not in ``covered``."""
+    if not days or not covered:
+        return dict(days)
+    rows = await Slot.raw(
+        "SELECT id, office, day FROM office_day WHERE id IN ("  # noqa: S608
+        + ", ".join(str(int(k)) for k in days)
+        + ")"
+    )
+    skip = {r["id"] for r in rows if (r["office"], r["day"]) in covered}
+    return {k: n for k, n in days.items() if k not in skip}
 
 
 # --- the hall at check-in -------------------------------------------------------------
@@ -391,10 +451,18 @@ async def free_hall(office_id: int, day: date, people: int) -> None:
 async def add_rows(rows: Sequence[Table]) -> None:
     """Insert newly generated slots, office days or hall windows (all of one table; counters
     start at the column default, 0). Rows that exist already, with their counters,
-    are left alone."""
+    are left alone. New slots or a new day row change the day's proofs."""
     if rows:
         assert type(rows[0]) in (Slot, OfficeDay, OnsiteWindow), type(rows[0])
         await type(rows[0]).insert(*rows).on_conflict(action="DO NOTHING")
+        if type(rows[0]) is not OnsiteWindow:
+            days = {(_id(getattr(r, "office")), getattr(r, "day")) for r in rows}  # noqa: B009 (mypy: Table)
+            await _lock_days(days)
+            await _prove_days(days)
+
+
+def _id(value: Any) -> int:
+    return int(getattr(value, "id", value))
 
 
 async def set_slot_capacity(where: Combinable, cap: int) -> None:
@@ -402,19 +470,35 @@ async def set_slot_capacity(where: Combinable, cap: int) -> None:
     in the same transaction, that no slot now holds more than ``cap`` (from here on
     the rows are this transaction's: PostgreSQL row locks, SQLite one writer, so a
     booking racing the change is either counted by that check or meets the new cap)."""
+    days = {
+        (r["office"], r["day"])
+        for r in await Slot.select(Slot.office, Slot.day).where(where).distinct()
+    }
+    await _lock_days(days)
     await Slot.update({Slot.capacity: cap}).where(where)
+    await _prove_days(days)
 
 
 async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
     """A new day cap for the office's days from ``first_day`` on (checked by the
-    caller after, as ``set_slot_capacity``)."""
+    caller after, as ``set_slot_capacity``, against the day's true count: the sum
+    over its slots, ``day_counts``)."""
+    days = {
+        (office_id, r["day"])
+        for r in await Slot.select(Slot.day)
+        .where((Slot.office == office_id) & (Slot.day >= first_day))
+        .distinct()
+    }
+    await _lock_days(days)
     await OfficeDay.update({OfficeDay.capacity: cap}).where(
         (OfficeDay.office == office_id) & (OfficeDay.day >= first_day)
     )
+    await _prove_days(days)
 
 
 async def set_window_capacity(office_id: int, first_window: datetime, cap: int) -> None:
-    """A new on-site cap for the office's hall windows from ``first_window`` on."""
+    """A new on-site cap for the office's hall windows from ``first_window`` on (hall
+    windows are always kept by their own row: no proof to work out)."""
     await OnsiteWindow.update({OnsiteWindow.capacity: cap}).where(
         (OnsiteWindow.office == office_id) & (OnsiteWindow.window_start >= first_window)
     )
@@ -424,7 +508,124 @@ async def mark_slots(marks: Mapping[tuple[bool, int | None], Sequence[int]]) -> 
     """Blackout marks by (blocked, reduced capacity) -> slot ids: a blocked slot takes
     no seat, a reduced one takes seats up to its lower cap (a "discouraged" day).
     Seats already taken stay (the blackout's run moves them)."""
-    for (blocked, reduced), ids in marks.items():
+    ids = [i for group in marks.values() for i in group]
+    days: set[tuple[int, date]] = set()
+    for i in range(0, len(ids), 500):
+        days |= {
+            (r["office"], r["day"])
+            for r in await Slot.select(Slot.office, Slot.day)
+            .where(Slot.id.is_in(ids[i : i + 500]))
+            .distinct()
+        }
+    await _lock_days(days)
+    for (blocked, reduced), group in marks.items():
         await Slot.update({Slot.blocked: blocked, Slot.reduced_capacity: reduced}).where(
-            Slot.id.is_in(list(ids))
+            Slot.id.is_in(list(group))
         )
+    await _prove_days(days)
+
+
+# --- the day's proofs (issue 16) --------------------------------------------------------
+
+
+def _days_filter(days: set[tuple[int, date]]) -> tuple[str, list[Any]]:
+    """``(office = {} AND day IN ({}, ...)) OR ...``, its parameters."""
+    by_office: dict[int, list[date]] = {}
+    for office_id, day in days:
+        by_office.setdefault(office_id, []).append(day)
+    clauses, args = [], []
+    for office_id, office_days in sorted(by_office.items()):
+        clauses.append(f"(office = {{}} AND day IN ({', '.join(['{}'] * len(office_days))}))")
+        args += [office_id, *sorted(office_days)]
+    return "(" + " OR ".join(clauses) + ")", args
+
+
+async def _lock_days(days: set[tuple[int, date]]) -> None:
+    """Lock every slot row of these days (by id, the global order), then their day
+    rows, before a change of their caps. Each covered booking holds its slot row to
+    COMMIT, so this waits for every one in flight, and every later one waits for
+    this transaction and then reads the proofs it leaves. SQLite runs one writer."""
+    from scheduler.db.engine import current_engine
+
+    if not days or current_engine().engine_type != "postgres":
+        return
+    where, args = _days_filter(days)
+    await Slot.raw(f"SELECT id FROM slot WHERE {where} ORDER BY id FOR NO KEY UPDATE", *args)  # noqa: S608
+    await Slot.raw(
+        f"SELECT id FROM office_day WHERE {where} ORDER BY office, day FOR NO KEY UPDATE",  # noqa: S608
+        *args,
+    )
+
+
+async def _prove_days(days: set[tuple[int, date]]) -> None:
+    """Work the days' proofs out again from their committed rows (locked by
+    ``_lock_days``) and write them on every slot of the day; where a day's row keeps
+    a cap again (not covered), its counter is recounted from the slots first, so it
+    is right before any "cap below bookings" check and before the next booking."""
+    if not days:
+        return
+    where, args = _days_filter(days)
+    slots: dict[tuple[int, date], list[SlotBound]] = {}
+    flags: dict[tuple[int, date], set[tuple[bool, int | None]]] = {}
+    sums: dict[tuple[int, date], tuple[int, int]] = {}
+    for s in await Slot.raw(
+        "SELECT office, day, capacity, reduced_capacity, booked, held, day_covered,"  # noqa: S608
+        f" share_covered FROM slot WHERE {where}",
+        *args,
+    ):
+        key = (s["office"], s["day"])
+        cap = max(s["capacity"], s["reduced_capacity"] or 0)
+        slots.setdefault(key, []).append(SlotBound(max(s["booked"], cap), s["held"], cap))
+        flags.setdefault(key, set()).add((bool(s["day_covered"]), s["share_covered"]))
+        booked, held = sums.get(key, (0, 0))
+        sums[key] = (booked + s["booked"], held + s["held"])
+    for d in await Slot.raw(
+        f"SELECT id, office, day, capacity, booked, held FROM office_day WHERE {where}",  # noqa: S608
+        *args,
+    ):
+        key = (d["office"], d["day"])
+        if key not in slots:
+            continue
+        covered = day_covered(d["capacity"], slots[key])
+        share = share_threshold(d["capacity"], slots[key])
+        booked, held = sums[key]
+        # The counters a row keeps again: the true counts, while every slot is locked.
+        if (not covered and d["booked"] != booked) or (share is None and d["held"] != held):
+            await Slot.raw(
+                "UPDATE office_day SET booked = {}, held = {} WHERE id = {}",
+                booked if not covered else d["booked"],
+                held if share is None else d["held"],
+                d["id"],
+            )
+        if flags[key] != {(covered, share)}:
+            await Slot.raw(
+                "UPDATE slot SET day_covered = {}, share_covered = {}"
+                " WHERE office = {} AND day = {}",
+                covered,
+                share,
+                d["office"],
+                d["day"],
+            )
+        del slots[key]
+    # Slots of a day without its row: no day cap to prove (a booking there is refused).
+    for office_id, day in slots:
+        if flags[(office_id, day)] != {(False, None)}:
+            await Slot.raw(
+                "UPDATE slot SET day_covered = {}, share_covered = NULL"
+                " WHERE office = {} AND day = {}",
+                False,
+                office_id,
+                day,
+            )
+
+
+async def day_booked(office_ids: list[int], first_day: date) -> dict[tuple[int, date], int]:
+    """Seats taken per (office, day) from ``first_day`` on: the sums over the day's
+    slots, which are the day's count whether or not its row keeps it (read it in the
+    deciding transaction where a write depends on it)."""
+    rows = (
+        await Slot.select(Slot.office, Slot.day, Sum(Slot.booked).as_alias("booked"))
+        .where(Slot.office.is_in(office_ids or [-1]) & (Slot.day >= first_day))
+        .group_by(Slot.office, Slot.day)
+    )
+    return {(r["office"], r["day"]): int(r["booked"] or 0) for r in rows}

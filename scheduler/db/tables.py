@@ -79,6 +79,13 @@ class Slot(Table):
     reduced_capacity = Integer(null=True, default=None)
     # Unconfirmed first-come holds among ``booked`` (capacity.take_hold, issue 13.3).
     held = Integer(default=0)
+    # The day's proofs (issue 16, scheduler/domain/day_cover.py), the same on every
+    # slot of the (office, day) and kept by scheduler/db/seats.py: the slot caps alone
+    # keep the day cap (its office_day.booked is then not maintained), and the
+    # smallest unconfirmed share from which they keep the day's share (NULL: never;
+    # office_day.held is then maintained).
+    day_covered = Boolean(default=False)
+    share_covered = Integer(null=True, default=None)
 
 
 class OfficeDay(Table):

@@ -175,11 +175,15 @@ _OFFICE_OFFERING = (
     " FROM office o WHERE o.code = {} AND o.active = {}"
 )
 # Each slot with what its day has left (a day without slots is "closed" whatever
-# its counter says, so the join loses nothing).
+# its counter says, so the join loses nothing). The day's count is the sum over its
+# slots of every service: office_day.booked is not kept on a day whose slot caps
+# keep its cap (issue 16, scheduler/db/seats.py).
 _SLOTS = (
     "SELECT s.id, s.day, s.start_at, s.end_at, s.capacity, s.reduced_capacity, s.booked,"
-    " s.blocked, d.capacity - d.booked AS day_room FROM slot s"
+    " s.blocked, d.capacity - b.booked AS day_room FROM slot s"
     " LEFT JOIN office_day d ON d.office = s.office AND d.day = s.day"
+    " LEFT JOIN (SELECT day, SUM(booked) AS booked FROM slot"
+    " WHERE office = {} AND day >= {} AND day <= {} GROUP BY day) b ON b.day = s.day"
     " WHERE s.office = {} AND s.service = {} AND s.day >= {} AND s.day <= {}"
     " ORDER BY s.start_at"
 )
@@ -240,7 +244,7 @@ async def availability(
     if not offered:
         raise DomainError("invalid-input", field="service", reason="service-unknown")
     office_id = office.id
-    slots = await Slot.raw(_SLOTS, office_id, service, start, end)
+    slots = await Slot.raw(_SLOTS, office_id, start, end, office_id, service, start, end)
     day_left = {s["day"]: s["day_room"] or 0 for s in slots}
     # On-site windows by their UTC start in whole seconds (what a slot's arithmetic gives).
     hall_left = {

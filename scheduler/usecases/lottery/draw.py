@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from piccolo.query.functions.aggregate import Sum
+
 from scheduler.db import seats
 from scheduler.db.engine import insert_rows, write_transaction
 from scheduler.db.lottery_tables import Lottery, LotteryApplication, LotteryOffice
@@ -120,6 +122,14 @@ async def _seats(lottery: dict[str, Any], offices: dict[int, dict[str, Any]]) ->
     days = await OfficeDay.select().where(
         OfficeDay.office.is_in(ids) & (OfficeDay.day == lottery["day"])
     )
+    # The day's count is the sum over its slots of every service (office_day.booked
+    # is not kept where the slot caps keep the day's, issue 16).
+    booked = {
+        r["office"]: int(r["booked"] or 0)
+        for r in await Slot.select(Slot.office, Sum(Slot.booked).as_alias("booked"))
+        .where(Slot.office.is_in(ids) & (Slot.day == lottery["day"]))
+        .group_by(Slot.office)
+    }
     windows = sorted({r.window for r in rooms})
     hall = await OnsiteWindow.select().where(
         OnsiteWindow.office.is_in(ids)
@@ -127,7 +137,7 @@ async def _seats(lottery: dict[str, Any], offices: dict[int, dict[str, Any]]) ->
     )
     return rules.Seats(
         rooms=rooms,
-        day_free={d["office"]: d["capacity"] - d["booked"] for d in days},
+        day_free={d["office"]: d["capacity"] - booked.get(d["office"], 0) for d in days},
         hall_free={(h["office"], h["window_start"]): h["capacity"] - h["people"] for h in hall},
         people=PEOPLE,
     )

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from scheduler.db import audit, seats
 from scheduler.db.engine import is_unique_violation, write_transaction
 from scheduler.db.records import office_of
-from scheduler.db.tables import Appointment, Office, OfficeDay, OfficeService, OnsiteWindow, Slot
+from scheduler.db.tables import Appointment, Office, OfficeService, OnsiteWindow, Slot
 from scheduler.domain.calendar import onsite_window_start
 from scheduler.domain.capacity_change import (
     OverCap,
@@ -281,9 +281,12 @@ async def _apply_office_caps(office: dict[str, Any], diff: dict[str, Any], now: 
         cap = diff["day_cap"]
         first_day = now.astimezone(tz).date()
         await seats.set_day_capacity(office["id"], first_day, cap)
-        where = (OfficeDay.office == office["id"]) & (OfficeDay.day >= first_day)
-        rows = await OfficeDay.select().where(where & (OfficeDay.booked > cap))
-        _refuse(over_cap("day", ((r["day"], None, r["booked"]) for r in rows), cap), "day_cap")
+        # The true counts, the sums over the slots (office_day.booked is not kept on a
+        # day whose slot caps keep its cap, issue 16), read after the change: the
+        # day's rows are this transaction's from there on.
+        booked = await seats.day_booked([office["id"]], first_day)
+        over = sorted((day, n) for (_, day), n in booked.items() if n > cap)
+        _refuse(over_cap("day", ((day, None, n) for day, n in over), cap), "day_cap")
     if "onsite_cap" in diff:
         cap = diff["onsite_cap"]
         first_window = onsite_window_start(now, tz)

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.db import seats
 from scheduler.db.appointments import ACTIVE_STATUSES
 from scheduler.db.blackout_tables import Blackout, BlackoutOffice, RescheduleRun
 from scheduler.db.engine import write_transaction
@@ -179,9 +180,12 @@ async def planner_for(
                     Candidate(s["id"], s["office"], s["day"], start, day_row, window, free),
                 )
             )
+    # The day's count is the sum over its slots (office_day.booked is not kept where
+    # the slot caps keep the day's, issue 16).
+    booked = await seats.day_booked(office_list, first_day)
     return Planner.build(
         candidates,
-        {r["id"]: r["capacity"] - r["booked"] for r in day_rows},
+        {r["id"]: r["capacity"] - booked.get((r["office"], r["day"]), 0) for r in day_rows},
         {r["id"]: r["capacity"] - r["people"] for r in window_rows},
         ctx.regions,
         await reserved_days(office_list, services, first_day),
