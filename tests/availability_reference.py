@@ -139,8 +139,14 @@ async def availability(
         )
         .order_by(Slot.start_at)
     )
+    # The day's count is the sum over its slots of every service (issue 16).
+    taken: dict[date, int] = {}
+    for r in await Slot.select(Slot.day, Slot.booked).where(
+        (Slot.office == office.id) & (Slot.day >= start) & (Slot.day <= end)
+    ):
+        taken[r["day"]] = taken.get(r["day"], 0) + r["booked"]
     day_left = {
-        r["day"]: r["capacity"] - r["booked"]
+        r["day"]: r["capacity"] - taken.get(r["day"], 0)
         for r in await OfficeDay.select().where(
             (OfficeDay.office == office.id) & (OfficeDay.day >= start) & (OfficeDay.day <= end)
         )

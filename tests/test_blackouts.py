@@ -16,6 +16,7 @@ from scheduler.settings import get_settings
 from scheduler.usecases.booking import lifecycle as booking
 from scheduler.usecases.offices import reschedule
 from tests.helpers import booking_body, make_office, open_slots, person, staff_token
+from tests.support.day_counters import check_days
 
 ACTIVE = ["pending_confirmation", "confirmed"]
 
@@ -84,11 +85,12 @@ async def _assert_caps_hold() -> None:
             <= (s["reduced_capacity"] if s["reduced_capacity"] is not None else s["capacity"])
             or s["blocked"]
         )
-    for d in await OfficeDay.select():
-        assert 0 <= d["booked"] <= d["capacity"]
-        assert d["booked"] == sum(
-            1 for a in active if a["slot.day"] == d["day"] and a["office"] == d["office"]
-        )
+    per_day: dict[tuple[int, Any], int] = {}
+    for a in active:
+        per_day[(a["office"], a["slot.day"])] = per_day.get((a["office"], a["slot.day"]), 0) + 1
+    # The day's true count within its cap; its stored one where its row keeps it.
+    await check_days(per_day)
+    assert await OfficeDay.count() > 0
     for w in await OnsiteWindow.select():
         assert 0 <= w["people"] <= w["capacity"]
 

@@ -21,7 +21,16 @@ WRITER = PACKAGE / "db" / "seats.py"
 TABLES = {"slot", "office_day", "onsite_window", "hall_count"}
 CLASSES = {"Slot", "OfficeDay", "OnsiteWindow", "HallCount"}
 # Counters and the caps they are checked against.
-COLUMNS = {"booked", "held", "people", "capacity", "blocked", "reduced_capacity"}
+COLUMNS = {
+    "booked",
+    "held",
+    "people",
+    "capacity",
+    "blocked",
+    "reduced_capacity",
+    "day_covered",
+    "share_covered",
+}
 # Piccolo writes: ``Slot.update(...)``, ``HallCount.insert(...)``, ``Slot.objects()`` (then save).
 PICCOLO_WRITES = {"update", "insert", "objects"}
 

@@ -135,12 +135,15 @@ def test_plan_in_a_half_hour_zone_uses_local_hours() -> None:
 async def _snapshot() -> dict[str, Any]:
     from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 
+    slots = await Slot.select()
+    taken: dict[tuple[int, Any], int] = {}
+    for s in slots:  # a day's count is the sum over its slots (issue 16)
+        taken[(s["office"], s["day"])] = taken.get((s["office"], s["day"]), 0) + s["booked"]
     return {
-        "slots": {
-            s["id"]: (s["start_at"], s["capacity"], s["booked"]) for s in await Slot.select()
-        },
+        "slots": {s["id"]: (s["start_at"], s["capacity"], s["booked"]) for s in slots},
         "days": {
-            (d["office"], d["day"]): (d["capacity"], d["booked"]) for d in await OfficeDay.select()
+            (d["office"], d["day"]): (d["capacity"], taken.get((d["office"], d["day"]), 0))
+            for d in await OfficeDay.select()
         },
         "windows": {
             (w["office"], w["window_start"]): (w["capacity"], w["people"])

@@ -218,8 +218,7 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
     either is full (the caller rolls back to before its seat). After ``take_seat``:
     same rows, same lock order. The day's share is not counted where the slot shares
     keep it for this ``percent`` (``share_covered``); below the proven percent its
-    counter is not maintained either, so the share counts as full (the hold waits
-    for its codes: never more unconfirmed holds than the share)."""
+    counter is not kept either: the day's holds are counted from its slots."""
     counted = await Slot.raw(
         "UPDATE slot SET held = held + 1 WHERE id = {}"
         " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING share_covered",
@@ -229,7 +228,7 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
     if not counted:
         return False
     proven = counted[0]["share_covered"]
-    if proven is not None and percent < proven:
+    if proven is not None and percent < proven and not await _day_share_counted(seat, percent):
         return False
     if proven is None and not await _bump(
         "UPDATE office_day SET held = held + 1"
@@ -243,6 +242,30 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
         "UPDATE appointment SET hold_slot = {} WHERE id = {}", seat.slot_id, appointment_id
     )
     return True
+
+
+async def _day_share_counted(seat: Seat, percent: int) -> bool:
+    """Whether the day's share admits this hold (already counted on its slot) where
+    the slot shares do not keep it and the day row does not count it (a share below
+    the proven one): the day's holds summed over its slots under the day row's lock,
+    so two such holds decide one after the other, each seeing the other's commit."""
+    from scheduler.db.engine import current_engine
+
+    if current_engine().engine_type == "postgres":
+        await Slot.raw(
+            "SELECT id FROM office_day WHERE office = {} AND day = {} FOR NO KEY UPDATE",
+            seat.office_id,
+            seat.day,
+        )
+    rows = await Slot.raw(
+        "SELECT capacity, (SELECT SUM(held) FROM slot WHERE office = {} AND day = {}) AS held"
+        " FROM office_day WHERE office = {} AND day = {}",
+        seat.office_id,
+        seat.day,
+        seat.office_id,
+        seat.day,
+    )
+    return bool(rows) and (int(rows[0]["held"]) - 1) * 100 < percent * rows[0]["capacity"]
 
 
 async def release_hold(appointment_id: int) -> None:
