@@ -133,7 +133,9 @@ async def _varied_calendar(now: datetime) -> None:
         await Slot.update({Slot.booked: s["capacity"]}).where(Slot.id == s["id"])
     await Slot.update({Slot.reduced_capacity: 1, Slot.booked: 1}).where(Slot.id == rows[4]["id"])
     await Slot.update({Slot.reduced_capacity: 2}).where(Slot.id == rows[5]["id"])
-    await OfficeDay.update({OfficeDay.booked: OfficeDay.capacity}).where(
+    # A full day: its seats taken is the sum over its slots (issue 16), none here, so
+    # the day is made full by a cap of none.
+    await OfficeDay.update({OfficeDay.capacity: 0}).where(
         (OfficeDay.office == gz["id"]) & (OfficeDay.day == day(17))
     )
     windows = (

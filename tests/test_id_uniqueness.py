@@ -78,7 +78,7 @@ async def test_racing_bookings_with_one_shared_person(client: httpx.AsyncClient)
     stored = await _stored()
     assert stored["appointments"] == 1
     assert stored["claims"] == 4  # typed and any-type, per person (issue 13.7)
-    assert stored["slot_booked"] == stored["day_booked"] == 1
+    assert stored["slot_booked"] == 1  # and the day's count, checked by _stored
     await assert_counters_consistent()
 
 
