@@ -487,3 +487,34 @@ async def test_per_id_limit_refuses_a_lottery_application_across_addresses(
     assert int(answers[-1].headers["Retry-After"]) >= 1
     assert await LotteryApplication.count() == 2  # the refused one left nothing behind
     assert await OutboxMessage.count() == 4
+
+
+async def test_the_draw_on_a_day_the_slot_caps_keep_takes_no_day_row(
+    client: httpx.AsyncClient, db: None
+) -> None:
+    """Issue 16: where the slot caps keep the day cap (14 slots of 1, a day of 1,000),
+    the winners take their slot rows only, the slot caps bound them, and the day's
+    count is the sum over its slots."""
+    from tests.support.day_counters import check_days
+
+    office_id = await make_office(code="GZ-TH", slot_cap=1, day_cap=1000, days_ahead=DAYS)
+    admin = await staff_token(client, "lot.admin", role="admin", offices=("GZ-TH",))
+    day = await lottery_day(office_id)
+    resp = await client.post("/api/v1/admin/lotteries", json=new_lottery(day), headers=admin)
+    assert resp.status_code == 201, resp.text
+    lid = resp.json()["id"]
+    await Lottery.update({Lottery.opens_at: datetime.now(UTC) - timedelta(hours=1)}).where(
+        Lottery.id == lid
+    )
+    slots = await Slot.select(Slot.day_covered).where(
+        (Slot.office == office_id) & (Slot.day == day)
+    )
+    assert {bool(s["day_covered"]) for s in slots} == {True}
+    for _ in range(len(slots) + 2):
+        await apply(client, lid)
+    await close_window(lid)
+    assert await lottery.draw(lid, datetime.now(UTC), get_settings())
+    won = await LotteryApplication.count().where(LotteryApplication.status == "won")
+    assert won == len(slots)
+    assert await seats_taken(office_id, day) == (len(slots), 0)  # the day row not taken
+    await check_days()
