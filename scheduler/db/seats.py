@@ -36,6 +36,7 @@ from piccolo.custom_types import Combinable
 from piccolo.query.functions.aggregate import Sum
 from piccolo.table import Table
 
+from scheduler.db import statements
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 from scheduler.domain.day_cover import SlotBound, day_covered, share_threshold
@@ -52,7 +53,7 @@ class Seat:
 
 
 async def _bump(sql: str, *args: object) -> bool:
-    rows = await Slot.raw(sql, *args)
+    rows = await statements.fetch(sql, *args)
     return bool(rows)
 
 
