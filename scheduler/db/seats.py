@@ -97,7 +97,7 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
     ``previous`` is the seat being given up by a move: caps it shares with the
     new seat are not counted twice (moving within a full day must not fail).
     """
-    taken = await Slot.raw(
+    taken = await statements.fetch(
         "UPDATE slot SET booked = booked + 1 WHERE id = {} AND NOT blocked"
         " AND booked < COALESCE(reduced_capacity, capacity) RETURNING day_covered",
         seat.slot_id,
@@ -138,7 +138,7 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
 
 async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
     """Give a seat back; caps shared with ``keep`` (the new seat of a move) stay taken."""
-    given = await Slot.raw(
+    given = await statements.fetch(
         "UPDATE slot SET booked = CASE WHEN booked > 0 THEN booked - 1 ELSE 0 END"
         " WHERE id = {} RETURNING day_covered",
         seat.slot_id,
@@ -220,7 +220,7 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
     same rows, same lock order. The day's share is not counted where the slot shares
     keep it for this ``percent`` (``share_covered``); below the proven percent its
     counter is not kept either: the day's holds are counted from its slots."""
-    counted = await Slot.raw(
+    counted = await statements.fetch(
         "UPDATE slot SET held = held + 1 WHERE id = {}"
         " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING share_covered",
         seat.slot_id,
@@ -285,7 +285,7 @@ async def release_hold(appointment_id: int) -> None:
         slot_id,
     ):
         return
-    slot = await Slot.raw(
+    slot = await statements.fetch(
         "UPDATE slot SET held = held - 1 WHERE id = {} AND held > 0"
         " RETURNING office, day, share_covered",
         slot_id,
