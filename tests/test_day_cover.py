@@ -274,3 +274,62 @@ async def test_the_day_share_below_and_above_the_proven_percent(
     assert sum(s["held"] for s in slots) == seated
     assert (await _day_row(office_id, when))["held"] == 0  # the row counted no hold
     await check_days()
+
+
+async def test_cap_changes_storming_a_spread_never_deadlock_nor_overbook(
+    client: httpx.AsyncClient,
+) -> None:
+    """Day and slot caps changed back and forth (covered, kept by the row, covered
+    again) while bookings, moves and cancels run on the day: no deadlock (a 5xx), no
+    cap exceeded at any step, every counter right after each round."""
+    office_id = await make_office(slot_cap=5, day_cap=70)
+    admin = await staff_token(client, "th.admin", role="admin", offices=("GZ-TH",))
+    day = (await open_days(client))[0]
+    when, slot_ids = date.fromisoformat(day["date"]), [s["id"] for s in day["slots"]]
+    changes = [
+        ("patch", {"day_cap": 40}),
+        ("put", {"slot_cap": 6}),
+        ("patch", {"day_cap": 1000}),
+        ("put", {"slot_cap": 5}),
+        ("patch", {"day_cap": 60}),
+    ]
+    held: list[dict[str, Any]] = []
+    for round_, (verb, body) in enumerate(changes):
+        url = f"{API}/GZ-TH" if verb == "patch" else f"{API}/GZ-TH/services/marriage"
+        change = (
+            client.patch(url, json=body, headers=admin)
+            if verb == "patch"
+            else client.put(url, json=body, headers=admin)
+        )
+        calls = [
+            client.post("/api/v1/appointments", json=booking_body(s))
+            for s in _spread(slot_ids, 40, round_)
+        ]
+        for h in held[:6]:
+            url_h, token = (
+                f"/api/v1/appointments/{h['reference']}",
+                {"X-Manage-Token": h["manage_token"]},
+            )
+            calls.append(client.post(f"{url_h}/cancel", headers=token))
+        for h in held[6:12]:
+            calls.append(
+                client.post(
+                    f"/api/v1/appointments/{h['reference']}/move",
+                    json={"slot_id": random.Random(round_).choice(slot_ids)},
+                    headers={"X-Manage-Token": h["manage_token"]},
+                )
+            )
+        answers = await gather(*calls[:20], change, *calls[20:])
+        assert all(r.status_code < 500 for r in answers), [
+            r.text for r in answers if r.status_code >= 500
+        ]
+        made = answers[20]
+        assert made.status_code in (200, 409), made.text
+        held = [
+            r.json()
+            for r in answers
+            if r.status_code == 201 and r.request.url.path == "/api/v1/appointments"
+        ] + held[12:]
+        cap = (await _day_row(office_id, when))["capacity"]
+        assert await _taken(office_id, when) <= cap
+        await assert_counters_consistent()
