@@ -4,8 +4,9 @@ The same statements the service issues for a hold, straight through asyncpg (a p
 as large as the server's) or aiosqlite (one connection, ``BEGIN IMMEDIATE``, writers
 queued on an asyncio lock as the service does), at the same client concurrency:
 
-    UPDATE slot ... booked < capacity RETURNING   (no row: 409, roll back)
-    UPDATE office_day ... RETURNING, UPDATE onsite_window ... RETURNING
+    UPDATE slot ... booked < capacity RETURNING day_covered   (no row: 409, roll back)
+    UPDATE office_day ... RETURNING (only where the slot caps do not keep the day's,
+    issue 16), UPDATE onsite_window ... RETURNING
     INSERT appointment RETURNING id, 2x INSERT party, 2x INSERT id_claim,
     2x INSERT outbox_message
 
@@ -36,7 +37,10 @@ _SETTINGS = parse_settings({"SECRET_KEY": SECRET_KEY})
 
 Query = Callable[..., Awaitable[Any]]  # (sql, *args) -> first column of the first row
 
-UPD_SLOT = "UPDATE slot SET booked = booked + 1 WHERE id = ? AND booked < capacity RETURNING id"
+UPD_SLOT = (
+    "UPDATE slot SET booked = booked + 1 WHERE id = ? AND booked < capacity"
+    " RETURNING day_covered"
+)
 UPD_DAY = (
     "UPDATE office_day SET booked = booked + 1"
     " WHERE office = ? AND day = ? AND booked < capacity RETURNING id"
@@ -72,9 +76,10 @@ def _keyed(purpose: str, value: str) -> str:
 
 
 async def _take_seat(q: Query, slot: dict[str, Any]) -> bool:
-    if await q(UPD_SLOT, slot["id"]) is None:
+    covered = await q(UPD_SLOT, slot["id"])
+    if covered is None:
         return False
-    if await q(UPD_DAY, slot["office"], slot["day"]) is None:
+    if not covered and await q(UPD_DAY, slot["office"], slot["day"]) is None:
         return False
     return await q(UPD_WINDOW, 2, slot["office"], slot["window"], 2) is not None
 
