@@ -506,7 +506,7 @@ async def set_slot_capacity(where: Combinable, cap: int) -> None:
 async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
     """A new day cap for the office's days from ``first_day`` on (checked by the
     caller after, as ``set_slot_capacity``, against the day's true count: the sum
-    over its slots, ``day_counts``)."""
+    over its slots, ``day_booked``)."""
     days = {
         (office_id, r["day"])
         for r in await Slot.select(Slot.day)
@@ -571,8 +571,11 @@ async def _lock_days(days: set[tuple[int, date]]) -> None:
     this transaction and then reads the proofs it leaves. SQLite runs one writer."""
     from scheduler.db.engine import current_engine
 
-    if not days or current_engine().engine_type != "postgres":
+    engine = current_engine()
+    if not days or engine.engine_type != "postgres":
         return
+    # Outside a transaction each statement would let its locks go at once.
+    assert engine.current_transaction.get() is not None, "caps change in write_transaction()"
     where, args = _days_filter(days)
     await Slot.raw(f"SELECT id FROM slot WHERE {where} ORDER BY id FOR NO KEY UPDATE", *args)  # noqa: S608
     await Slot.raw(
