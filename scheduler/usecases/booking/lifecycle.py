@@ -46,7 +46,7 @@ from scheduler.kernel.security import (
 )
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
-from scheduler.usecases.booking.checks import admit_hold, bookable_slot
+from scheduler.usecases.booking.checks import admit_hold, bookable_for, bookable_slot
 from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
 from scheduler.usecases.couples.partners import (
@@ -130,16 +130,17 @@ async def hold(
         else []
     )
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
-    slot = await bookable_slot(data.slot_id, data.service, now, claims)
+    parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
+    bookable = await bookable_for(data.slot_id, data.service, now, claims, parties, settings)
+    slot = bookable.slot
     office = slot.office
     refuse_passports(party_a, party_b)  # after already-booked, the better answer
     policies.refuse_phone_regions(
         await policies.current(), [office.code], [("a", party_a.phone), ("b", party_b.phone)]
     )
-    parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
-    # Early answers, slot-full before any other query; take_seat decides. They save
-    # the write transaction (and on SQLite the write lock) per refusal.
-    await admit_hold(slot, data.service, parties, now, settings)
+    # Early answers, slot-full before a ban; take_seat decides. They save the write
+    # transaction (and on SQLite the write lock) per refusal.
+    await admit_hold(bookable, data.service, parties, now, settings)
     seat = slot.seat(people=2)
     # Stored sealed, masked and hashed, never in plaintext
     # (scheduler/usecases/privacy/personal_data.py).
