@@ -334,3 +334,14 @@ async def test_the_migration_counts_the_holds_waiting_now(
     await _on(scratch_db, "-m", "scheduler", "migrate")
     slots = await _run_sql(scratch_db, ["SELECT id, waiting FROM slot ORDER BY id"])
     assert slots == [{"id": 1, "waiting": 2}, {"id": 2, "waiting": 1}]
+
+
+def test_the_setting_is_an_integer_from_0_to_10() -> None:
+    from scheduler.settings import SettingsError, parse_settings
+
+    assert parse_settings({}).hold_waiting_per_free_seat == 1
+    assert parse_settings({"HOLD_WAITING_PER_FREE_SEAT": "0"}).hold_waiting_per_free_seat == 0
+    assert parse_settings({"HOLD_WAITING_PER_FREE_SEAT": "10"}).hold_waiting_per_free_seat == 10
+    for bad in ("-1", "11", "1.5", "many"):
+        with pytest.raises(SettingsError, match="HOLD_WAITING_PER_FREE_SEAT"):
+            parse_settings({"HOLD_WAITING_PER_FREE_SEAT": bad})
