@@ -139,6 +139,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="checkout the server runs from (A/B a patched copy)",
     )
     p.add_argument("--keep", action="store_true", help="keep temp dirs (server log, database)")
+    p.add_argument(
+        "--pg-stat",
+        type=int,
+        default=0,
+        metavar="N",
+        help="PostgreSQL: load pg_stat_statements and print the N statements that took the"
+        " most database time in each scenario",
+    )
     return p.parse_args(argv)
 
 
@@ -150,8 +158,11 @@ async def bench_database(kind: str, args: argparse.Namespace) -> Report:
     report = Report(kind)
     try:
         if kind == "postgres":
-            cluster = start_cluster()
+            extra = "-c shared_preload_libraries=pg_stat_statements" if args.pg_stat else ""
+            cluster = start_cluster(extra)
             cluster.psql("CREATE DATABASE rush")
+            if args.pg_stat:
+                cluster.psql("CREATE EXTENSION pg_stat_statements", "rush")
             url = cluster.dsn("rush")
         else:
             url = f"sqlite:///{tmp}/rush.sqlite3"
@@ -260,6 +271,8 @@ async def run_scenario(
     def servers_cpu() -> float:
         return sum(s.cpu_seconds() for s in servers)
 
+    if cluster and args.pg_stat:
+        cluster.psql("SELECT pg_stat_statements_reset()", "rush")
     server0, db0, busy0 = servers_cpu(), db_cpu(), machine_busy()
     ports = [s.port for s in servers]
     if args.client == "raw":
@@ -277,8 +290,25 @@ async def run_scenario(
     if profiler is not None and profile_to is not None:
         stop_profiler(profiler, profile_to)
     per_request = {k: v / max(result.count, 1) for k, v in cpu.items()}
+    if cluster and args.pg_stat:
+        print_statements(cluster, args.pg_stat, result.count)
     planned = 0 if args.duration else len(requests)
     return Line(kind, name, result, cpu=per_request, planned=planned, processes=len(servers))
+
+
+def print_statements(cluster: Any, top: int, requests: int) -> None:
+    """The statements that took the most database time: calls and µs per request."""
+    rows = cluster.psql(
+        "SELECT calls, round(total_exec_time::numeric * 1000), left(regexp_replace(query,"  # noqa: S608 - an int
+        " '\\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE query NOT LIKE"
+        f" '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT {int(top)}",
+        "rush",
+    )
+    print("          statements by database time (calls/request, µs/request):")
+    for line in rows.splitlines():
+        calls, micros, query = line.split("|", 2)
+        per = max(requests, 1)
+        print(f"          {int(calls) / per:5.2f} {int(micros) / per:7.0f}  {query}")
 
 
 # ---------------------------------------------------------------- py-spy

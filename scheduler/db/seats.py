@@ -25,6 +25,7 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
+from scheduler.db import statements
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
@@ -40,7 +41,7 @@ class Seat:
 
 
 async def _bump(sql: str, *args: object) -> bool:
-    rows = await Slot.raw(sql, *args)
+    rows = await statements.fetch(sql, *args)
     return bool(rows)
 
 

@@ -40,6 +40,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
 class Cluster:
     root: Path
     port: int
+    extra: str = ""  # more ``-c name=value`` server options (bench: pg_stat_statements)
 
     @property
     def data(self) -> Path:
@@ -60,6 +61,7 @@ class Cluster:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=400 -c shared_buffers=128MB"
+            + (f" {self.extra}" if self.extra else "")
         )
         self.pg_ctl("-o", options, "-l", str(self.root / "server.log"), "start")
 
@@ -88,10 +90,11 @@ def _new_cluster(prefix: str, *create: str) -> Cluster:
     return cluster
 
 
-def start_cluster() -> Cluster:
+def start_cluster(extra: str = "") -> Cluster:
     cluster = _new_cluster(
         "registry-pg-", "initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"
     )
+    cluster.extra = extra
     cluster.start()
     deadline = time.monotonic() + 30
     while True:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from scheduler.db import statements
 from scheduler.db.fastread import columns, nest
 from scheduler.db.records import SlotRecord, slot_of
 from scheduler.db.tables import Office, Slot
@@ -63,7 +64,7 @@ async def bookable_slot(
     """The slot with its office, if a couple may book it now; else the matching error.
     With ``claims``, also whether one of them is held already (``already-booked``)."""
     claims = claims or []
-    rows = await Slot.raw(_SLOT_SQL[len(claims)], *claims, slot_id)
+    rows = await statements.fetch(_SLOT_SQL[len(claims)], *claims, slot_id)
     if not rows:
         raise DomainError("invalid-input", field="slot_id", reason="unknown-slot")
     row = nest(rows[0])

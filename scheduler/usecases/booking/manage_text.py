@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from scheduler.db import statements
 from scheduler.db.appointments import Loaded
 from scheduler.db.couple_tables import ManageText
 from scheduler.db.records import PartyRecord
@@ -28,8 +29,10 @@ PURPOSE = "manage-token"
 
 async def keep(settings: Settings, appointment_id: int, token: str) -> None:
     """In the hold's transaction: the code, sealed, for the confirmation text."""
-    await ManageText.insert(
-        ManageText(appointment=appointment_id, token_sealed=seal(settings, PURPOSE, token))
+    await statements.fetch(
+        "INSERT INTO manage_text (appointment, token_sealed) VALUES ({}, {})",
+        appointment_id,
+        seal(settings, PURPOSE, token),
     )
 
 

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from scheduler.db import statements
 from scheduler.db.engine import is_unique_violation
 from scheduler.db.records import PartyRecord
-from scheduler.db.tables import Appointment, AppointmentEvent, IdClaim
+from scheduler.db.tables import Appointment
 from scheduler.kernel.errors import DomainError
 from scheduler.notify.terms import SmsTerms
 from scheduler.usecases.couples import confirmation
@@ -159,8 +160,33 @@ def code_payload(code: str, reference: str, extra: dict[str, Any]) -> dict[str, 
     return {"code": code, "reference": reference, **extra}
 
 
+_APPOINTMENT_COLUMNS = (
+    "reference",
+    "manage_token_hash",
+    "office",
+    "slot",
+    "service",
+    "status",
+    "locale",
+    "people",
+    "hold_expires_at",
+    "created_at",
+)
+# Plain statements: Piccolo's insert of a Table object costs more CPU than the
+# database does for it (scheduler/db/statements.py).
+_INSERT_APPOINTMENT = (
+    f"INSERT INTO appointment ({', '.join(_APPOINTMENT_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('{}' for _ in _APPOINTMENT_COLUMNS)}) RETURNING id"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO appointment_event ({', '.join(EVENT_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('{}' for _ in EVENT_COLUMNS)})"
+)
+
+
 async def insert_appointment(row: Appointment) -> int:
-    inserted = await Appointment.insert(row).returning(Appointment.id)
+    values = [getattr(row, column) for column in _APPOINTMENT_COLUMNS]
+    inserted = await statements.fetch(_INSERT_APPOINTMENT, *values)
     appointment_id: int = inserted[0]["id"]
     return appointment_id
 
@@ -169,8 +195,11 @@ async def claim_ids(appointment_id: int, claims: list[str]) -> None:
     """A claim someone else holds (they booked a moment ago): ``already-booked``."""
     if not claims:
         return
+    sql = "INSERT INTO id_claim (claim, appointment) VALUES " + ", ".join(  # noqa: S608
+        "({}, {})" for _ in claims
+    )
     try:
-        await IdClaim.insert(*[IdClaim(claim=c, appointment=appointment_id) for c in claims])
+        await statements.fetch(sql, *[v for c in claims for v in (c, appointment_id)])
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("already-booked") from exc
@@ -195,9 +224,8 @@ async def write_held(
     claims, parties, the ``held`` event and a code SMS per party (under ``terms``).
     In the caller's transaction. Returns the parties' ids by role."""
     await claim_ids(appointment_id, claims)
-    await AppointmentEvent.insert(
-        AppointmentEvent(**held_event_values(appointment_id, slot_id, actor, now))
-    )
+    event = held_event_values(appointment_id, slot_id, actor, now)
+    await statements.fetch(_INSERT_EVENT, *[event[column] for column in EVENT_COLUMNS])
     owner = confirmation.Owner("appointment", appointment_id)
     people = {p.role: asdict(p) for p in parties}
     return await confirmation.start(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db import audit
+from scheduler.db import audit, statements
 from scheduler.db.audit import NamedActor
 from scheduler.db.engine import write_transaction
 from scheduler.db.policy_tables import Ban
@@ -61,7 +61,7 @@ async def refuse_banned(
     """409 ``banned`` if a party is banned now. A booking asks after its cheaper
     refusals (scheduler/usecases/booking/checks.py): this is a query per request."""
     hashes = [keyed_hash(settings.secret_key, "id", f"{t}:{n}") for _, t, n in parties]
-    rows = await Ban.raw(_ACTIVE_SQL, *hashes[:2], now)
+    rows = await statements.fetch(_ACTIVE_SQL, *hashes[:2], now)
     if rows:
         until = rows[0]["ends_at"].astimezone(ZoneInfo(timezone)).date().isoformat()
         raise DomainError("banned", reason="until", banned_until=until)

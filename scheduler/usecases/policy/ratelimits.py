@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from scheduler.db import statements
 from scheduler.db.engine import current_engine, write_transaction
 from scheduler.db.waitlist_tables import RateCounter
 from scheduler.domain.ratelimits import Limit, Prefilter, retry_after, window_start
@@ -65,11 +66,11 @@ async def count_hits(keys: Iterable[str], seconds: int, now: float) -> dict[str,
     sql = _UPSERT.format(rows=rows)
     if current_engine().transaction_exists():
         # Inside the caller's transaction: the count commits or rolls back with it.
-        result = await RateCounter.raw(sql, *args)
+        result = await statements.fetch(sql, *args)
     else:
         # On SQLite the write waits for this process's writer lock like any other write.
         async with write_transaction():
-            result = await RateCounter.raw(sql, *args)
+            result = await statements.fetch(sql, *args)
     return {row["key"]: int(row["hits"]) for row in result}
 
 
