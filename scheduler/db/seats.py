@@ -188,7 +188,7 @@ async def _take_wait(seat: Seat, appointment_id: int, per_free_seat: int) -> Non
         per_free_seat,
     ):
         raise DomainError("slot-full")
-    await Slot.raw(
+    await statements.fetch(
         "UPDATE appointment SET awaiting_seat = TRUE, wait_slot = {} WHERE id = {}",
         seat.slot_id,
         appointment_id,
@@ -300,12 +300,9 @@ async def stray_holds(batch: int = 200) -> list[int]:
     ``pending_confirmation`` by a path that does not call ``release_hold`` (a
     blackout's run, a cap's excess move): the expiry job releases them, so a count
     is never stuck."""
-    # Two indexed probes rather than an OR, which SQLite would answer by a table scan.
     rows = await Slot.raw(
-        "SELECT id FROM (SELECT id FROM appointment WHERE hold_slot IS NOT NULL"
-        " AND status <> 'pending_confirmation'"
-        " UNION SELECT id FROM appointment WHERE wait_slot IS NOT NULL"
-        " AND status <> 'pending_confirmation') AS stray ORDER BY id LIMIT {}",
+        "SELECT id FROM appointment WHERE (hold_slot IS NOT NULL OR wait_slot IS NOT NULL)"
+        " AND status <> 'pending_confirmation' ORDER BY id LIMIT {}",
         batch,
     )
     return [int(r["id"]) for r in rows]
