@@ -1,6 +1,6 @@
 """Seats: the ONE writer of the seat counters and of the caps they are held to.
 
-Every write of ``slot.booked``/``held``, ``office_day.booked``/``held``,
+Every write of ``slot.booked``/``held``/``waiting``, ``office_day.booked``/``held``,
 ``onsite_window.people`` and ``hall_count.people``, every change of a cap
 (``capacity`` of slots, days and hall windows; a blackout's ``blocked`` and
 ``reduced_capacity`` marks, which are the slot's effective cap) and the creation of
@@ -153,10 +153,14 @@ async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
 # under any concurrency.
 
 
-async def take_seat_in_share(seat: Seat, appointment_id: int, percent: int) -> bool:
+async def take_seat_in_share(
+    seat: Seat, appointment_id: int, percent: int, waiting_per_free_seat: int
+) -> bool:
     """A new first-come hold: its seat, counted in the unconfirmed share. False when
     the share is full: then no seat is taken and the appointment waits for one
-    (``awaiting_seat``) until both partners have confirmed (``take_awaited_seat``).
+    (``awaiting_seat``) until both partners have confirmed (``take_awaited_seat``),
+    counted in the slot's ``waiting`` (``_take_wait``); ``slot-full`` when the slot
+    has as many waiting holds as it may (nothing of the hold may then be kept).
     Caps that refuse (full slot, day or hall, blackout) raise as ``take_seat`` does."""
     if percent >= 100:
         await take_seat(seat)
@@ -165,10 +169,30 @@ async def take_seat_in_share(seat: Seat, appointment_id: int, percent: int) -> b
     await take_seat(seat)
     if not await _take_hold(seat, appointment_id, percent):
         await savepoint.rollback_to()  # the seat and any counted share back, not the hold
-        await Slot.raw("UPDATE appointment SET awaiting_seat = TRUE WHERE id = {}", appointment_id)
+        await _take_wait(seat, appointment_id, waiting_per_free_seat)
         return False
     await savepoint.release()
     return True
+
+
+async def _take_wait(seat: Seat, appointment_id: int, per_free_seat: int) -> None:
+    """Count a hold beyond the share among the slot's waiting holds, or raise
+    ``slot-full`` (issue 16). At most ``per_free_seat`` waiting holds per seat not
+    yet taken: each one costs two code texts, and more waiting couples than seats
+    would mostly learn at confirmation that the slot filled. Called after the
+    savepoint's rollback, so ``booked`` does not count this hold's seat."""
+    if not await _bump(
+        "UPDATE slot SET waiting = waiting + 1 WHERE id = {}"
+        " AND waiting + 1 <= {} * (COALESCE(reduced_capacity, capacity) - booked) RETURNING id",
+        seat.slot_id,
+        per_free_seat,
+    ):
+        raise DomainError("slot-full")
+    await statements.fetch(
+        "UPDATE appointment SET awaiting_seat = TRUE, wait_slot = {} WHERE id = {}",
+        seat.slot_id,
+        appointment_id,
+    )
 
 
 async def take_awaited_seat(seat: Seat, appointment_id: int) -> DomainError | None:
@@ -183,6 +207,7 @@ async def take_awaited_seat(seat: Seat, appointment_id: int) -> DomainError | No
         return exc
     await savepoint.release()
     await Slot.raw("UPDATE appointment SET awaiting_seat = FALSE WHERE id = {}", appointment_id)
+    await _release_wait(appointment_id)  # seated: its waiting place goes to the next couple
     return None
 
 
@@ -220,10 +245,15 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
 
 
 async def release_hold(appointment_id: int) -> None:
-    """The appointment's hold no longer counts (confirmed, cancelled, expired). Once
-    only: the appointment row's ``hold_slot`` is cleared by a conditional UPDATE. A
-    hold that moved keeps counting on the slot where it was taken until it ends."""
-    counted = await Slot.raw("SELECT hold_slot FROM appointment WHERE id = {}", appointment_id)
+    """The appointment's hold no longer counts (confirmed, cancelled, expired), in the
+    share or among the slot's waiting holds. Once only: the appointment row's
+    ``hold_slot`` (``wait_slot``) is cleared by a conditional UPDATE. A hold that
+    moved keeps counting on the slot where it was taken until it ends."""
+    counted = await Slot.raw(
+        "SELECT hold_slot, wait_slot FROM appointment WHERE id = {}", appointment_id
+    )
+    if counted and counted[0]["wait_slot"] is not None:
+        await _release_wait(appointment_id, counted[0]["wait_slot"])
     if not counted or counted[0]["hold_slot"] is None:
         return
     slot_id = counted[0]["hold_slot"]
@@ -247,12 +277,31 @@ async def release_hold(appointment_id: int) -> None:
         )
 
 
+async def _release_wait(appointment_id: int, slot_id: int | None = None) -> None:
+    """The appointment no longer waits for a seat (seated or ended): its place among
+    the slot's waiting holds goes back, once, by a conditional UPDATE of ``wait_slot``."""
+    if slot_id is None:
+        rows = await Slot.raw("SELECT wait_slot FROM appointment WHERE id = {}", appointment_id)
+        if not rows or rows[0]["wait_slot"] is None:
+            return
+        slot_id = rows[0]["wait_slot"]
+    if await _bump(
+        "UPDATE appointment SET wait_slot = NULL WHERE id = {} AND wait_slot = {} RETURNING id",
+        appointment_id,
+        slot_id,
+    ):
+        await Slot.raw(
+            "UPDATE slot SET waiting = waiting - 1 WHERE id = {} AND waiting > 0", slot_id
+        )
+
+
 async def stray_holds(batch: int = 200) -> list[int]:
-    """Appointments still counted as unconfirmed holds that left ``pending_confirmation``
-    by a path that does not call ``release_hold`` (a blackout's run, a cap's excess
-    move): the expiry job releases them, so a count is never stuck."""
+    """Appointments still counted as unconfirmed or waiting holds that left
+    ``pending_confirmation`` by a path that does not call ``release_hold`` (a
+    blackout's run, a cap's excess move): the expiry job releases them, so a count
+    is never stuck."""
     rows = await Slot.raw(
-        "SELECT id FROM appointment WHERE hold_slot IS NOT NULL"
+        "SELECT id FROM appointment WHERE (hold_slot IS NOT NULL OR wait_slot IS NOT NULL)"
         " AND status <> 'pending_confirmation' ORDER BY id LIMIT {}",
         batch,
     )

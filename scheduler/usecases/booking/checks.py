@@ -137,6 +137,17 @@ async def admit_hold(
     await rules.admit(service, slot.day, parties, now, tz=office.tz, designated=office.designated)
     if slot.blocked:
         raise await closures.blocked_error(office.code, service, slot.day)
-    if slot.booked >= slot.cap:
+    if slot.booked >= slot.cap or _no_place_to_wait(slot, settings):
         raise DomainError("slot-full")
     bans.refuse_until(bookable.banned_until, office.timezone)
+
+
+def _no_place_to_wait(slot: SlotRecord, settings: Settings) -> bool:
+    """The slot's unconfirmed share is full and so are its places for holds that
+    wait for a seat (``seats.take_seat_in_share`` decides; this is the early answer
+    from the slot read). The day's share is not read here: a full day share with a
+    free slot share is left to the transaction."""
+    percent = settings.hold_unconfirmed_percent
+    if percent >= 100 or slot.held * 100 < percent * slot.cap:
+        return False
+    return slot.waiting >= settings.hold_waiting_per_free_seat * (slot.cap - slot.booked)

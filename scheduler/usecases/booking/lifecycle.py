@@ -197,7 +197,10 @@ async def hold(
         # Within the unconfirmed share a seat is held; beyond it the couple's seat is
         # taken when both have confirmed (issue 13.3: squatters never confirm).
         awaiting = not await take_seat_in_share(
-            seat, appointment_id, settings.hold_unconfirmed_percent
+            seat,
+            appointment_id,
+            settings.hold_unconfirmed_percent,
+            settings.hold_waiting_per_free_seat,
         )
         # What a reload would read back, from what was just written: two statements
         # fewer inside the transaction.
