@@ -254,7 +254,7 @@ async def test_the_early_refusal_reads_the_waiting_places_from_the_slot() -> Non
     waiting places are both full, and lets a hold through while either has room."""
     from scheduler.db.records import load_slot
     from scheduler.kernel.errors import DomainError
-    from scheduler.usecases.booking.checks import admit_hold
+    from scheduler.usecases.booking.checks import Bookable, admit_hold
 
     await make_office(slot_cap=4)
     settings = replace(get_settings(), **DEPLOYED)
@@ -267,13 +267,13 @@ async def test_the_early_refusal_reads_the_waiting_places_from_the_slot() -> Non
         for expected in ((1, 0), (2, 0), (2, 1), (2, 2)):
             slot = await load_slot(slot_id)
             assert slot is not None
-            await admit_hold(slot, "marriage", parties, now, settings)  # room left: passes
+            await admit_hold(Bookable(slot, None), "marriage", parties, now, settings)  # room left: passes
             assert (await book(client, slot_id)).status_code == 201
             assert (await counters(slot_id))[1:] == expected
         slot = await load_slot(slot_id)
         assert slot is not None and (slot.held, slot.waiting) == (2, 2)
         with pytest.raises(DomainError) as refused:
-            await admit_hold(slot, "marriage", parties, now, settings)
+            await admit_hold(Bookable(slot, None), "marriage", parties, now, settings)
         assert refused.value.slug == "slot-full"
 
 
