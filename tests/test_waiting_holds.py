@@ -266,8 +266,8 @@ async def test_the_early_refusal_reads_the_waiting_places_from_the_slot() -> Non
         now = datetime.now(UTC)
         for expected in ((1, 0), (2, 0), (2, 1), (2, 2)):
             slot = await load_slot(slot_id)
-            assert slot is not None
-            await admit_hold(Bookable(slot, None), "marriage", parties, now, settings)  # room left: passes
+            assert slot is not None  # room left: passes below
+            await admit_hold(Bookable(slot, None), "marriage", parties, now, settings)
             assert (await book(client, slot_id)).status_code == 201
             assert (await counters(slot_id))[1:] == expected
         slot = await load_slot(slot_id)
