@@ -190,8 +190,8 @@ async def hold(
             now=now,
             secret_key=settings.secret_key,
             terms=await policies.sms_terms(settings),
+            also=[manage_text.keep(settings, appointment_id, token)],
         )
-        await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         # Within the unconfirmed share a seat is held; beyond it the couple's seat is
