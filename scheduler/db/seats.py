@@ -25,7 +25,7 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
-from scheduler.db import statements
+from scheduler.db import full_marks, statements
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 from scheduler.kernel.errors import DomainError
@@ -123,6 +123,7 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
 
 async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
     """Give a seat back; caps shared with ``keep`` (the new seat of a move) stay taken."""
+    full_marks.clear(seat.slot_id)
     await Slot.raw("UPDATE slot SET booked = booked - 1 WHERE id = {} AND booked > 0", seat.slot_id)
     if keep is None or (keep.office_id, keep.day) != (seat.office_id, seat.day):
         await Slot.raw(
@@ -257,6 +258,7 @@ async def release_hold(appointment_id: int) -> None:
     if not counted or counted[0]["hold_slot"] is None:
         return
     slot_id = counted[0]["hold_slot"]
+    full_marks.clear(slot_id)  # a place in the share opens
     # RETURNING shows the new (NULL) value: the read above names the slot, and this
     # conditional UPDATE makes sure only one caller gives the count back.
     if not await _bump(
@@ -285,6 +287,7 @@ async def _release_wait(appointment_id: int, slot_id: int | None = None) -> None
         if not rows or rows[0]["wait_slot"] is None:
             return
         slot_id = rows[0]["wait_slot"]
+    full_marks.clear(slot_id)
     if await _bump(
         "UPDATE appointment SET wait_slot = NULL WHERE id = {} AND wait_slot = {} RETURNING id",
         appointment_id,
@@ -378,6 +381,7 @@ async def apply_net_changes(
     one set-based UPDATE per table and direction, so a run of thousands of moves
     costs a few statements. Increments only where the cap still holds, else
     ``CountersChanged``; decrements always apply."""
+    full_marks.clear_all()
     for table, changes in (("slot", slots), ("office_day", days), ("onsite_window", windows)):
         column, cap, extra = _NET_COUNTERS[table]
         ups = [(k, n) for k, n in changes.items() if n > 0]
@@ -452,12 +456,14 @@ async def set_slot_capacity(where: Combinable, cap: int) -> None:
     in the same transaction, that no slot now holds more than ``cap`` (from here on
     the rows are this transaction's: PostgreSQL row locks, SQLite one writer, so a
     booking racing the change is either counted by that check or meets the new cap)."""
+    full_marks.clear_all()
     await Slot.update({Slot.capacity: cap}).where(where)
 
 
 async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
     """A new day cap for the office's days from ``first_day`` on (checked by the
     caller after, as ``set_slot_capacity``)."""
+    full_marks.clear_all()
     await OfficeDay.update({OfficeDay.capacity: cap}).where(
         (OfficeDay.office == office_id) & (OfficeDay.day >= first_day)
     )
@@ -465,6 +471,7 @@ async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
 
 async def set_window_capacity(office_id: int, first_window: datetime, cap: int) -> None:
     """A new on-site cap for the office's hall windows from ``first_window`` on."""
+    full_marks.clear_all()
     await OnsiteWindow.update({OnsiteWindow.capacity: cap}).where(
         (OnsiteWindow.office == office_id) & (OnsiteWindow.window_start >= first_window)
     )
@@ -474,6 +481,7 @@ async def mark_slots(marks: Mapping[tuple[bool, int | None], Sequence[int]]) -> 
     """Blackout marks by (blocked, reduced capacity) -> slot ids: a blocked slot takes
     no seat, a reduced one takes seats up to its lower cap (a "discouraged" day).
     Seats already taken stay (the blackout's run moves them)."""
+    full_marks.clear_all()
     for (blocked, reduced), ids in marks.items():
         await Slot.update({Slot.blocked: blocked, Slot.reduced_capacity: reduced}).where(
             Slot.id.is_in(list(ids))

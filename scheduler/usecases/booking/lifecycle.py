@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from scheduler.db import full_marks
 from scheduler.db.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -45,7 +46,7 @@ from scheduler.kernel.security import (
     new_reference,
 )
 from scheduler.settings import Settings
-from scheduler.usecases.booking import idempotency, manage_text
+from scheduler.usecases.booking import admission, idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_for, bookable_slot
 from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
@@ -120,6 +121,24 @@ async def hold(
 ) -> dict[str, Any]:
     """Hold a seat for a couple and text each party a code. Returns the API body."""
     party_a, party_b = clean_couple(data)
+    full_marks.refuse_if_marked(data.slot_id, data.service)
+    try:
+        return await _hold(data, party_a, party_b, now=now, settings=settings, idem=idem)
+    except DomainError as exc:
+        if exc.slug == "slot-full":
+            full_marks.mark(data.slot_id, data.service)
+        raise
+
+
+async def _hold(
+    data: BookingInput,
+    party_a: PartyInput,
+    party_b: PartyInput,
+    *,
+    now: datetime,
+    settings: Settings,
+    idem: idempotency.Key | None,
+) -> dict[str, Any]:
     claims = (
         [
             claim
@@ -152,7 +171,7 @@ async def hold(
     # a hold nobody answers gives its seat back soon (issue 13.3).
     minutes = first_hold_minutes(office.hold_minutes, settings)
     expires = now + timedelta(minutes=minutes)
-    async with write_transaction():
+    async with admission.one_at_a_time(slot.id), write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
         await ratelimits.check_parties(settings, (party_a, party_b), now)
         appointment_id = await holds.insert_appointment(
