@@ -46,7 +46,7 @@ from scheduler.kernel.security import (
     new_reference,
 )
 from scheduler.settings import Settings
-from scheduler.usecases.booking import admission, idempotency, manage_text
+from scheduler.usecases.booking import idempotency, manage_text
 from scheduler.usecases.booking.checks import admit_hold, bookable_for, bookable_slot
 from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
@@ -171,7 +171,7 @@ async def _hold(
     # a hold nobody answers gives its seat back soon (issue 13.3).
     minutes = first_hold_minutes(office.hold_minutes, settings)
     expires = now + timedelta(minutes=minutes)
-    async with admission.one_at_a_time(slot.id), write_transaction():
+    async with write_transaction():
         # Per ID and phone, counted with the texts this hold sends (rolled back with it).
         await ratelimits.check_parties(settings, (party_a, party_b), now)
         appointment_id = await holds.insert_appointment(
