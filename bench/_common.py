@@ -243,9 +243,13 @@ class CapCheck:
     failures: list[str] = field(default_factory=list)
 
 
-async def check_caps(db: Db) -> dict[str, CapCheck]:
+async def check_caps(db: Db, *, waiting_per_free_seat: int | None = None) -> dict[str, CapCheck]:
     """Stored counters equal what active appointments add up to, and never exceed
-    their capacity: per slot, per office day and per on-site window."""
+    their capacity: per slot, per office day and per on-site window; the unconfirmed
+    share and the holds waiting for a seat per slot. ``waiting_per_free_seat``: the
+    servers' HOLD_WAITING_PER_FREE_SEAT (default: this environment's, else 1)."""
+    if waiting_per_free_seat is None:
+        waiting_per_free_seat = int(os.environ.get("HOLD_WAITING_PER_FREE_SEAT", "1"))
     slots = {
         r["id"]: r
         for r in await db.fetch(
@@ -274,6 +278,7 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
         "office_day": CapCheck(),
         "onsite_window": CapCheck(),
         "unconfirmed_share": CapCheck(),
+        "waiting_holds": CapCheck(),
     }
 
     def verify(kind: str, name: str, stored: int, actual: int, capacity: int) -> None:
@@ -303,6 +308,18 @@ async def check_caps(db: Db) -> dict[str, CapCheck]:
         # At most half a slot (rounded up) is held by holds nobody has confirmed.
         share = (s["capacity"] + 1) // 2
         verify("unconfirmed_share", f"slot {s['id']}", s["held"], holding[s["id"]], share)
+    # Holds beyond the share that wait for a seat: counted on their slot while pending,
+    # at most k per seat not taken when each came, so never more than k x the cap.
+    waiting = Counter(
+        r["wait_slot"]
+        for r in await db.fetch(
+            "SELECT wait_slot FROM appointment WHERE wait_slot IS NOT NULL"
+            " AND status = 'pending_confirmation'"
+        )
+    )
+    for s in await db.fetch("SELECT id, capacity, waiting FROM slot"):
+        bound = waiting_per_free_seat * s["capacity"]
+        verify("waiting_holds", f"slot {s['id']}", s["waiting"], waiting[s["id"]], bound)
     for w in await db.fetch("SELECT office, window_start, capacity, people FROM onsite_window"):
         key = (w["office"], as_utc(w["window_start"]))
         verify("onsite_window", f"window {key}", w["people"], by_window[key], w["capacity"])

@@ -6,7 +6,12 @@ phone number costs nothing to make up when nobody has to answer its code. Before
 the fix 39 such couples from 39 addresses emptied a day for 15 minutes. Now at most
 HOLD_UNCONFIRMED_PERCENT (50 %) of a slot's and of a day's seats may be held
 unconfirmed, and a hold that nobody starts confirming lapses after
-HOLD_UNSTARTED_MINUTES; the per-address limit is only a flood ceiling.
+HOLD_UNSTARTED_MINUTES; the per-address limit is only a flood ceiling. Beyond the
+share a hold waits for both codes without a seat, and a slot takes at most
+HOLD_WAITING_PER_FREE_SEAT (1) such waiting holds per seat not taken (issue 16):
+squatters fill those places too, so a real couple refused ``slot-full`` joins the
+day's waiting list, verifies both phones there and is offered one of the seats
+the squatters' waiting holds cannot take (they never confirm).
 
 The squatters: ``--squatters`` addresses (127.0.1.N), each sending fabricated
 couples (fresh valid IDs and phones every time) at every slot of the day, over and
@@ -14,7 +19,7 @@ over. The real couples: all from ONE address (a carrier's CGNAT address, as on a
 hot morning), each booking the first slot it can get and confirming both codes
 (read from the database, as their phones would receive them). The run reports how
 many seats the squatters held, and whether every real couple got a confirmed
-booking.
+booking (directly or through the waiting list).
 
     .venv/bin/python bench/squat.py [--squatters 50] [--couples 20] [--rounds 3]
 
@@ -35,7 +40,9 @@ from pathlib import Path
 
 import httpx
 
-Codes = Callable[[str], Awaitable[dict[str, str]]]
+# The codes texted for a reference (appointment or waiting-list entry), per role,
+# from the messages of one template: what the partners' phones received.
+Codes = Callable[[str, str], Awaitable[dict[str, str]]]
 Client = Callable[[str], httpx.AsyncClient]
 REAL_ADDRESS = "100.64.0.1"  # RFC 6598 shared address space: a carrier's NAT
 
@@ -70,12 +77,15 @@ class Outcome:
     squatter_holds: int = 0
     couples_confirmed: list[str] = field(default_factory=list)
     couples_refusals: Counter[str] = field(default_factory=Counter)
+    # Of the confirmed couples, those whose seat came as a waiting-list offer.
+    couples_via_waitlist: int = 0
 
     def summary(self) -> str:
         return (
             f"squatters: {self.squatter_holds} holds,"
             f" answers {dict(self.squatter_statuses)}; real couples confirmed:"
-            f" {len(self.couples_confirmed)}, refusals on the way {dict(self.couples_refusals)}"
+            f" {len(self.couples_confirmed)} ({self.couples_via_waitlist} through the"
+            f" waiting list), refusals on the way {dict(self.couples_refusals)}"
         )
 
 
@@ -108,13 +118,28 @@ async def _squatter(
             out.squatter_holds += resp.status_code == 201
 
 
-async def _couple(
-    client: httpx.AsyncClient, slots: list[int], n: int, codes: Codes, out: Outcome
-) -> None:
-    """Book the first slot with room, confirm both codes; try the next slot on a refusal."""
+@dataclass(frozen=True)
+class Day:
+    office: str  # the office's code
+    date: str  # ISO date
+    slots: list[int]
+
+
+async def _confirm_both(
+    client: httpx.AsyncClient, url: str, sent: dict[str, str]
+) -> dict[str, object]:
+    for role in ("a", "b"):
+        done = await client.post(url, json={"party": role, "code": sent[role]})
+        assert done.status_code == 200, done.text
+    return dict(done.json())
+
+
+async def _couple(client: httpx.AsyncClient, day: Day, n: int, codes: Codes, out: Outcome) -> None:
+    """Book the first slot with room and confirm both codes; on a refusal try the next
+    slot; refused at every slot of the day, join its waiting list instead."""
     a, b = real(2 * n), real(2 * n + 1)
-    for attempt in range(4 * len(slots)):
-        slot_id = slots[(n + attempt) % len(slots)]
+    for attempt in range(len(day.slots)):
+        slot_id = day.slots[(n + attempt) % len(day.slots)]
         body = {"slot_id": slot_id, "service": "marriage", "locale": "zh-Hans"}
         resp = await client.post("/api/v1/appointments", json=body | {"party_a": a, "party_b": b})
         if resp.status_code != 201:
@@ -122,21 +147,44 @@ async def _couple(
             await asyncio.sleep(0.01)
             continue
         reference = resp.json()["reference"]
-        sent = await codes(reference)
-        for role in ("a", "b"):
-            done = await client.post(
-                f"/api/v1/appointments/{reference}/confirm",
-                json={"party": role, "code": sent[role]},
-            )
-            assert done.status_code == 200, done.text
-        assert done.json()["status"] == "confirmed", done.text
+        url = f"/api/v1/appointments/{reference}/confirm"
+        done = await _confirm_both(client, url, await codes(reference, "code"))
+        assert done["status"] == "confirmed", done
         out.couples_confirmed.append(reference)
         return
+    await _wait_listed(client, day, a, b, codes, out)
+
+
+async def _wait_listed(
+    client: httpx.AsyncClient,
+    day: Day,
+    a: dict[str, str],
+    b: dict[str, str],
+    codes: Codes,
+    out: Outcome,
+) -> None:
+    """Join the day's waiting list, verify both phones, confirm the seat offered."""
+    body = {"service": "marriage", "date": day.date, "offices": [day.office], "locale": "zh-Hans"}
+    resp = await client.post("/api/v1/waitlist", json=body | {"party_a": a, "party_b": b})
+    assert resp.status_code == 201, resp.text
+    entry = resp.json()["reference"]
+    url = f"/api/v1/waitlist/{entry}/confirm"
+    joined = await _confirm_both(client, url, await codes(entry, "waitlist_code"))
+    offer = joined.get("offer")
+    if not isinstance(offer, dict):  # no seat free now: the couple waits for one
+        out.couples_refusals[f"waitlist {joined['status']}"] += 1
+        return
+    reference = str(offer["reference"])
+    url = f"/api/v1/appointments/{reference}/confirm"
+    done = await _confirm_both(client, url, await codes(reference, "waitlist_offer"))
+    assert done["status"] == "confirmed", done
+    out.couples_confirmed.append(reference)
+    out.couples_via_waitlist += 1
 
 
 async def run_squat(
     client_at: Client,
-    slots: list[int],
+    day: Day,
     codes: Codes,
     *,
     squatters: int = 50,
@@ -148,8 +196,8 @@ async def run_squat(
     clients = [client_at(f"127.0.1.{i + 1}") for i in range(squatters)]
     shared = client_at(REAL_ADDRESS)
     try:
-        squatting = [_squatter(c, slots, rounds, seed, out) for seed, c in enumerate(clients)]
-        booking = [_couple(shared, slots, n, codes, out) for n in range(couples)]
+        squatting = [_squatter(c, day.slots, rounds, seed, out) for seed, c in enumerate(clients)]
+        booking = [_couple(shared, day, n, codes, out) for n in range(couples)]
         await asyncio.gather(*squatting, *booking)
     finally:
         for c in [*clients, shared]:
@@ -206,8 +254,11 @@ async def main() -> None:
     server = Server(env, REPO, tmp / "server.log")
     db = Db(url)
 
-    async def codes(reference: str) -> dict[str, str]:
-        rows = await db.fetch("SELECT key, payload FROM outbox_message WHERE template = 'code'")
+    async def codes(reference: str, template: str) -> dict[str, str]:
+        assert template in ("code", "waitlist_code", "waitlist_offer"), template
+        rows = await db.fetch(
+            f"SELECT key, payload FROM outbox_message WHERE template = '{template}'"  # noqa: S608
+        )
         payloads = [(r["key"], json.loads(r["payload"])) for r in rows]
         return {k.rsplit(":", 1)[1]: p["code"] for k, p in payloads if p["reference"] == reference}
 
@@ -224,7 +275,7 @@ async def main() -> None:
         print(f"{args.couples} real couples behind one address ({REAL_ADDRESS} -> 127.0.0.1)")
         out = await run_squat(
             lambda a: client_at("127.0.0.1" if a == REAL_ADDRESS else a),
-            slots,
+            Day("BENCH", day, slots),
             codes,
             squatters=args.squatters,
             couples=args.couples,

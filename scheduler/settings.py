@@ -94,6 +94,10 @@ class Settings:
     # At most this share (%) of a slot's and an office-day's seats may be unconfirmed
     # holds taken first come; 100 turns the cap off.
     hold_unconfirmed_percent: int = 50
+    # Beyond that share a hold waits for a seat (taken when both partners confirm):
+    # a slot accepts this many waiting holds per seat not yet taken; beyond them the
+    # couple hears slot-full (and may join the waiting list). 0: no waiting holds.
+    hold_waiting_per_free_seat: int = 1
     # A new hold lasts this long until a partner has entered their right code, then
     # the office's hold_minutes from its start; 0 turns the shortening off.
     hold_unstarted_minutes: int = 5
@@ -285,6 +289,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
         _to_int_range(0, 100_000),
     ),
     "HOLD_UNCONFIRMED_PERCENT": ("hold_unconfirmed_percent", _to_int_range(1, 100)),
+    "HOLD_WAITING_PER_FREE_SEAT": ("hold_waiting_per_free_seat", _to_int_range(0, 10)),
     "HOLD_UNSTARTED_MINUTES": ("hold_unstarted_minutes", _to_int_range(0, 24 * 60)),
     "WAITLIST_OFFER_MINUTES": ("waitlist_offer_minutes", _to_int_range(5, 24 * 60)),
     "DB_POOL_MIN": ("db_pool_min", _to_int_range(1, 200)),

@@ -1,5 +1,5 @@
 """One writer of the caps (issue 15, item 2): scheduler/db/seats.py is the only module
-that writes the seat counters (slot.booked/held, office_day.booked/held,
+that writes the seat counters (slot.booked/held/waiting, office_day.booked/held,
 onsite_window.people, hall_count.people), the caps they are held to (capacity,
 blocked, reduced_capacity) or creates their rows.
 
@@ -24,6 +24,7 @@ CLASSES = {"Slot", "OfficeDay", "OnsiteWindow", "HallCount"}
 COLUMNS = {
     "booked",
     "held",
+    "waiting",
     "people",
     "capacity",
     "blocked",
@@ -144,6 +145,10 @@ def test_the_scan_catches_each_shape_of_write() -> None:
     shapes = {
         '"UPDATE slot SET booked = booked + 1 WHERE id = {}"': "UPDATE slot",
         '"update office_day set held = held - 1"': "UPDATE office_day",
+        '"UPDATE slot SET waiting = waiting + 1 WHERE id = {}"': "UPDATE slot",
+        '"UPDATE slot SET waiting = 0"': "UPDATE slot",
+        "Slot.update({Slot.waiting: 0})": "Slot.update",
+        "Slot(office=1, waiting=2)": "Slot(counter=...)",
         '"UPDATE onsite_window SET people = people + {} WHERE office = {}"': "UPDATE onsite_window",
         'f"UPDATE {table} SET {column} = {column} + v.n FROM v"': "UPDATE {}",
         '"UPDATE slot AS s SET capacity = {} WHERE s.id = {}"': "UPDATE slot",

@@ -139,25 +139,23 @@ async def test_half_a_slot_at_most_is_held_unconfirmed_under_parallel_holds() ->
         answers = await gather(
             *(client.post("/api/v1/appointments", json=booking_body(slot["id"])) for _ in range(30))
         )
-        assert [r.status_code for r in answers] == [201] * 30
+        # Beyond the 5 held and the 5 waiting (one per seat not taken, issue 16:
+        # tests/test_waiting_holds.py), slot-full.
+        assert Counter(r.status_code for r in answers) == Counter({201: 10, 409: 20})
+        answers = [r for r in answers if r.status_code == 201]
         seated = [r.json() for r in answers if r.json().get("seat_held", True)]
         waiting = [r.json() for r in answers if not r.json().get("seat_held", True)]
         # Half the seats held unconfirmed, whatever the race; the others wait for codes.
-        assert (len(seated), len(waiting)) == (5, 25)
+        assert (len(seated), len(waiting)) == (5, 5)
         assert await seat_counts(slot["id"]) == (5, 5)
         await assert_held_counters()
         # Couples who confirm get the other half, one seat each, until the slot is full.
-        for held in waiting[:5]:
+        for held in waiting:
             done = await confirm(client, held["reference"])
             assert done.json()["status"] == "confirmed" and done.json().get("seat_held", True)
         assert await seat_counts(slot["id"]) == (10, 5)
-        sent = await sms_codes(waiting[5]["reference"])
-        url = f"/api/v1/appointments/{waiting[5]['reference']}/confirm"
-        await client.post(url, json={"party": "a", "code": sent["a"]})
-        late = await client.post(url, json={"party": "b", "code": sent["b"]})
+        late = await client.post("/api/v1/appointments", json=booking_body(slot["id"]))
         assert late.status_code == 409 and slug(late) == "slot-full", late.text
-        row = await Appointment.select().where(Appointment.reference == waiting[5]["reference"])
-        assert row[0]["status"] == "expired"
         assert await seat_counts(slot["id"]) == (10, 5)
         # A confirmed seat-holder leaves the share; a cancelled hold gives its seat back.
         await confirm(client, seated[0]["reference"])
@@ -338,22 +336,44 @@ async def test_real_couples_book_while_50_fabricated_couples_squat_a_day() -> No
         return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
     async with client_of(app) as client:
-        _, slots = await first_day(client)
+        day, slots = await first_day(client)
     ids = [s["id"] for s in slots]
     seats = sum(s["remaining"] for s in slots)  # 6 slots x 4 = 24
-    out = await squat.run_squat(client_at, ids, sms_codes, squatters=50, couples=10, rounds=2)
-    # Every real couple, all behind one address, has a confirmed booking on the day.
+    out = await squat.run_squat(
+        client_at, squat.Day("GZ-TH", day, ids), texted_codes, squatters=50, couples=10, rounds=2
+    )
+    # Every real couple, all behind one address, has a confirmed booking on the day:
+    # squatters fill the share and the places to wait for a seat (one per seat not
+    # taken, issue 16), so couples refused slot-full get theirs through the waiting
+    # list, whose phones are verified (squatters never confirm).
     assert len(out.couples_confirmed) == 10, out.summary()
     # The squatters hold at most half the seats (their other holds wait for codes
-    # that never come, and hold no seat).
+    # that never come, and hold no seat), and wait for at most one seat each.
     held = await Appointment.count().where(
         (Appointment.status == "pending_confirmation") & Appointment.awaiting_seat.eq(False)
     )
     assert held <= seats // 2, out.summary()
     waiting = await Appointment.count().where(Appointment.awaiting_seat.eq(True))
-    assert waiting > 0, out.summary()
+    assert 0 < waiting <= seats - seats // 2, out.summary()
     assert not [k for k in out.squatter_statuses if k.startswith("5")]
     await assert_held_counters()
+
+
+async def texted_codes(reference: str, template: str) -> dict[str, str]:
+    """The codes of ``template`` texted for a reference (an appointment or a
+    waiting-list entry), per role: what the partners' phones received."""
+    from scheduler.db.tables import OutboxMessage
+
+    rows = (
+        await OutboxMessage.select(OutboxMessage.key, OutboxMessage.payload)
+        .where(OutboxMessage.template == template)
+        .output(load_json=True)
+    )
+    return {
+        row["key"].rsplit(":", 1)[1]: row["payload"]["code"]
+        for row in rows
+        if row["payload"]["reference"] == reference
+    }
 
 
 async def test_a_carrier_address_is_a_flood_ceiling_not_a_booking_limit() -> None:

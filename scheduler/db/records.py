@@ -70,6 +70,7 @@ class SlotRecord:
     blocked: bool  # by an active blackout or suspension
     reduced_capacity: int | None  # a "discouraged" day's lower cap
     held: int  # unconfirmed first-come holds among ``booked``
+    waiting: int  # holds beyond the share waiting for a seat (not among ``booked``)
 
     @property
     def cap(self) -> int:

@@ -1,6 +1,6 @@
 """Seats: the ONE writer of the seat counters and of the caps they are held to.
 
-Every write of ``slot.booked``/``held``, ``office_day.booked``/``held``,
+Every write of ``slot.booked``/``held``/``waiting``, ``office_day.booked``/``held``,
 ``onsite_window.people`` and ``hall_count.people``, every change of a cap
 (``capacity`` of slots, days and hall windows; a blackout's ``blocked`` and
 ``reduced_capacity`` marks, which are the slot's effective cap) and the creation of
@@ -36,7 +36,7 @@ from piccolo.custom_types import Combinable
 from piccolo.query.functions.aggregate import Sum
 from piccolo.table import Table
 
-from scheduler.db import statements
+from scheduler.db import full_marks, statements
 from scheduler.db.queue_tables import HallCount
 from scheduler.db.tables import OfficeDay, OnsiteWindow, Slot
 from scheduler.domain.day_cover import SlotBound, day_covered, share_threshold
@@ -138,6 +138,7 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
 
 async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
     """Give a seat back; caps shared with ``keep`` (the new seat of a move) stay taken."""
+    full_marks.clear(seat.slot_id)
     given = await statements.fetch(
         "UPDATE slot SET booked = CASE WHEN booked > 0 THEN booked - 1 ELSE 0 END"
         " WHERE id = {} RETURNING day_covered",
@@ -173,10 +174,14 @@ async def release_seat(seat: Seat, *, keep: Seat | None = None) -> None:
 # under any concurrency.
 
 
-async def take_seat_in_share(seat: Seat, appointment_id: int, percent: int) -> bool:
+async def take_seat_in_share(
+    seat: Seat, appointment_id: int, percent: int, waiting_per_free_seat: int
+) -> bool:
     """A new first-come hold: its seat, counted in the unconfirmed share. False when
     the share is full: then no seat is taken and the appointment waits for one
-    (``awaiting_seat``) until both partners have confirmed (``take_awaited_seat``).
+    (``awaiting_seat``) until both partners have confirmed (``take_awaited_seat``),
+    counted in the slot's ``waiting`` (``_take_wait``); ``slot-full`` when the slot
+    has as many waiting holds as it may (nothing of the hold may then be kept).
     Caps that refuse (full slot, day or hall, blackout) raise as ``take_seat`` does."""
     if percent >= 100:
         await take_seat(seat)
@@ -185,10 +190,30 @@ async def take_seat_in_share(seat: Seat, appointment_id: int, percent: int) -> b
     await take_seat(seat)
     if not await _take_hold(seat, appointment_id, percent):
         await savepoint.rollback_to()  # the seat and any counted share back, not the hold
-        await Slot.raw("UPDATE appointment SET awaiting_seat = TRUE WHERE id = {}", appointment_id)
+        await _take_wait(seat, appointment_id, waiting_per_free_seat)
         return False
     await savepoint.release()
     return True
+
+
+async def _take_wait(seat: Seat, appointment_id: int, per_free_seat: int) -> None:
+    """Count a hold beyond the share among the slot's waiting holds, or raise
+    ``slot-full`` (issue 16). At most ``per_free_seat`` waiting holds per seat not
+    yet taken: each one costs two code texts, and more waiting couples than seats
+    would mostly learn at confirmation that the slot filled. Called after the
+    savepoint's rollback, so ``booked`` does not count this hold's seat."""
+    if not await _bump(
+        "UPDATE slot SET waiting = waiting + 1 WHERE id = {}"
+        " AND waiting + 1 <= {} * (COALESCE(reduced_capacity, capacity) - booked) RETURNING id",
+        seat.slot_id,
+        per_free_seat,
+    ):
+        raise DomainError("slot-full")
+    await statements.fetch(
+        "UPDATE appointment SET awaiting_seat = TRUE, wait_slot = {} WHERE id = {}",
+        seat.slot_id,
+        appointment_id,
+    )
 
 
 async def take_awaited_seat(seat: Seat, appointment_id: int) -> DomainError | None:
@@ -203,6 +228,7 @@ async def take_awaited_seat(seat: Seat, appointment_id: int) -> DomainError | No
         return exc
     await savepoint.release()
     await Slot.raw("UPDATE appointment SET awaiting_seat = FALSE WHERE id = {}", appointment_id)
+    await _release_wait(appointment_id)  # seated: its waiting place goes to the next couple
     return None
 
 
@@ -270,13 +296,19 @@ async def _day_share_counted(seat: Seat, percent: int) -> bool:
 
 
 async def release_hold(appointment_id: int) -> None:
-    """The appointment's hold no longer counts (confirmed, cancelled, expired). Once
-    only: the appointment row's ``hold_slot`` is cleared by a conditional UPDATE. A
-    hold that moved keeps counting on the slot where it was taken until it ends."""
-    counted = await Slot.raw("SELECT hold_slot FROM appointment WHERE id = {}", appointment_id)
+    """The appointment's hold no longer counts (confirmed, cancelled, expired), in the
+    share or among the slot's waiting holds. Once only: the appointment row's
+    ``hold_slot`` (``wait_slot``) is cleared by a conditional UPDATE. A hold that
+    moved keeps counting on the slot where it was taken until it ends."""
+    counted = await Slot.raw(
+        "SELECT hold_slot, wait_slot FROM appointment WHERE id = {}", appointment_id
+    )
+    if counted and counted[0]["wait_slot"] is not None:
+        await _release_wait(appointment_id, counted[0]["wait_slot"])
     if not counted or counted[0]["hold_slot"] is None:
         return
     slot_id = counted[0]["hold_slot"]
+    full_marks.clear(slot_id)  # a place in the share opens
     # RETURNING shows the new (NULL) value: the read above names the slot, and this
     # conditional UPDATE makes sure only one caller gives the count back.
     if not await _bump(
@@ -298,12 +330,32 @@ async def release_hold(appointment_id: int) -> None:
         )
 
 
+async def _release_wait(appointment_id: int, slot_id: int | None = None) -> None:
+    """The appointment no longer waits for a seat (seated or ended): its place among
+    the slot's waiting holds goes back, once, by a conditional UPDATE of ``wait_slot``."""
+    if slot_id is None:
+        rows = await Slot.raw("SELECT wait_slot FROM appointment WHERE id = {}", appointment_id)
+        if not rows or rows[0]["wait_slot"] is None:
+            return
+        slot_id = rows[0]["wait_slot"]
+    full_marks.clear(slot_id)
+    if await _bump(
+        "UPDATE appointment SET wait_slot = NULL WHERE id = {} AND wait_slot = {} RETURNING id",
+        appointment_id,
+        slot_id,
+    ):
+        await Slot.raw(
+            "UPDATE slot SET waiting = waiting - 1 WHERE id = {} AND waiting > 0", slot_id
+        )
+
+
 async def stray_holds(batch: int = 200) -> list[int]:
-    """Appointments still counted as unconfirmed holds that left ``pending_confirmation``
-    by a path that does not call ``release_hold`` (a blackout's run, a cap's excess
-    move): the expiry job releases them, so a count is never stuck."""
+    """Appointments still counted as unconfirmed or waiting holds that left
+    ``pending_confirmation`` by a path that does not call ``release_hold`` (a
+    blackout's run, a cap's excess move): the expiry job releases them, so a count
+    is never stuck."""
     rows = await Slot.raw(
-        "SELECT id FROM appointment WHERE hold_slot IS NOT NULL"
+        "SELECT id FROM appointment WHERE (hold_slot IS NOT NULL OR wait_slot IS NOT NULL)"
         " AND status <> 'pending_confirmation' ORDER BY id LIMIT {}",
         batch,
     )
@@ -390,6 +442,7 @@ async def apply_net_changes(
     ``CountersChanged``; decrements always apply. Days whose slot caps keep them
     (``day_covered`` on the slot rows changed, which every day with a net change has)
     are left alone."""
+    full_marks.clear_all()
     covered: set[tuple[int, date]] = set()
     for table, changes in (("slot", slots), ("office_day", days), ("onsite_window", windows)):
         column, cap, extra = _NET_COUNTERS[table]
@@ -476,6 +529,7 @@ async def add_rows(rows: Sequence[Table]) -> None:
     """Insert newly generated slots, office days or hall windows (all of one table; counters
     start at the column default, 0). Rows that exist already, with their counters,
     are left alone. New slots or a new day row change the day's proofs."""
+    full_marks.clear_all()  # a database made afresh (tests, demo) reuses slot ids
     if rows:
         assert type(rows[0]) in (Slot, OfficeDay, OnsiteWindow), type(rows[0])
         await type(rows[0]).insert(*rows).on_conflict(action="DO NOTHING")
@@ -494,6 +548,7 @@ async def set_slot_capacity(where: Combinable, cap: int) -> None:
     in the same transaction, that no slot now holds more than ``cap`` (from here on
     the rows are this transaction's: PostgreSQL row locks, SQLite one writer, so a
     booking racing the change is either counted by that check or meets the new cap)."""
+    full_marks.clear_all()
     days = {
         (r["office"], r["day"])
         for r in await Slot.select(Slot.office, Slot.day).where(where).distinct()
@@ -507,6 +562,7 @@ async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
     """A new day cap for the office's days from ``first_day`` on (checked by the
     caller after, as ``set_slot_capacity``, against the day's true count: the sum
     over its slots, ``day_booked``)."""
+    full_marks.clear_all()
     days = {
         (office_id, r["day"])
         for r in await Slot.select(Slot.day)
@@ -523,6 +579,7 @@ async def set_day_capacity(office_id: int, first_day: date, cap: int) -> None:
 async def set_window_capacity(office_id: int, first_window: datetime, cap: int) -> None:
     """A new on-site cap for the office's hall windows from ``first_window`` on (hall
     windows are always kept by their own row: no proof to work out)."""
+    full_marks.clear_all()
     await OnsiteWindow.update({OnsiteWindow.capacity: cap}).where(
         (OnsiteWindow.office == office_id) & (OnsiteWindow.window_start >= first_window)
     )
@@ -532,6 +589,7 @@ async def mark_slots(marks: Mapping[tuple[bool, int | None], Sequence[int]]) -> 
     """Blackout marks by (blocked, reduced capacity) -> slot ids: a blocked slot takes
     no seat, a reduced one takes seats up to its lower cap (a "discouraged" day).
     Seats already taken stay (the blackout's run moves them)."""
+    full_marks.clear_all()
     ids = [i for group in marks.values() for i in group]
     days: set[tuple[int, date]] = set()
     for i in range(0, len(ids), 500):

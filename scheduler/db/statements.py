@@ -15,11 +15,16 @@ adapters on import).
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
 from scheduler.db.engine import ReusingSQLiteEngine, current_engine
+
+# A statement with ``{}`` placeholders and its values, for ``fetch_all``.
+Statement = tuple[str, Sequence[Any]]
 
 _compiled: dict[tuple[str, bool], str] = {}
 
@@ -40,8 +45,19 @@ def compile_sql(sql: str, postgres: bool) -> str:
 
 async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
     """Run one statement (``{}`` placeholders) and return its rows as dicts."""
+    return await fetch_all([(sql, args)])
+
+
+async def fetch_all(parts: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
+    """Run several statements as one and return the rows of the last.
+
+    PostgreSQL: one statement, all but the last as data-modifying ``WITH`` parts
+    (INSERT/UPDATE/DELETE; each runs once, on one snapshot: they must not need to see
+    each other's rows). SQLite: in order, in one hop to the connection's thread. One
+    round trip instead of several, in the caller's transaction."""
     engine = current_engine()
     transaction = engine.current_transaction.get()
+    sql, args = _joined(parts, isinstance(engine, PostgresEngine))
     if isinstance(engine, PostgresEngine):
         text = compile_sql(sql, postgres=True)
         if transaction is not None:
@@ -52,16 +68,54 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         else:
             return list(await engine.run_querystring(_querystring(sql, args)))
         return [dict(row) for row in rows]
-    text = compile_sql(sql, postgres=False)
+    batch = [(compile_sql(part, postgres=False), tuple(values)) for part, values in parts]
     if transaction is not None:
-        async with transaction.connection.execute(text, args) as cursor:
-            return list(await cursor.fetchall())
+        return await _in_thread(transaction.connection, batch)
     if isinstance(engine, ReusingSQLiteEngine):
-        return list(await engine._run_in_new_connection(text, list(args)))
-    return list(await engine.run_querystring(_querystring(sql, args)))
+        connection = await engine._acquire()
+        try:
+            return await _in_thread(connection, batch)
+        finally:
+            await engine._release(connection)
+    rows = []
+    for part, values in parts:
+        rows = list(await engine.run_querystring(_querystring(part, tuple(values))))
+    return rows
 
 
-def _querystring(sql: str, args: tuple[Any, ...]) -> Any:
+def _joined(
+    parts: Sequence[tuple[str, Sequence[Any]]], postgres: bool
+) -> tuple[str, tuple[Any, ...]]:
+    if len(parts) == 1 or not postgres:
+        sql, values = parts[-1]
+        return sql, tuple(values)
+    heads = ", ".join(f"s{i} AS ({sql})" for i, (sql, _) in enumerate(parts[:-1]))
+    return f"WITH {heads} {parts[-1][0]}", tuple(v for _, values in parts for v in values)
+
+
+async def _in_thread(
+    connection: Any, batch: list[tuple[str, tuple[Any, ...]]]
+) -> list[dict[str, Any]]:
+    """aiosqlite hops to its thread three times per statement (execute, fetchall,
+    close); ``_execute`` (its own private helper, aiosqlite pinned in pyproject.toml)
+    runs the whole batch in one hop."""
+    return list(await connection._execute(_run_batch, connection._conn, batch))
+
+
+def _run_batch(
+    conn: sqlite3.Connection, batch: list[tuple[str, tuple[Any, ...]]]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for sql, values in batch:
+        cursor = conn.execute(sql, values)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    return rows
+
+
+def _querystring(sql: str, args: Sequence[Any]) -> Any:
     from piccolo.querystring import QueryString
 
     return QueryString(sql, *args)

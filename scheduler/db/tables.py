@@ -79,6 +79,9 @@ class Slot(Table):
     reduced_capacity = Integer(null=True, default=None)
     # Unconfirmed first-come holds among ``booked`` (capacity.take_hold, issue 13.3).
     held = Integer(default=0)
+    # Holds beyond the unconfirmed share, waiting for a seat (not among ``booked``);
+    # at most HOLD_WAITING_PER_FREE_SEAT x the seats not taken when each was counted.
+    waiting = Integer(default=0)
     # The day's proofs (issue 16, scheduler/domain/day_cover.py), the same on every
     # slot of the (office, day) and kept by scheduler/db/seats.py: the slot caps alone
     # keep the day cap (its office_day.booked is then not maintained), and the
@@ -127,6 +130,9 @@ class Appointment(Table):
     # No seat taken yet: held while the unconfirmed share was full; the seat is
     # taken when both partners have confirmed (capacity.take_awaited_seat).
     awaiting_seat = Boolean(default=False)
+    # The slot whose ``waiting`` counter this waiting hold took (seats.take_seat_in_share);
+    # NULL once it took its seat or ended.
+    wait_slot = Integer(null=True, default=None, index=True)
 
 
 class Party(Table):

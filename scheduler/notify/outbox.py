@@ -25,6 +25,7 @@ from piccolo.utils.encoding import dump_json
 
 from scheduler.db import statements
 from scheduler.db.engine import current_engine, write_transaction
+from scheduler.db.statements import Statement
 from scheduler.db.tables import OutboxMessage, SmsPace
 from scheduler.domain.sms import after_quiet_hours
 from scheduler.notify import delivery
@@ -109,12 +110,10 @@ _QUEUED_COLUMNS = (
 _ONE_QUEUED = "(" + ", ".join("{}" for _ in _QUEUED_COLUMNS) + ")"
 
 
-async def enqueue_many(messages: list[OutboxMessage]) -> None:
-    """Queue many SMS in one statement; rows whose key exists already are skipped.
-    A plain statement: Piccolo's insert of Table objects costs more CPU than the
-    database does for it (scheduler/db/statements.py)."""
-    if not messages:
-        return
+def insert_statement(messages: list[OutboxMessage]) -> Statement:
+    """The insert that queues ``messages`` (at least one); rows whose key exists
+    already are skipped. Plain SQL: Piccolo's insert of Table objects costs more CPU
+    than the database does for it (scheduler/db/statements.py)."""
     sql = (
         f"INSERT INTO outbox_message ({', '.join(_QUEUED_COLUMNS)}) VALUES "  # noqa: S608
         + ", ".join([_ONE_QUEUED] * len(messages))
@@ -125,7 +124,13 @@ async def enqueue_many(messages: list[OutboxMessage]) -> None:
         row = [getattr(message, column) for column in _QUEUED_COLUMNS]
         row[4] = dump_json(row[4])  # payload: the driver takes JSON as text
         values += row
-    await statements.fetch(sql, *values)
+    return sql, values
+
+
+async def enqueue_many(messages: list[OutboxMessage]) -> None:
+    """Queue many SMS in one statement; rows whose key exists already are skipped."""
+    if messages:
+        await statements.fetch_all([insert_statement(messages)])
 
 
 @dataclass(frozen=True)

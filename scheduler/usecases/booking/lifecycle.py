@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from scheduler.db import full_marks
 from scheduler.db.appointments import (
     ACTIVE_STATUSES,
     Loaded,
@@ -46,7 +47,7 @@ from scheduler.kernel.security import (
 )
 from scheduler.settings import Settings
 from scheduler.usecases.booking import idempotency, manage_text
-from scheduler.usecases.booking.checks import admit_hold, bookable_slot
+from scheduler.usecases.booking.checks import admit_hold, bookable_for, bookable_slot
 from scheduler.usecases.couples import confirmation, holds
 from scheduler.usecases.couples.holds import ONE_ACTIVE_PER_ID
 from scheduler.usecases.couples.partners import (
@@ -120,6 +121,24 @@ async def hold(
 ) -> dict[str, Any]:
     """Hold a seat for a couple and text each party a code. Returns the API body."""
     party_a, party_b = clean_couple(data)
+    full_marks.refuse_if_marked(data.slot_id, data.service)
+    try:
+        return await _hold(data, party_a, party_b, now=now, settings=settings, idem=idem)
+    except DomainError as exc:
+        if exc.slug == "slot-full":
+            full_marks.mark(data.slot_id, data.service)
+        raise
+
+
+async def _hold(
+    data: BookingInput,
+    party_a: PartyInput,
+    party_b: PartyInput,
+    *,
+    now: datetime,
+    settings: Settings,
+    idem: idempotency.Key | None,
+) -> dict[str, Any]:
     claims = (
         [
             claim
@@ -130,16 +149,17 @@ async def hold(
         else []
     )
     claims.sort()  # one insert order for everybody: no deadlock between twin bookings
-    slot = await bookable_slot(data.slot_id, data.service, now, claims)
+    parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
+    bookable = await bookable_for(data.slot_id, data.service, now, claims, parties, settings)
+    slot = bookable.slot
     office = slot.office
     refuse_passports(party_a, party_b)  # after already-booked, the better answer
     policies.refuse_phone_regions(
         await policies.current(), [office.code], [("a", party_a.phone), ("b", party_b.phone)]
     )
-    parties = [("a", party_a.id_type, party_a.id_number), ("b", party_b.id_type, party_b.id_number)]
-    # Early answers, slot-full before any other query; take_seat decides. They save
-    # the write transaction (and on SQLite the write lock) per refusal.
-    await admit_hold(slot, data.service, parties, now, settings)
+    # Early answers, slot-full before a ban; take_seat decides. They save the write
+    # transaction (and on SQLite the write lock) per refusal.
+    await admit_hold(bookable, data.service, parties, now, settings)
     seat = slot.seat(people=2)
     # Stored sealed, masked and hashed, never in plaintext
     # (scheduler/usecases/privacy/personal_data.py).
@@ -189,14 +209,17 @@ async def hold(
             now=now,
             secret_key=settings.secret_key,
             terms=await policies.sms_terms(settings),
+            also=[manage_text.keep(settings, appointment_id, token)],
         )
-        await manage_text.keep(settings, appointment_id, token)
         # The counters last: their rows are the contended ones (every booking of the
         # day updates the same office_day row), locked from here to COMMIT only.
         # Within the unconfirmed share a seat is held; beyond it the couple's seat is
         # taken when both have confirmed (issue 13.3: squatters never confirm).
         awaiting = not await take_seat_in_share(
-            seat, appointment_id, settings.hold_unconfirmed_percent
+            seat,
+            appointment_id,
+            settings.hold_unconfirmed_percent,
+            settings.hold_waiting_per_free_seat,
         )
         # What a reload would read back, from what was just written: two statements
         # fewer inside the transaction.

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scheduler.db import statements
 from scheduler.db.appointments import Loaded
 from scheduler.db.couple_tables import ManageText
 from scheduler.db.records import PartyRecord
+from scheduler.db.statements import Statement
 from scheduler.domain.sms import violations
 from scheduler.kernel.crypto import SealError, open_sealed, seal
 from scheduler.notify.terms import SmsTerms
@@ -27,12 +27,12 @@ from scheduler.usecases.policy import policies
 PURPOSE = "manage-token"
 
 
-async def keep(settings: Settings, appointment_id: int, token: str) -> None:
-    """In the hold's transaction: the code, sealed, for the confirmation text."""
-    await statements.fetch(
+def keep(settings: Settings, appointment_id: int, token: str) -> Statement:
+    """The hold's insert of its code, sealed, for the confirmation text (run with
+    the hold's other rows)."""
+    return (
         "INSERT INTO manage_text (appointment, token_sealed) VALUES ({}, {})",
-        appointment_id,
-        seal(settings, PURPOSE, token),
+        [appointment_id, seal(settings, PURPOSE, token)],
     )
 
 

@@ -58,7 +58,7 @@ def claim_hashes(ids: dict[str, dict[str, str]]) -> list[str]:
 
 
 def people(parties: Parties, ids: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Per role, the partner as ``confirmation.insert`` stores them (``ids`` from
+    """Per role, the partner as ``confirmation.insert_statement`` stores them (``ids`` from
     ``sealed_ids``)."""
     return {
         role: {"name": p.name, "id_type": p.id_type, "phone": p.phone, **ids[role]}

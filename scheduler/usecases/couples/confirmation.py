@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from scheduler.db import statements
 from scheduler.db.records import PartyRecord, party_of
+from scheduler.db.statements import Statement
 from scheduler.db.tables import Party
 from scheduler.kernel.errors import DomainError
 from scheduler.kernel.security import keyed_hash
@@ -103,19 +104,16 @@ def _insert_parties(count: int) -> str:
     )
 
 
-async def insert(
+def insert_statement(
     owner: Owner, people: dict[str, dict[str, str]], codes: dict[str, str], secret_key: str
-) -> dict[str, int]:
+) -> Statement:
     """The owner's partners (role -> person, see ``party_values``), each with the hash
-    of the code texted to them. Returns their ids by role."""
+    of the code texted to them; the statement returns their ids and roles."""
     values = [
         party_values(owner, role, p, owner.code_hash(secret_key, role, codes[role]))
         for role, p in people.items()
     ]
-    rows = await statements.fetch(
-        _insert_parties(len(values)), *[row[c] for row in values for c in _PARTY_COLUMNS]
-    )
-    return {r["role"]: r["id"] for r in rows}
+    return _insert_parties(len(values)), [row[c] for row in values for c in _PARTY_COLUMNS]
 
 
 async def load(owner: Owner) -> list[PartyRecord]:
@@ -124,7 +122,7 @@ async def load(owner: Owner) -> list[PartyRecord]:
     return [party_of(r) for r in rows]
 
 
-async def text_codes(
+def code_texts(
     people: Iterable[tuple[str, str]],
     codes: dict[str, str],
     text: CodeText,
@@ -133,10 +131,10 @@ async def text_codes(
     now: datetime,
     terms: SmsTerms,
     appointment_id: int | None = None,
-) -> None:
+) -> Statement:
     """Each partner (role, phone) their code, urgent: it is useless late (under the
-    policy store's SMS ``terms``)."""
-    await outbox.enqueue_many(
+    policy store's SMS ``terms``): the outbox insert."""
+    return outbox.insert_statement(
         [
             outbox.new_message(
                 key=text.key(role),
@@ -165,12 +163,13 @@ async def start(
     now: datetime,
     secret_key: str,
     terms: SmsTerms,
+    before: Sequence[Statement] = (),
 ) -> dict[str, int]:
-    """The partners stored with the hashes of their codes, and each texted theirs.
-    Returns their ids by role."""
-    party_ids = await insert(owner, people, codes, secret_key)
+    """The partners stored with the hashes of their codes, and each texted theirs,
+    in one round trip with the caller's ``before`` statements (inserts that need
+    nothing of these rows). Returns the partners' ids by role."""
     appointment_id = owner.id if owner.kind == "appointment" else None
-    await text_codes(
+    texts = code_texts(
         [(role, p["phone"]) for role, p in people.items()],
         codes,
         text,
@@ -179,7 +178,9 @@ async def start(
         terms=terms,
         appointment_id=appointment_id,
     )
-    return party_ids
+    parties = insert_statement(owner, people, codes, secret_key)
+    rows = await statements.fetch_all([*before, texts, parties])
+    return {r["role"]: r["id"] for r in rows}
 
 
 async def replace_code(owner: Owner, party: PartyRecord, code: str, secret_key: str) -> None:

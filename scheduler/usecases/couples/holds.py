@@ -21,6 +21,7 @@ from typing import Any
 from scheduler.db import statements
 from scheduler.db.engine import is_unique_violation
 from scheduler.db.records import PartyRecord
+from scheduler.db.statements import Statement
 from scheduler.db.tables import Appointment
 from scheduler.kernel.errors import DomainError
 from scheduler.notify.terms import SmsTerms
@@ -156,7 +157,7 @@ def held_event_values(
 
 
 def code_payload(code: str, reference: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """As ``confirmation.text_codes`` writes it (the lottery draw writes set-based)."""
+    """As ``confirmation.code_texts`` writes it (the lottery draw writes set-based)."""
     return {"code": code, "reference": reference, **extra}
 
 
@@ -191,19 +192,11 @@ async def insert_appointment(row: Appointment) -> int:
     return appointment_id
 
 
-async def claim_ids(appointment_id: int, claims: list[str]) -> None:
-    """A claim someone else holds (they booked a moment ago): ``already-booked``."""
-    if not claims:
-        return
+def claims_statement(appointment_id: int, claims: list[str]) -> Statement:
     sql = "INSERT INTO id_claim (claim, appointment) VALUES " + ", ".join(  # noqa: S608
         "({}, {})" for _ in claims
     )
-    try:
-        await statements.fetch(sql, *[v for c in claims for v in (c, appointment_id)])
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise DomainError("already-booked") from exc
-        raise
+    return sql, [v for c in claims for v in (c, appointment_id)]
 
 
 async def write_held(
@@ -219,15 +212,34 @@ async def write_held(
     now: datetime,
     secret_key: str,
     terms: SmsTerms,
+    also: Sequence[Statement] = (),
 ) -> dict[str, int]:
     """Everything of a hold after its appointment row, before the seats: ID
-    claims, parties, the ``held`` event and a code SMS per party (under ``terms``).
-    In the caller's transaction. Returns the parties' ids by role."""
-    await claim_ids(appointment_id, claims)
+    claims, parties, the ``held`` event and a code SMS per party (under ``terms``),
+    with the caller's ``also`` inserts, in one round trip. In the caller's
+    transaction. Returns the parties' ids by role. A claim someone else holds (they
+    booked a moment ago): ``already-booked``."""
     event = held_event_values(appointment_id, slot_id, actor, now)
-    await statements.fetch(_INSERT_EVENT, *[event[column] for column in EVENT_COLUMNS])
+    before = [(_INSERT_EVENT, [event[column] for column in EVENT_COLUMNS]), *also]
+    if claims:
+        before.insert(0, claims_statement(appointment_id, claims))
     owner = confirmation.Owner("appointment", appointment_id)
     people = {p.role: asdict(p) for p in parties}
-    return await confirmation.start(
-        owner, people, codes, text, reference=reference, now=now, secret_key=secret_key, terms=terms
-    )
+    try:
+        return await confirmation.start(
+            owner,
+            people,
+            codes,
+            text,
+            reference=reference,
+            now=now,
+            secret_key=secret_key,
+            terms=terms,
+            before=before,
+        )
+    except Exception as exc:
+        # The other rows are new (a fresh appointment id, outbox keys skip on conflict):
+        # a unique violation here is an ID claim.
+        if claims and is_unique_violation(exc):
+            raise DomainError("already-booked") from exc
+        raise

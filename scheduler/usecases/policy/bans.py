@@ -55,16 +55,35 @@ async def admit(
     await refuse_banned(parties, timezone, now, settings)
 
 
+# The same rule as a column of another read (two hashes, then now): a booking's one
+# slot read carries it (scheduler/usecases/booking/checks.py), a query fewer per booking.
+ACTIVE_UNTIL_SQL = (
+    "(SELECT ends_at FROM ban WHERE id_hash IN ({}, {}) AND lifted_at IS NULL"
+    " AND ends_at > {} ORDER BY ends_at DESC LIMIT 1)"
+)
+
+
+def ban_hashes(parties: list[tuple[str, str, str]], settings: Settings) -> list[str]:
+    """The two hashes ``ACTIVE_UNTIL_SQL`` takes, for (role, id_type, number) parties."""
+    return [keyed_hash(settings.secret_key, "id", f"{t}:{n}") for _, t, n in parties][:2]
+
+
+def refuse_until(ends_at: datetime | str | None, timezone: str) -> None:
+    """409 ``banned`` with the local date a ban in force ends (None: no ban)."""
+    if ends_at is None:
+        return
+    if isinstance(ends_at, str):  # SQLite types a subquery's column as text
+        ends_at = datetime.fromisoformat(ends_at)
+    until = ends_at.astimezone(ZoneInfo(timezone)).date().isoformat()
+    raise DomainError("banned", reason="until", banned_until=until)
+
+
 async def refuse_banned(
     parties: list[tuple[str, str, str]], timezone: str, now: datetime, settings: Settings
 ) -> None:
-    """409 ``banned`` if a party is banned now. A booking asks after its cheaper
-    refusals (scheduler/usecases/booking/checks.py): this is a query per request."""
-    hashes = [keyed_hash(settings.secret_key, "id", f"{t}:{n}") for _, t, n in parties]
-    rows = await statements.fetch(_ACTIVE_SQL, *hashes[:2], now)
-    if rows:
-        until = rows[0]["ends_at"].astimezone(ZoneInfo(timezone)).date().isoformat()
-        raise DomainError("banned", reason="until", banned_until=until)
+    """409 ``banned`` if a party is banned now (a query of its own)."""
+    rows = await statements.fetch(_ACTIVE_SQL, *ban_hashes(parties, settings), now)
+    refuse_until(rows[0]["ends_at"] if rows else None, timezone)
 
 
 # --- evaluation -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ through ``check`` here; this module counts, the web layer answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -53,16 +53,17 @@ def counter_key(settings: Settings, kind: str, value: str) -> str:
     return f"{kind}:" + keyed_hash(settings.secret_key, "rate", value)[:40]
 
 
-async def count_hits(keys: Iterable[str], seconds: int, now: float) -> dict[str, int]:
-    """Count one hit for each key in the current window; the totals after it."""
-    unique = sorted(set(keys))  # one order for all: no deadlock between two requests
+async def count_hits(windows: Mapping[str, int], now: float) -> dict[str, int]:
+    """Count one hit for each key (-> its window length in seconds) in its current
+    window; the totals after it. One statement whatever the window lengths."""
+    unique = sorted(windows)  # one order for all: no deadlock between two requests
     if not unique:
         return {}
-    start = window_start(now, seconds)
     rows = ", ".join("({}, {}, {}, 1)" for _ in unique)
     args: list[Any] = []
     for key in unique:
-        args += [key, start, start + seconds]
+        start = window_start(now, windows[key])
+        args += [key, start, start + windows[key]]
     sql = _UPSERT.format(rows=rows)
     if current_engine().transaction_exists():
         # Inside the caller's transaction: the count commits or rolls back with it.
@@ -87,7 +88,7 @@ async def purge(now: datetime) -> int:
 async def check(
     prefilter: Prefilter, limits: dict[str, Limit], now: float, *, count_locally: bool = True
 ) -> tuple[str, Limit] | None:
-    """The first key over its limit, or None. All limits of one call share a window length.
+    """The first key over its limit, or None (each limit in its own window).
 
     ``count_locally=False`` when the shared count may roll back (it is written in the
     caller's transaction): then the pre-filter only repeats the store's refusals,
@@ -100,8 +101,7 @@ async def check(
         )
         if not admitted:
             return key, limit
-    seconds = next(iter(limits.values())).seconds
-    hits = await count_hits(limits, seconds, now)
+    hits = await count_hits({key: limit.seconds for key, limit in limits.items()}, now)
     for key, limit in limits.items():
         if hits.get(key, 0) > limit.count:
             prefilter.block(key, limit, now)
@@ -147,9 +147,8 @@ async def check_parties(settings: Settings, parties: Iterable[PartyLike], now: d
         if per_day.enabled
         else {}
     )
-    for group in (limits, daily):  # one window length per _check
-        if not group:
-            continue
-        over = await check(_PEOPLE, group, at, count_locally=False)
-        if over is not None:
-            raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))
+    # Both windows in one statement; the hourly keys first, so a refusal names them
+    # as before when both are over.
+    over = await check(_PEOPLE, limits | daily, at, count_locally=False)
+    if over is not None:
+        raise DomainError("rate-limited", retry_after=retry_after(at, over[1].seconds))

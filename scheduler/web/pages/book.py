@@ -114,7 +114,16 @@ class BookingPages(Controller):
                 values["office"], values["service"], _day(values["day"]), _slot_id(values), utcnow()
             )
             errors = field_errors(exc, locale, FORM_FIELDS)
-            page = booking_form(request, slot, values, status=exc.status, errors=errors)
+            # A full slot (or one whose places to wait for a seat are taken, issue 16):
+            # the day's waiting list is the way on for couples who prove their phones.
+            page = booking_form(
+                request,
+                slot,
+                values,
+                status=exc.status,
+                errors=errors,
+                waitlist=exc.slug == "slot-full",
+            )
             keep_draft(page, values, state.settings)
             return page
         reference = body["reference"]
@@ -213,6 +222,7 @@ def booking_form(
     *,
     status: int = 200,
     errors: dict[str, str] | None = None,
+    waitlist: bool = False,
 ) -> Template:
     here = f"/book/{slot['office']['code']}/{slot['service']}/{slot['date']}/{slot['id']}"
     return render(
@@ -223,6 +233,7 @@ def booking_form(
         slot=slot,
         values=values,
         errors=errors or {},
+        waitlist=waitlist,
         # The types the ID-type policy accepts for this service (its cached copy).
         id_types=policies.cached().id_types().for_service(slot["service"]),
         # A double tap or a reload re-sends the same form: the same booking comes back.
