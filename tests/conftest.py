@@ -112,7 +112,12 @@ async def db(migrated: None) -> AsyncIterator[None]:
     engine = current_engine()
     names = [t._meta.tablename for t in reversed(APP_CONFIG.table_classes)]
     if engine.engine_type == "postgres":
+        # Slot ids are never reused, as in production: server processes kept across
+        # tests (test_multiprocess) remember slots found full by id for a second
+        # (scheduler/db/full_marks.py).
+        last = await engine.run_ddl("SELECT last_value FROM slot_id_seq")
         await engine.run_ddl(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+        await engine.run_ddl(f"SELECT setval('slot_id_seq', {int(last[0]['last_value'])})")
     else:
         for name in names:
             await engine.run_ddl(f"DELETE FROM {name}")  # noqa: S608 - our own table names
