@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from piccolo.custom_types import Combinable
 from piccolo.query.functions.aggregate import Sum
@@ -103,17 +103,26 @@ async def take_seat(seat: Seat, *, previous: Seat | None = None) -> None:
         seat.slot_id,
     )
     if not taken:
-        # Only on refusal: tell a blackout (declared maybe a moment ago) from a full slot.
-        blocked = await Slot.select(Slot.blocked).where(Slot.id == seat.slot_id).first()
-        if blocked and blocked["blocked"]:
-            raise DomainError("date-closed", reason="blackout")
-        raise DomainError("slot-full")
+        await _refuse_slot(seat)
+    await _take_day_and_hall(seat, bool(taken[0]["day_covered"]), previous)
+
+
+async def _refuse_slot(seat: Seat) -> NoReturn:
+    """Only on refusal: tell a blackout (declared maybe a moment ago) from a full slot."""
+    blocked = await Slot.select(Slot.blocked).where(Slot.id == seat.slot_id).first()
+    if blocked and blocked["blocked"]:
+        raise DomainError("date-closed", reason="blackout")
+    raise DomainError("slot-full")
+
+
+async def _take_day_and_hall(seat: Seat, covered: bool, previous: Seat | None = None) -> None:
+    """The rest of a seat after its slot's: the day (unless the slot caps keep it) and
+    the hall window; the matching 409 if either is full."""
     same_day = previous is not None and (previous.office_id, previous.day) == (
         seat.office_id,
         seat.day,
     )
     # The slot caps keep the day's: its row is not taken (nor its lock waited for).
-    covered = bool(taken[0]["day_covered"])
     if not same_day and not covered and not await _bump(
         "UPDATE office_day SET booked = booked + 1"
         " WHERE office = {} AND day = {} AND booked < capacity RETURNING id",
@@ -186,29 +195,61 @@ async def take_seat_in_share(
     if percent >= 100:
         await take_seat(seat)
         return True
-    savepoint = await _savepoint()
-    await take_seat(seat)
-    if not await _take_hold(seat, appointment_id, percent):
-        await savepoint.rollback_to()  # the seat and any counted share back, not the hold
+    # The seat and a place in the slot's share in one statement: in a rush's common
+    # case a hold writes the slot row and the hall window, nothing more (issue 16).
+    taken = await statements.fetch(
+        "UPDATE slot SET booked = booked + 1, held = held + 1 WHERE id = {} AND NOT blocked"
+        " AND booked < COALESCE(reduced_capacity, capacity)"
+        " AND held * 100 < {} * COALESCE(reduced_capacity, capacity)"
+        " RETURNING day_covered, share_covered",
+        seat.slot_id,
+        percent,
+    )
+    if not taken:
         await _take_wait(seat, appointment_id, waiting_per_free_seat)
         return False
-    await savepoint.release()
-    return True
+    await _take_day_and_hall(seat, bool(taken[0]["day_covered"]))
+    if await _take_day_share(seat, appointment_id, percent, taken[0]["share_covered"]):
+        return True
+    # The day's share is full: this transaction's own takings given back (it holds
+    # those rows: exact, no savepoint), and the hold waits.
+    await release_seat(seat)
+    await statements.fetch("UPDATE slot SET held = held - 1 WHERE id = {}", seat.slot_id)
+    await _take_wait(seat, appointment_id, waiting_per_free_seat)
+    return False
 
 
 async def _take_wait(seat: Seat, appointment_id: int, per_free_seat: int) -> None:
     """Count a hold beyond the share among the slot's waiting holds, or raise
-    ``slot-full`` (issue 16). At most ``per_free_seat`` waiting holds per seat not
-    yet taken: each one costs two code texts, and more waiting couples than seats
-    would mostly learn at confirmation that the slot filled. Called after the
-    savepoint's rollback, so ``booked`` does not count this hold's seat."""
-    if not await _bump(
-        "UPDATE slot SET waiting = waiting + 1 WHERE id = {}"
-        " AND waiting + 1 <= {} * (COALESCE(reduced_capacity, capacity) - booked) RETURNING id",
+    ``slot-full`` (or ``date-closed`` for a blocked slot). At most ``per_free_seat``
+    waiting holds per seat not yet taken: each one costs two code texts, and more
+    waiting couples than seats would mostly learn at confirmation that the slot
+    filled. ``booked`` does not count this hold's seat (none was taken, or it was given
+    back). A day or hall already full refuses it too (read, not locked: the seat is
+    taken, against every cap, only when both partners confirm)."""
+    waiting = await statements.fetch(
+        "UPDATE slot SET waiting = waiting + 1 WHERE id = {} AND NOT blocked"
+        " AND waiting + 1 <= {} * (COALESCE(reduced_capacity, capacity) - booked)"
+        " RETURNING day_covered",
         seat.slot_id,
         per_free_seat,
+    )
+    if not waiting:
+        await _refuse_slot(seat)
+    if not waiting[0]["day_covered"] and not await statements.fetch(
+        "SELECT id FROM office_day WHERE office = {} AND day = {} AND booked < capacity",
+        seat.office_id,
+        seat.day,
     ):
-        raise DomainError("slot-full")
+        raise DomainError("day-full")
+    if not await statements.fetch(
+        "SELECT id FROM onsite_window WHERE office = {} AND window_start = {}"
+        " AND people + {} <= capacity",
+        seat.office_id,
+        seat.window_start,
+        seat.people,
+    ):
+        raise DomainError("onsite-full")
     await statements.fetch(
         "UPDATE appointment SET awaiting_seat = TRUE, wait_slot = {} WHERE id = {}",
         seat.slot_id,
@@ -240,21 +281,14 @@ async def _savepoint() -> Any:
     return await transaction.savepoint()
 
 
-async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
-    """Count a new unconfirmed hold against the slot's and the day's share; False if
-    either is full (the caller rolls back to before its seat). After ``take_seat``:
-    same rows, same lock order. The day's share is not counted where the slot shares
-    keep it for this ``percent`` (``share_covered``); below the proven percent its
-    counter is not kept either: the day's holds are counted from its slots."""
-    counted = await statements.fetch(
-        "UPDATE slot SET held = held + 1 WHERE id = {}"
-        " AND held * 100 < {} * COALESCE(reduced_capacity, capacity) RETURNING share_covered",
-        seat.slot_id,
-        percent,
-    )
-    if not counted:
-        return False
-    proven = counted[0]["share_covered"]
+async def _take_day_share(
+    seat: Seat, appointment_id: int, percent: int, proven: int | None
+) -> bool:
+    """Count a new unconfirmed hold, already counted in its slot's share, against the
+    day's; False if that is full (the caller gives the slot's back). The day's share is
+    not counted where the slot shares keep it for this ``percent`` (``proven``, the
+    slot's ``share_covered``); below the proven percent its counter is not kept
+    either: the day's holds are counted from its slots."""
     if proven is not None and percent < proven and not await _day_share_counted(seat, percent):
         return False
     if proven is None and not await _bump(
@@ -265,7 +299,7 @@ async def _take_hold(seat: Seat, appointment_id: int, percent: int) -> bool:
         percent,
     ):
         return False
-    await Slot.raw(
+    await statements.fetch(
         "UPDATE appointment SET hold_slot = {} WHERE id = {}", seat.slot_id, appointment_id
     )
     return True
