@@ -257,6 +257,9 @@ async def check_caps(db: Db, *, waiting_per_free_seat: int | None = None) -> dic
             " FROM slot s JOIN office o ON o.id = s.office"
         )
     }
+    # The columns of the schema measured: an older checkout (``--app-dir``) may predate
+    # the day proofs and the waiting count, whose checks then do not apply.
+    slot_columns = set((await db.fetch("SELECT * FROM slot LIMIT 1") or [{}])[0])
     status_list = ", ".join(f"'{s}'" for s in ACTIVE)
     # A hold beyond the unconfirmed share (awaiting_seat) takes no seat until both
     # partners confirm (docs/decisions.md, "The abuse model"): it counts nowhere.
@@ -290,10 +293,14 @@ async def check_caps(db: Db, *, waiting_per_free_seat: int | None = None) -> dic
         verify("slot", f"slot {s['id']}", s["booked"], by_slot[s["id"]], s["capacity"])
     # A day whose slot caps keep its cap (issue 16) has no stored count: the true
     # count is checked against its cap, the stored one only where the row keeps it.
-    covered = {
-        (r["office"], as_date(r["day"]))
-        for r in await db.fetch("SELECT DISTINCT office, day FROM slot WHERE day_covered")
-    }
+    covered = (
+        {
+            (r["office"], as_date(r["day"]))
+            for r in await db.fetch("SELECT DISTINCT office, day FROM slot WHERE day_covered")
+        }
+        if "day_covered" in slot_columns
+        else set()
+    )
     for d in await db.fetch("SELECT office, day, capacity, booked FROM office_day"):
         key = (d["office"], as_date(d["day"]))
         stored = by_day[key] if key in covered else d["booked"]
@@ -310,14 +317,22 @@ async def check_caps(db: Db, *, waiting_per_free_seat: int | None = None) -> dic
         verify("unconfirmed_share", f"slot {s['id']}", s["held"], holding[s["id"]], share)
     # Holds beyond the share that wait for a seat: counted on their slot while pending,
     # at most k per seat not taken when each came, so never more than k x the cap.
+    if "waiting" not in slot_columns:
+        del out["waiting_holds"]
     waiting = Counter(
         r["wait_slot"]
-        for r in await db.fetch(
-            "SELECT wait_slot FROM appointment WHERE wait_slot IS NOT NULL"
-            " AND status = 'pending_confirmation'"
+        for r in (
+            await db.fetch(
+                "SELECT wait_slot FROM appointment WHERE wait_slot IS NOT NULL"
+                " AND status = 'pending_confirmation'"
+            )
+            if "waiting" in slot_columns
+            else []
         )
     )
-    for s in await db.fetch("SELECT id, capacity, waiting FROM slot"):
+    with_waiting = "waiting" in slot_columns
+    waiting_rows = await db.fetch("SELECT id, capacity, waiting FROM slot") if with_waiting else []
+    for s in waiting_rows:
         bound = waiting_per_free_seat * s["capacity"]
         verify("waiting_holds", f"slot {s['id']}", s["waiting"], waiting[s["id"]], bound)
     for w in await db.fetch("SELECT office, window_start, capacity, people FROM onsite_window"):
