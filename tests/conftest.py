@@ -106,9 +106,11 @@ async def migrated() -> AsyncIterator[None]:
 @pytest.fixture
 async def db(migrated: None) -> AsyncIterator[None]:
     """A clean database for each test (tables emptied, schema kept)."""
+    from scheduler.db import full_marks
     from scheduler.db.engine import current_engine
     from scheduler.db.piccolo_app import APP_CONFIG
 
+    full_marks.clear_all()  # this process's marks name slots of the database emptied here
     engine = current_engine()
     names = [t._meta.tablename for t in reversed(APP_CONFIG.table_classes)]
     if engine.engine_type == "postgres":
