@@ -107,24 +107,19 @@ _QUEUED_COLUMNS = (
     "validity_seconds",
     "appointment_id",
 )
-_ONE_QUEUED = "(" + ", ".join("{}" for _ in _QUEUED_COLUMNS) + ")"
 
 
 def insert_statement(messages: list[OutboxMessage]) -> Statement:
     """The insert that queues ``messages`` (at least one); rows whose key exists
-    already are skipped. Plain SQL: Piccolo's insert of Table objects costs more CPU
-    than the database does for it (scheduler/db/statements.py)."""
-    sql = (
-        f"INSERT INTO outbox_message ({', '.join(_QUEUED_COLUMNS)}) VALUES "  # noqa: S608
-        + ", ".join([_ONE_QUEUED] * len(messages))
-        + " ON CONFLICT (key) DO NOTHING"
-    )
-    values: list[Any] = []
+    already are skipped."""
+    rows = []
     for message in messages:
         row = [getattr(message, column) for column in _QUEUED_COLUMNS]
         row[4] = dump_json(row[4])  # payload: the driver takes JSON as text
-        values += row
-    return sql, values
+        rows.append(row)
+    return statements.insert(
+        "outbox_message", _QUEUED_COLUMNS, rows, "ON CONFLICT (key) DO NOTHING"
+    )
 
 
 async def enqueue_many(messages: list[OutboxMessage]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from scheduler.db import statements
 from scheduler.db.appointments import Loaded
 from scheduler.db.couple_tables import ManageText
 from scheduler.db.records import PartyRecord
@@ -30,9 +31,9 @@ PURPOSE = "manage-token"
 def keep(settings: Settings, appointment_id: int, token: str) -> Statement:
     """The hold's insert of its code, sealed, for the confirmation text (run with
     the hold's other rows)."""
-    return (
-        "INSERT INTO manage_text (appointment, token_sealed) VALUES ({}, {})",
-        [appointment_id, seal(settings, PURPOSE, token)],
+    sealed = seal(settings, PURPOSE, token)
+    return statements.insert(
+        "manage_text", ("appointment", "token_sealed"), [(appointment_id, sealed)]
     )
 
 

@@ -13,7 +13,6 @@ confirmed (issue 13.5 answers them), stay valid across issue 15's merge of the t
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -90,18 +89,6 @@ def party_values(owner: Owner, role: str, person: dict[str, str], code_hash: str
 
 
 _PARTY_COLUMNS = tuple(party_values(Owner("entry", 0), "a", defaultdict(str), ""))
-_ONE_PARTY = "(" + ", ".join("{}" for _ in _PARTY_COLUMNS) + ")"
-
-
-@functools.cache
-def _insert_parties(count: int) -> str:
-    """A plain statement: Piccolo's insert of Table objects costs more CPU than the
-    database does for it (scheduler/db/statements.py)."""
-    return (
-        f"INSERT INTO party ({', '.join(_PARTY_COLUMNS)}) VALUES "  # noqa: S608
-        + ", ".join([_ONE_PARTY] * count)
-        + " RETURNING id, role"
-    )
 
 
 def insert_statement(
@@ -113,7 +100,8 @@ def insert_statement(
         party_values(owner, role, p, owner.code_hash(secret_key, role, codes[role]))
         for role, p in people.items()
     ]
-    return _insert_parties(len(values)), [row[c] for row in values for c in _PARTY_COLUMNS]
+    rows = [[row[c] for c in _PARTY_COLUMNS] for row in values]
+    return statements.insert("party", _PARTY_COLUMNS, rows, "RETURNING id, role")
 
 
 async def load(owner: Owner) -> list[PartyRecord]:

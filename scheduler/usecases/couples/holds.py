@@ -173,30 +173,21 @@ _APPOINTMENT_COLUMNS = (
     "hold_expires_at",
     "created_at",
 )
-# Plain statements: Piccolo's insert of a Table object costs more CPU than the
-# database does for it (scheduler/db/statements.py).
-_INSERT_APPOINTMENT = (
-    f"INSERT INTO appointment ({', '.join(_APPOINTMENT_COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join('{}' for _ in _APPOINTMENT_COLUMNS)}) RETURNING id"
-)
-_INSERT_EVENT = (
-    f"INSERT INTO appointment_event ({', '.join(EVENT_COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join('{}' for _ in EVENT_COLUMNS)})"
-)
 
 
 async def insert_appointment(row: Appointment) -> int:
     values = [getattr(row, column) for column in _APPOINTMENT_COLUMNS]
-    inserted = await statements.fetch(_INSERT_APPOINTMENT, *values)
+    inserted = await statements.fetch_all(
+        [statements.insert("appointment", _APPOINTMENT_COLUMNS, [values], "RETURNING id")]
+    )
     appointment_id: int = inserted[0]["id"]
     return appointment_id
 
 
 def claims_statement(appointment_id: int, claims: list[str]) -> Statement:
-    sql = "INSERT INTO id_claim (claim, appointment) VALUES " + ", ".join(  # noqa: S608
-        "({}, {})" for _ in claims
+    return statements.insert(
+        "id_claim", ("claim", "appointment"), [(c, appointment_id) for c in claims]
     )
-    return sql, [v for c in claims for v in (c, appointment_id)]
 
 
 async def write_held(
@@ -220,7 +211,10 @@ async def write_held(
     transaction. Returns the parties' ids by role. A claim someone else holds (they
     booked a moment ago): ``already-booked``."""
     event = held_event_values(appointment_id, slot_id, actor, now)
-    before = [(_INSERT_EVENT, [event[column] for column in EVENT_COLUMNS]), *also]
+    before = [
+        statements.insert("appointment_event", EVENT_COLUMNS, [[event[c] for c in EVENT_COLUMNS]]),
+        *also,
+    ]
     if claims:
         before.insert(0, claims_statement(appointment_id, claims))
     owner = confirmation.Owner("appointment", appointment_id)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.db import audit, statements
+from scheduler.db import audit
 from scheduler.db.audit import NamedActor
 from scheduler.db.engine import write_transaction
 from scheduler.db.policy_tables import Ban
@@ -34,25 +34,6 @@ from scheduler.usecases.policy import policies
 
 SYSTEM = NamedActor("system")
 LIST_LIMIT = 500
-
-_ACTIVE_SQL = (
-    "SELECT id, ends_at FROM ban WHERE id_hash IN ({}, {}) AND lifted_at IS NULL"
-    " AND ends_at > {} ORDER BY ends_at DESC LIMIT 1"
-)
-
-
-async def admit(
-    service: str,
-    parties: list[tuple[str, str, str]],
-    timezone: str,
-    now: datetime,
-    settings: Settings,
-) -> None:
-    """Booking's policy checks: the ID types accepted, then bans (409 ``banned`` with
-    the local date it ends). ``parties``: (role, id_type, normalised id_number)."""
-    snapshot = await policies.current()
-    policies.refuse_id_types(snapshot, service, [(role, t) for role, t, _ in parties])
-    await refuse_banned(parties, timezone, now, settings)
 
 
 # The same rule as a column of another read (two hashes, then now): a booking's one
@@ -76,14 +57,6 @@ def refuse_until(ends_at: datetime | str | None, timezone: str) -> None:
         ends_at = datetime.fromisoformat(ends_at)
     until = ends_at.astimezone(ZoneInfo(timezone)).date().isoformat()
     raise DomainError("banned", reason="until", banned_until=until)
-
-
-async def refuse_banned(
-    parties: list[tuple[str, str, str]], timezone: str, now: datetime, settings: Settings
-) -> None:
-    """409 ``banned`` if a party is banned now (a query of its own)."""
-    rows = await statements.fetch(_ACTIVE_SQL, *ban_hashes(parties, settings), now)
-    refuse_until(rows[0]["ends_at"] if rows else None, timezone)
 
 
 # --- evaluation -------------------------------------------------------------------------
