@@ -110,7 +110,7 @@ async def db(migrated: None) -> AsyncIterator[None]:
     from scheduler.db.engine import current_engine
     from scheduler.db.piccolo_app import APP_CONFIG
 
-    full_marks.clear_all()  # this process's marks name slots of the database emptied here
+    full_marks.forget()  # its marks name slots of the database emptied here
     engine = current_engine()
     names = [t._meta.tablename for t in reversed(APP_CONFIG.table_classes)]
     if engine.engine_type == "postgres":

@@ -19,29 +19,42 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from dataclasses import dataclass, field
 
 from scheduler.kernel.errors import DomainError
 
 # How long a slot found full is refused without a query (seconds).
 FULL_FOR = 1.0
 
+
+
+@dataclass
+class _State:
+    marks: dict[tuple[int, str], float] = field(default_factory=dict)
+    # After a change that may open a seat, no mark for FULL_FOR: a booking racing the
+    # change (it read the old caps, before the change commits) must not mark the slot
+    # full again once the marks were cleared.
+    quiet: dict[int, float] = field(default_factory=dict)
+    quiet_all: float = 0.0
+
+
 # Per event loop: tests and the CLI run several loops in one process.
-_marks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, str], float]] = (
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _State] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _of_loop() -> dict[tuple[int, str], float]:
+def _of_loop() -> _State:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return {}
-    return _marks.setdefault(loop, {})
+        return _State()
+    return _states.setdefault(loop, _State())
 
 
 def refuse_if_marked(slot_id: int, service: str) -> None:
     """``slot-full`` at once if this process found the slot full a moment ago."""
-    marks = _of_loop()
+    marks = _of_loop().marks
     until = marks.get((slot_id, service))
     if until is None:
         return
@@ -51,21 +64,35 @@ def refuse_if_marked(slot_id: int, service: str) -> None:
 
 
 def mark(slot_id: int, service: str) -> None:
-    marks = _of_loop()
+    state = _of_loop()
     now = time.monotonic()
-    if len(marks) > 10_000:  # a bound on memory; marks live a second
-        for key in [k for k, until in marks.items() if until <= now]:
-            del marks[key]
-    marks[(slot_id, service)] = now + FULL_FOR
+    if now < state.quiet_all or now < state.quiet.get(slot_id, 0.0):
+        return
+    if len(state.marks) > 10_000:  # a bound on memory; marks live a second
+        state.marks = {k: until for k, until in state.marks.items() if until > now}
+        state.quiet = {k: until for k, until in state.quiet.items() if until > now}
+    state.marks[(slot_id, service)] = now + FULL_FOR
 
 
 def clear(slot_id: int) -> None:
-    """A seat of the slot may have opened."""
-    marks = _of_loop()
-    for key in [k for k in marks if k[0] == slot_id]:
-        del marks[key]
+    """A seat of the slot may have opened (or will, when the caller commits)."""
+    state = _of_loop()
+    for key in [k for k in state.marks if k[0] == slot_id]:
+        del state.marks[key]
+    state.quiet[slot_id] = time.monotonic() + FULL_FOR
 
 
 def clear_all() -> None:
-    """Caps or many counters changed."""
-    _of_loop().clear()
+    """Caps or many counters changed (or will, when the caller commits)."""
+    state = _of_loop()
+    state.marks.clear()
+    state.quiet.clear()
+    state.quiet_all = time.monotonic() + FULL_FOR
+
+
+def forget() -> None:
+    """Nothing known any more: the database under this process was emptied (tests)."""
+    state = _of_loop()
+    state.marks.clear()
+    state.quiet.clear()
+    state.quiet_all = 0.0
